@@ -1,0 +1,128 @@
+"""The one error vocabulary and the one function that renders an error body."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from litestar import Request, Response
+from litestar.exceptions import HTTPException, ValidationException
+
+log = logging.getLogger("helpfaster_box.errors")
+
+STATUS_CODES: dict[int, str] = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    429: "rate_limited",
+    500: "server_error",
+    503: "overloaded",
+}
+
+DEFAULT_MESSAGES: dict[int, str] = {
+    400: "The request is invalid.",
+    401: "A valid API key is required in the x-api-key header.",
+    403: "This API key's role may not do that.",
+    404: "Not found.",
+    405: "Method not allowed.",
+    409: "Conflict.",
+    413: "The request body is too large.",
+    415: "Unsupported content type.",
+    429: "Rate limit exceeded.",
+    500: "Something went wrong on our side. It has been logged.",
+    503: "The server is busy; retry shortly.",
+}
+
+
+class ApiError(Exception):
+    """Raised by handlers and services; rendered as the standard error body."""
+
+    def __init__(
+        self,
+        status: int,
+        message: str | None = None,
+        *,
+        details: list[dict[str, Any]] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message or DEFAULT_MESSAGES.get(status, ""))
+        self.status = status
+        self.message = message or DEFAULT_MESSAGES.get(status, "Error.")
+        self.details = details
+        self.headers = headers or {}
+
+
+def not_found(what: str) -> ApiError:
+    return ApiError(404, f"{what} not found.")
+
+
+def bad_request(message: str, *, field: str | None = None) -> ApiError:
+    details = [{"field": field, "message": message}] if field else None
+    return ApiError(400, message, details=details)
+
+
+def error_body(status: int, message: str, details: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    code = STATUS_CODES.get(status) or ("bad_request" if status < 500 else "server_error")
+    body: dict[str, Any] = {"error": code, "message": message}
+    if details:
+        body["details"] = details
+    return body
+
+
+def render(status: int, message: str, *, details=None, headers=None) -> Response[dict[str, Any]]:
+    return Response(
+        content=error_body(status, message, details), status_code=status, headers=headers or {}
+    )
+
+
+def _validation_details(exc: ValidationException) -> tuple[str, list[dict[str, Any]]]:
+    details: list[dict[str, Any]] = []
+    for item in exc.extra if isinstance(exc.extra, list) else []:
+        if isinstance(item, dict):
+            field = item.get("key") or item.get("source") or None
+            details.append({"field": field, "message": str(item.get("message", ""))})
+    detail = exc.detail or "Validation failed."
+    # Litestar's msgspec detail reads "Validation failed for POST /v1/x"; the useful
+    # part (field path and reason) lives in the extra list.
+    if details and details[0]["message"]:
+        first = details[0]
+        where = f" (field {first['field']})" if first.get("field") else ""
+        detail = f"{first['message']}{where}"
+    return detail, details
+
+
+def handle_exception(request: Request, exc: Exception) -> Response[dict[str, Any]]:
+    """Every failure passes here, including routing 404/405 and crashes."""
+    if isinstance(exc, ApiError):
+        return render(exc.status, exc.message, details=exc.details, headers=exc.headers)
+    if isinstance(exc, ValidationException):
+        message, details = _validation_details(exc)
+        return render(400, message, details=details or None)
+    if isinstance(exc, HTTPException):
+        status = exc.status_code
+        if status >= 500:
+            log.error("HTTP %s on %s %s: %s", status, request.method, request.url.path, exc.detail)
+            return render(status, DEFAULT_MESSAGES.get(status, DEFAULT_MESSAGES[500]))
+        message = exc.detail if exc.detail and exc.detail != _phrase(status) else DEFAULT_MESSAGES.get(status, "Error.")
+        if status == 404 and message == DEFAULT_MESSAGES[404]:
+            message = f"No route for {request.method} {request.url.path}."
+        if status == 405:
+            message = f"Method {request.method} is not allowed on {request.url.path}."
+        headers = dict(exc.headers or {})
+        return render(status, message, headers=headers)
+    log.exception("Unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return render(500, DEFAULT_MESSAGES[500])
+
+
+def _phrase(status: int) -> str:
+    from http import HTTPStatus
+
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return ""

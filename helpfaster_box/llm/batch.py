@@ -1,0 +1,389 @@
+"""The worker side of the engine: one llama.cpp context decoding many sequences.
+
+Everything here runs on the engine's single worker thread, except `tokenize`
+and the read-only model facts, which only touch the (immutable) vocabulary.
+
+Layout of the context: `n_seq` slots, slot i decodes as llama sequence id i, in
+one unified KV cache of `n_ctx` cells shared by all sequences. Each step is one
+`llama_decode` holding the next token of every generating sequence plus prompt
+chunks of newly admitted ones (the way llama.cpp's server batches).
+
+A slot remembers which tokens its sequence holds in the KV cache after its
+request ends. A new request goes to the slot sharing the longest prefix with
+its prompt (or gets that prefix copied from a busy slot, which with a unified
+cache only tags the same cells with a second sequence id); only the rest of the
+prompt is decoded. Chatbot prompts start with the same instructions, and a
+follow-up turn repeats the whole previous conversation, so this saves most of
+the prompt work.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import llama_cpp
+import llama_cpp._internals as internals
+
+from helpfaster_box.llm.textstream import TextStream
+
+log = logging.getLogger("helpfaster_box.llm")
+
+FinishReason = Literal["stop", "length", "timeout", "cancelled"]
+Event = tuple[str, Any]  # ("text", str) | ("done", GenerationStats) | ("error", Exception)
+
+PENALTY_LAST_N = 64  # as llama-cpp-python's Llama: penalize repeats among recent *generated* tokens
+TOP_K = 40
+MIN_P = 0.05
+
+
+class EngineError(RuntimeError):
+    """Generation failed inside the engine (not the caller's fault)."""
+
+
+@dataclass(frozen=True)
+class GenerationStats:
+    prompt_tokens: int
+    completion_tokens: int
+    ttft_s: float | None  # submit -> first generated token; None when none was generated
+    total_s: float  # submit -> finished
+    finish_reason: FinishReason
+    cached_prefix_tokens: int  # prompt tokens whose KV was reused instead of decoded
+    queue_s: float  # submit -> admitted to a slot
+
+
+@dataclass(eq=False)
+class Job:
+    """One generation request, shared by the event loop (creates, cancels) and the
+    worker (everything else). `cancelled` is the only field the loop writes later."""
+
+    tenant: str
+    prompt_tokens: list[int]
+    max_tokens: int
+    temperature: float
+    top_p: float
+    repeat_penalty: float
+    stop: tuple[str, ...]
+    seed: int
+    deliver: Callable[[list[Event]], None]  # thread-safe hand-off to the consumer
+    submitted_at: float = field(default_factory=time.monotonic)
+    cancelled: bool = False
+    admitted_at: float = 0.0
+    first_token_at: float | None = None
+    completion_tokens: int = 0
+    cached_prefix_tokens: int = 0
+
+    @property
+    def kv_need(self) -> int:
+        return len(self.prompt_tokens) + self.max_tokens
+
+
+@dataclass(eq=False)
+class Slot:
+    seq_id: int
+    cached: list[int] = field(default_factory=list)  # tokens at positions 0.. in the KV cache
+    job: Job | None = None
+    pending: list[int] = field(default_factory=list)  # prompt tokens still to decode
+    next_token: int | None = None  # sampled, not yet decoded
+    sampler: Any = None
+    text: TextStream | None = None
+    last_used: float = 0.0
+
+
+def common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
+    n = 0
+    for x, y in zip(a, b):
+        if x != y:
+            break
+        n += 1
+    return n
+
+
+class BatchDecoder:
+    def __init__(
+        self, model_path: str, *, n_ctx: int, n_threads: int, n_seq: int, n_batch: int = 512
+    ) -> None:
+        llama_cpp.llama_backend_init()
+        # verbose=True only stops llama-cpp-python from dup2()-ing fds 1 and 2 to
+        # /dev/null while loading, which would swallow every other thread's output;
+        # llama.cpp's own chatter is filtered by the logger level set by the engine.
+        self.model = internals.LlamaModel(
+            path_model=model_path, params=llama_cpp.llama_model_default_params(), verbose=True
+        )
+        params = llama_cpp.llama_context_default_params()
+        params.n_ctx = n_ctx
+        params.n_batch = params.n_ubatch = min(n_batch, n_ctx)
+        params.n_seq_max = n_seq
+        params.kv_unified = True  # one pool of n_ctx cells shared by all sequences
+        params.n_threads = params.n_threads_batch = n_threads
+        params.no_perf = True
+        try:
+            self.ctx = internals.LlamaContext(model=self.model, params=params, verbose=True)
+        except Exception:
+            self.model.close()
+            raise
+        self.n_ctx = llama_cpp.llama_n_ctx(self.ctx.ctx)
+        self.n_batch = min(n_batch, n_ctx)
+        self.batch = internals.LlamaBatch(n_tokens=self.n_batch, embd=0, n_seq_max=1)
+        self.vocab = self.model.vocab
+        self.n_vocab = self.model.n_vocab()
+        self.add_bos = self.model.add_bos_token()
+        self.slots = [Slot(seq_id=i) for i in range(n_seq)]
+        self._pieces: dict[int, bytes] = {}
+
+    # -- read-only helpers, safe from any thread -------------------------------------
+
+    def tokenize(self, text: str) -> list[int]:
+        # special=True: chat templates contain control tokens such as <|im_start|>
+        return self.model.tokenize(text.encode("utf-8"), add_bos=self.add_bos, special=True)
+
+    def token_text(self, token: int) -> str:
+        return self.model.token_get_text(token) if token >= 0 else ""
+
+    def piece(self, token: int) -> bytes:
+        cached = self._pieces.get(token)
+        if cached is None:
+            buf = ctypes.create_string_buffer(64)
+            n = llama_cpp.llama_token_to_piece(self.vocab, token, buf, len(buf), 0, False)
+            if n < 0:
+                buf = ctypes.create_string_buffer(-n)
+                n = llama_cpp.llama_token_to_piece(self.vocab, token, buf, len(buf), 0, False)
+            cached = self._pieces[token] = buf.raw[:n]
+        return cached
+
+    # -- admission ------------------------------------------------------------------
+
+    @property
+    def active(self) -> list[Slot]:
+        return [s for s in self.slots if s.job is not None]
+
+    def has_free_slot(self) -> bool:
+        return any(s.job is None for s in self.slots)
+
+    def active_count(self, tenant: str) -> int:
+        return sum(1 for s in self.slots if s.job is not None and s.job.tenant == tenant)
+
+    def can_admit(self, job: Job) -> bool:
+        """Room for this job's worst case once every idle prefix cache is evicted?"""
+        reserved = sum(s.job.kv_need for s in self.slots if s.job is not None)
+        return self.has_free_slot() and reserved + job.kv_need <= self.n_ctx
+
+    def admit(self, job: Job) -> None:
+        prompt = job.prompt_tokens
+        # Reuse at most all-but-one prompt token: the last one must be decoded to get logits.
+        limit = len(prompt) - 1
+
+        def shared(s: Slot) -> int:
+            return min(common_prefix(s.cached, prompt), limit)
+
+        free = [s for s in self.slots if s.job is None]
+        best_free = max(free, key=shared)
+        best_any = max(self.slots, key=shared)
+        reuse_free, reuse_any = shared(best_free), shared(best_any)
+        if reuse_free > 0 and reuse_free >= reuse_any:
+            slot, reuse = best_free, reuse_free
+            if not self._memory_rm(slot.seq_id, reuse, -1):
+                reuse = 0
+                self._memory_rm(slot.seq_id, -1, -1)
+            del slot.cached[reuse:]
+        else:
+            # Take an empty or the least recently used idle slot; borrow the prefix
+            # from the busy slot that has it (shared cells, no copy of data).
+            slot = min(free, key=lambda s: (len(s.cached) > 0, s.last_used))
+            self._memory_rm(slot.seq_id, -1, -1)
+            reuse = reuse_any
+            if reuse > 0:
+                llama_cpp.llama_memory_seq_cp(
+                    self.ctx.memory, best_any.seq_id, slot.seq_id, 0, reuse
+                )
+            slot.cached = prompt[:reuse]
+
+        job.admitted_at = time.monotonic()
+        job.cached_prefix_tokens = reuse
+        slot.job = job
+        slot.pending = prompt[reuse:]
+        slot.next_token = None
+        slot.text = TextStream(job.stop)
+        slot.sampler = self._make_sampler(job)
+        self._evict_idle()
+
+    def _evict_idle(self) -> None:
+        """Drop idle prefix caches, least recently used first, until every active
+        sequence's worst case fits in the context."""
+
+        def used() -> int:
+            return sum(s.job.kv_need if s.job is not None else len(s.cached) for s in self.slots)
+
+        idle = sorted((s for s in self.slots if s.job is None and s.cached), key=lambda s: s.last_used)
+        while idle and used() > self.n_ctx:
+            victim = idle.pop(0)
+            self._memory_rm(victim.seq_id, -1, -1)
+            victim.cached = []
+
+    def _make_sampler(self, job: Job) -> internals.LlamaSampler:
+        # The chain llama-cpp-python's Llama builds, so greedy output matches it exactly.
+        sampler = internals.LlamaSampler()
+        sampler.add_penalties(self.n_vocab, PENALTY_LAST_N, job.repeat_penalty, 0.0, 0.0)
+        if job.temperature <= 0:
+            sampler.add_greedy()
+        else:
+            sampler.add_top_k(TOP_K)
+            sampler.add_top_p(job.top_p, 1)
+            sampler.add_min_p(MIN_P, 1)
+            sampler.add_temp(job.temperature)
+            sampler.add_dist(job.seed & 0xFFFFFFFF)
+        return sampler
+
+    def _memory_rm(self, seq_id: int, p0: int, p1: int) -> bool:
+        return bool(llama_cpp.llama_memory_seq_rm(self.ctx.memory, seq_id, p0, p1))
+
+    # -- one decoding step ----------------------------------------------------------
+
+    def step(self, timeout_s: float) -> None:
+        now = time.monotonic()
+        for slot in self.active:
+            assert slot.job is not None
+            if slot.job.cancelled:
+                self._finish(slot, "cancelled")
+            elif now - slot.job.admitted_at >= timeout_s:
+                self._finish(slot, "timeout")
+
+        b = self.batch.batch
+        n = 0
+        outputs: list[tuple[Slot, int]] = []
+        decoded: list[tuple[Slot, list[int]]] = []
+
+        def add(slot: Slot, tokens: list[int], want_logits: bool) -> None:
+            nonlocal n
+            pos = len(slot.cached)
+            for j, token in enumerate(tokens):
+                b.token[n] = token
+                b.pos[n] = pos + j
+                b.n_seq_id[n] = 1
+                b.seq_id[n][0] = slot.seq_id
+                b.logits[n] = 0
+                n += 1
+            if want_logits:
+                b.logits[n - 1] = 1
+                outputs.append((slot, n - 1))
+            decoded.append((slot, tokens))
+
+        # Generating sequences first: one token each, so they never wait on a prompt.
+        for slot in self.active:
+            if slot.next_token is not None:
+                add(slot, [slot.next_token], True)
+        for slot in sorted(self.active, key=lambda s: s.job.admitted_at if s.job else 0.0):
+            room = self.n_batch - n
+            if room <= 0:
+                break
+            if slot.next_token is None and slot.pending:
+                chunk = slot.pending[:room]
+                add(slot, chunk, len(chunk) == len(slot.pending))
+        if n == 0:
+            return
+        b.n_tokens = n
+
+        rc = llama_cpp.llama_decode(self.ctx.ctx, b)
+        if rc != 0:
+            error = EngineError(f"llama_decode failed with code {rc}")
+            log.error("%s; failing %d sequences", error, len(decoded))
+            for slot, _ in decoded:
+                self._fail(slot, error)
+            return
+
+        for slot, tokens in decoded:
+            slot.cached.extend(tokens)
+            if slot.next_token is not None:
+                slot.next_token = None
+            else:
+                del slot.pending[: len(tokens)]
+        for slot, index in outputs:
+            try:
+                self._accept(slot, index)
+            except Exception as exc:  # one sequence's bug must not take the others down
+                log.exception("sequence %d failed", slot.seq_id)
+                self._fail(slot, EngineError(f"generation failed: {exc}"))
+
+    def _accept(self, slot: Slot, index: int) -> None:
+        job, text = slot.job, slot.text
+        assert job is not None and text is not None
+        token = slot.sampler.sample(self.ctx, index)
+        if job.first_token_at is None:
+            job.first_token_at = time.monotonic()
+        if llama_cpp.llama_vocab_is_eog(self.vocab, token):
+            self._finish(slot, "stop")
+            return
+        job.completion_tokens += 1
+        out = text.feed(self.piece(token))
+        if text.stopped:
+            self._finish(slot, "stop", out)
+        elif job.completion_tokens >= job.max_tokens:
+            self._finish(slot, "length", out)
+        else:
+            slot.next_token = token
+            if out:
+                self._deliver(job, [("text", out)])
+
+    # -- ending a sequence ----------------------------------------------------------
+
+    def _finish(self, slot: Slot, reason: FinishReason, out: str = "") -> None:
+        job, text = slot.job, slot.text
+        assert job is not None
+        if reason != "cancelled" and text is not None:
+            out += text.finish()
+        now = time.monotonic()
+        stats = GenerationStats(
+            prompt_tokens=len(job.prompt_tokens),
+            completion_tokens=job.completion_tokens,
+            ttft_s=None if job.first_token_at is None else job.first_token_at - job.submitted_at,
+            total_s=now - job.submitted_at,
+            finish_reason=reason,
+            cached_prefix_tokens=job.cached_prefix_tokens,
+            queue_s=job.admitted_at - job.submitted_at,
+        )
+        events: list[Event] = [("text", out)] if out else []
+        self._release(slot)
+        if reason != "cancelled":
+            self._deliver(job, events + [("done", stats)])
+        log.debug("sequence %d finished: %s", slot.seq_id, stats)
+
+    def _fail(self, slot: Slot, error: Exception) -> None:
+        job = slot.job
+        self._release(slot)
+        # Its cache state is unknown now; start that slot from scratch.
+        self._memory_rm(slot.seq_id, -1, -1)
+        slot.cached = []
+        if job is not None:
+            self._deliver(job, [("error", error)])
+
+    def _release(self, slot: Slot) -> None:
+        if slot.sampler is not None:
+            slot.sampler.close()
+        slot.job, slot.sampler, slot.text = None, None, None
+        slot.pending, slot.next_token = [], None
+        slot.last_used = time.monotonic()
+        # A prompt cut short leaves positions beyond `cached` untouched; nothing to trim.
+
+    def fail_all(self, error: Exception) -> None:
+        for slot in self.active:
+            self._fail(slot, error)
+
+    @staticmethod
+    def _deliver(job: Job, events: list[Event]) -> None:
+        try:
+            job.deliver(events)
+        except Exception:  # the consumer's loop is gone; nobody is listening
+            job.cancelled = True
+
+    def close(self) -> None:
+        for slot in self.slots:
+            if slot.sampler is not None:
+                slot.sampler.close()
+                slot.sampler = None
+        self.batch.close()
+        self.ctx.close()
+        self.model.close()

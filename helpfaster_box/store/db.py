@@ -1,0 +1,167 @@
+"""DuckDB: one connection per process, a cursor per thread, writes serialized.
+
+DuckDB allows one writing process per file, and inside a process concurrent
+writers conflict optimistically; a single write lock makes every write a short
+transaction that cannot conflict. Reads run concurrently on per-thread cursors.
+The async helpers run everything in worker threads so the event loop never
+waits on the database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import Callable
+from importlib import resources
+from pathlib import Path
+from typing import Any, TypeVar
+
+import duckdb
+
+log = logging.getLogger("helpfaster_box.store")
+T = TypeVar("T")
+
+
+class DatabaseLocked(RuntimeError):
+    """Another process (normally the running server) holds the database file."""
+
+
+class SchemaTooNew(RuntimeError):
+    """The database was written by a newer HelpFaster Box than this one."""
+
+
+def _migrations() -> list[tuple[int, str, str]]:
+    root = resources.files("helpfaster_box.store") / "migrations"
+    found = []
+    for entry in root.iterdir():
+        name = entry.name
+        if name.endswith(".sql") and name[:3].isdigit():
+            found.append((int(name[:3]), name, entry.read_text(encoding="utf-8")))
+    return sorted(found)
+
+
+def latest_version() -> int:
+    migrations = _migrations()
+    return migrations[-1][0] if migrations else 0
+
+
+class Database:
+    def __init__(self, path: Path | str, *, read_only: bool = False) -> None:
+        self.path = Path(path)
+        self.read_only = read_only
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._con = duckdb.connect(str(self.path), read_only=read_only)
+        except duckdb.IOException as exc:
+            if "lock" in str(exc).lower():
+                raise DatabaseLocked(
+                    f"{self.path} is in use by another process (is `helpfaster-box serve` running?). "
+                    "Stop the server, or do this through the HTTP API instead."
+                ) from None
+            raise
+        self._local = threading.local()
+        self._write_lock = threading.Lock()
+        self._closed = False
+
+    # -- cursors -------------------------------------------------------------
+    def cursor(self) -> duckdb.DuckDBPyConnection:
+        cur = getattr(self._local, "cursor", None)
+        if cur is None:
+            cur = self._con.cursor()
+            self._local.cursor = cur
+        return cur
+
+    # -- sync API (CLI, background threads) ----------------------------------
+    def read(self, fn: Callable[..., T], *args: Any) -> T:
+        return fn(self.cursor(), *args)
+
+    def write(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run fn(cursor, *args) in one transaction; all or nothing."""
+        with self._write_lock:
+            cur = self.cursor()
+            cur.begin()
+            try:
+                result = fn(cur, *args)
+            except BaseException:
+                cur.rollback()
+                raise
+            cur.commit()
+            return result
+
+    # -- async API (request handlers) ----------------------------------------
+    async def aread(self, fn: Callable[..., T], *args: Any) -> T:
+        return await asyncio.to_thread(self.read, fn, *args)
+
+    async def awrite(self, fn: Callable[..., T], *args: Any) -> T:
+        return await asyncio.to_thread(self.write, fn, *args)
+
+    # -- schema --------------------------------------------------------------
+    def schema_version(self) -> int:
+        cur = self.cursor()
+        exists = cur.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_migrations'"
+        ).fetchone()[0]
+        if not exists:
+            return 0
+        row = cur.execute("SELECT max(version) FROM schema_migrations").fetchone()
+        return int(row[0] or 0)
+
+    def migrate(self) -> list[str]:
+        """Apply pending migrations in order; refuse a database newer than the code."""
+        current = self.schema_version()
+        known = latest_version()
+        if current > known:
+            raise SchemaTooNew(
+                f"{self.path} has schema version {current}, but this HelpFaster Box only knows "
+                f"up to {known}. Upgrade HelpFaster Box (or restore a backup made by this version)."
+            )
+        applied = []
+        for version, name, sql in _migrations():
+            if version <= current:
+                continue
+
+            def apply(cur: duckdb.DuckDBPyConnection, version=version, name=name, sql=sql) -> None:
+                cur.execute(sql)
+                cur.execute(
+                    "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, now())",
+                    [version, name],
+                )
+
+            self.write(apply)
+            log.info("applied migration %s", name)
+            applied.append(name)
+        return applied
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            try:
+                self._con.execute("CHECKPOINT")
+            except duckdb.Error:
+                pass
+            self._con.close()
+
+
+def open_database(path: Path | str, *, read_only: bool = False, migrate: bool = True) -> Database:
+    db = Database(path, read_only=read_only)
+    if migrate and not read_only:
+        try:
+            db.migrate()
+        except BaseException:
+            db.close()
+            raise
+    elif read_only and db.schema_version() > latest_version():
+        db.close()
+        raise SchemaTooNew(f"{path} was written by a newer HelpFaster Box; upgrade first.")
+    return db
+
+
+def rows_as_dicts(cur: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
+    cols = [d[0] for d in cur.description or []]
+    return [dict(zip(cols, row)) for row in cur.fetchall()]
+
+
+def row_as_dict(cur: duckdb.DuckDBPyConnection) -> dict[str, Any] | None:
+    rows = rows_as_dicts(cur)
+    return rows[0] if rows else None
