@@ -3,10 +3,10 @@ it in reverse order; everything lives on app.state, nothing is global."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
-from typing import Any
 
 from litestar import Litestar, Router
 from litestar.datastructures import State
@@ -20,11 +20,30 @@ from .api.docs import docs_assets_router, openapi_config, openapi_json
 from .api.health import get_organization, health
 from .api.keys import KeysController
 from .api.ratelimit import RateLimiter
+from .api.sources import SourcesController, add_source_handler
 from .errors import handle_exception
 from .settings import Settings
 from .store.db import open_database
 
 log = logging.getLogger("helpfaster_box")
+
+
+async def open_models(app: Litestar, stack: AsyncExitStack, settings: Settings) -> None:
+    """Embedder + knowledge service (and, later, the inference engine)."""
+    from .knowledge.service import KnowledgeService
+    from .llm.embedder import Embedder
+    from .models import resolve_model
+
+    embedding_path = resolve_model(settings, "embedding")
+    embedder = await asyncio.to_thread(Embedder, str(embedding_path), settings.llm_threads or None)
+    stack.callback(embedder.close)
+    knowledge = KnowledgeService(settings, app.state.db, embedder)
+    await asyncio.to_thread(knowledge.start)
+    stack.callback(knowledge.close)
+    app.state.embedder = embedder
+    app.state.knowledge = knowledge
+    app.state.readiness["embeddingModel"] = lambda: "ok"
+    app.state.on_chatbot_deleted.append(knowledge.chatbot_deleted)
 
 
 def create_app(settings: Settings) -> Litestar:
@@ -34,8 +53,12 @@ def create_app(settings: Settings) -> Litestar:
             "key_cache": KeyCache(),
             "rate_limiter": RateLimiter(),
             "readiness": {},
-            "usage_tables": [("chatbots", "SELECT count(*) FROM chatbots WHERE org_id = ?")],
+            "usage_tables": [
+                ("chatbots", "SELECT count(*) FROM chatbots WHERE org_id = ?"),
+                ("sources", "SELECT count(*) FROM sources WHERE org_id = ?"),
+            ],
             "on_chatbot_deleted": [],
+            "knowledge": None,
         }
     )
 
@@ -46,11 +69,14 @@ def create_app(settings: Settings) -> Litestar:
             db = open_database(settings.db_path)
             stack.callback(db.close)
             app.state.db = db
+            if settings.load_models:
+                await open_models(app, stack, settings)
             yield
 
     v1 = Router(
         path="/v1",
-        route_handlers=[health, openapi_json, get_organization, KeysController, ChatbotsController],
+        route_handlers=[health, openapi_json, get_organization, KeysController, ChatbotsController,
+                        SourcesController, add_source_handler(settings.max_upload_bytes)],
         middleware=[auth_middleware],
         dependencies={"auth": Provide(provide_auth), "db": Provide(provide_db)},
     )

@@ -196,4 +196,4 @@ class ChatbotsController(Controller):
         if not await db.awrite(bots_q.delete_chatbot, auth.org_id, bot_id):
             raise not_found("Chatbot")
         for hook in request.app.state.on_chatbot_deleted:
-            await hook(bot_id)
+            hook(bot_id)

@@ -206,11 +206,12 @@ def _overlap_tail(units: list[_Unit], budget: int, count: TokenCounter,
         return []
     pieces: list[_Unit] = []
     for unit in reversed(units):
-        for sentence in reversed(_SENTENCE_END.split(unit.text)):
-            cost = count(sentence) - base
+        sentences = _SENTENCE_END.split(unit.text)
+        for index in range(len(sentences) - 1, -1, -1):
+            cost = count(sentences[index]) - base
             if cost > budget - sum(p.cost for p in pieces):
                 break
-            pieces.insert(0, _Unit(sentence, " ", cost))
+            pieces.insert(0, _Unit(sentences[index], unit.joiner if index == 0 else " ", cost))
         else:
             continue
         break

@@ -16,7 +16,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from lxml import etree, html as lxml_html
+from lxml import etree
+from lxml import html as lxml_html
 
 KINDS = ("pdf", "docx", "html", "md", "txt")
 MAX_TEXT_BYTES = 5_000_000
@@ -65,7 +66,7 @@ _STRONG_HTML = re.compile(r"<(?:!doctype\s+html|html|head|body)[\s>/]")
 # WHATWG mime-sniffing tags; only trusted when the name does not claim markdown.
 _WEAK_HTML = re.compile(
     r"<(?:script|iframe|h1|div|font|table|a|style|title|b|br|p|!--)[\s>/]")
-_MD_HINT = re.compile(r"^(?:#{1,6}[ \t]+\S|```|\* \S|- \S|\d+\. \S|\[[^\]]+\]\()", re.M)
+_MD_HINT = re.compile(r"^(?:#{1,6}[ \t]+\S|```|\* \S|- \S|\d+\. \S|\[[^\]]+\]\()", re.MULTILINE)
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f-\x9f]")
 _MD_EXT = (".md", ".markdown", ".mdown", ".mkd")
 _HTML_EXT = (".html", ".htm", ".xhtml")
@@ -253,7 +254,7 @@ def _check_zip(data: bytes) -> None:
             f"Word document expands to more than {_ZIP_MAX_TOTAL // 1_000_000} MB (zip bomb?)")
 
 
-_HEADING_STYLE = re.compile(r"heading\s*(\d)", re.I)
+_HEADING_STYLE = re.compile(r"heading\s*(\d)", re.IGNORECASE)
 
 
 def _docx_level(paragraph: object) -> int:
@@ -318,12 +319,12 @@ _BOILER_ROLES = {"navigation", "banner", "contentinfo", "complementary", "search
 _BOILER_NAME = re.compile(
     r"(?:^|[\s_-])(?:nav|navbar|navigation|menu|sidebar|breadcrumbs?|cookies?|consent|gdpr"
     r"|skip-?link|share|sharing|social|ads?|advert\w*|sponsored|popup|modal|pagination"
-    r"|pager|newsletter|subscribe)(?:$|[\s_-])", re.I)
+    r"|pager|newsletter|subscribe)(?:$|[\s_-])", re.IGNORECASE)
 _BLOCK = {"p", "div", "li", "ul", "ol", "dl", "dt", "dd", "table", "tr", "blockquote", "pre",
           "section", "article", "main", "figure", "figcaption", "hr", "address", "details",
           "summary", "caption", "body", "tbody", "thead"}
 _HEADINGS = {"h1": 1, "h2": 2, "h3": 3, "h4": 4, "h5": 5, "h6": 6}
-_META_CHARSET = re.compile(rb"<meta[^>]+charset=[\"']?([A-Za-z0-9_-]+)", re.I)
+_META_CHARSET = re.compile(rb"<meta[^>]+charset=[\"']?([A-Za-z0-9_-]+)", re.IGNORECASE)
 
 
 def _html_text(data: bytes) -> str:
@@ -453,7 +454,7 @@ _SETEXT = re.compile(r"^ {0,3}(=+|-+)[ \t]*$")
 def _md_inline(text: str) -> str:
     text = re.sub(r"!\[([^\]]*)\]\([^)]*\)", r"\1", text)
     text = re.sub(r"\[([^\]]+)\]\([^)]*\)", r"\1", text)
-    return re.sub(r"<!--.*?-->", "", text, flags=re.S)
+    return re.sub(r"<!--.*?-->", "", text, flags=re.DOTALL)
 
 
 def github_slug(heading: str, seen: dict[str, int]) -> str | None:

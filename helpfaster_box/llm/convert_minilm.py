@@ -169,9 +169,13 @@ def convert(src: str | os.PathLike[str], out: str | os.PathLike[str],
         w.add_tokenizer_pre(TOKENIZER_PRE)
         w.add_token_list(tokens)
         w.add_token_types(types)
-        # Special token ids, add_bos/add_sep and the BertNormalizer flags, read
-        # from tokenizer.json / tokenizer_config.json exactly as upstream does.
-        gguf.SpecialVocab(d, n_vocab=len(tokens)).add_to_gguf(w, quiet=True)
+        # Special token ids and add_bos/add_eos flags, read from tokenizer.json /
+        # tokenizer_config.json as upstream does. "cls" is left out: GGUF has no
+        # key for it (upstream only logs a warning) and bos already is [CLS].
+        special = gguf.SpecialVocab(
+            d, n_vocab=len(tokens), special_token_types=("bos", "eos", "unk", "sep", "pad", "mask")
+        )
+        special.add_to_gguf(w, quiet=True)
 
         for name, data in _tensors(d, n_blocks, outtype):
             w.add_tensor(name, data)

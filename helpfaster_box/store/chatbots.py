@@ -70,9 +70,9 @@ def update_chatbot(
     return get_chatbot(cur, org_id, bot_id)
 
 
-# Tables holding a chatbot's data; later features register theirs so deleting a
+# Tables holding a chatbot's data (each has a chatbot_id column): deleting a
 # chatbot removes everything it owns in the same transaction.
-OWNED_TABLES: list[str] = []
+OWNED_TABLES: list[str] = ["chunks", "sources"]
 
 
 def delete_chatbot(cur: duckdb.DuckDBPyConnection, org_id: str, bot_id: str) -> bool:

@@ -1,0 +1,251 @@
+"""Knowledge service: background ingestion of sources and hybrid retrieval.
+
+One worker thread ingests sources in order (parsing and embedding use both cores
+already; more workers would only contend). The database is the truth: chunks and
+their vectors are written there first, then added to the chatbot's index, so an
+index that is missing, corrupt or out of step is rebuilt from the database.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import queue
+import shutil
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..settings import Settings
+from ..store import sources as src_q
+from ..store.db import Database
+from . import chunker, parsers
+from .fetch import FetchError, fetch_url
+from .index import IndexCorrupt, IndexRegistry
+
+log = logging.getLogger("helpfaster_box.knowledge")
+
+
+@dataclass(slots=True)
+class Hit:
+    chunk_id: int
+    source_id: str
+    title: str | None
+    section: str | None
+    url: str | None
+    text: str
+    score: float
+    dense: float | None  # cosine similarity of the passage to the query, when ranked densely
+
+
+def passage_text(section: str | None, text: str) -> str:
+    """What is embedded and indexed: the heading gives a chunk its context."""
+    return f"{section}\n{text}" if section else text
+
+
+class KnowledgeService:
+    def __init__(self, settings: Settings, db: Database, embedder: Any) -> None:
+        self.settings = settings
+        self.db = db
+        self.embedder = embedder
+        self.uploads = settings.data_path / "uploads"
+        self.uploads.mkdir(parents=True, exist_ok=True)
+        self.indexes = IndexRegistry(settings.data_path / "indexes", embedder.dim)
+        # Ingestion and index removals share one queue so index changes never interleave.
+        self._queue: queue.Queue[Callable[[], None] | None] = queue.Queue()
+        self._thread = threading.Thread(target=self._work, name="ingest", daemon=True)
+        self._idle = threading.Event()
+        self._idle.set()
+
+    # -- lifecycle -----------------------------------------------------------
+    def start(self) -> None:
+        self.check_indexes()
+        for source_id in self.db.read(src_q.pending_source_ids):
+            self.enqueue(source_id)
+        self._thread.start()
+
+    def close(self) -> None:
+        self._queue.put(None)
+        if self._thread.is_alive():
+            self._thread.join(timeout=30)
+
+    def enqueue(self, source_id: str) -> None:
+        self._submit(functools.partial(self._ingest_safely, source_id))
+
+    def _submit(self, job: Callable[[], None]) -> None:
+        self._idle.clear()
+        self._queue.put(job)
+
+    def wait_idle(self, timeout: float | None = None) -> bool:
+        """For tests and tools: block until every queued source is processed."""
+        return self._idle.wait(timeout)
+
+    # -- originals -----------------------------------------------------------
+    def upload_path(self, chatbot_id: str, source_id: str) -> Path:
+        return self.uploads / chatbot_id / source_id
+
+    def save_original(self, chatbot_id: str, source_id: str, data: bytes) -> None:
+        path = self.upload_path(chatbot_id, source_id)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{source_id}.tmp")
+        tmp.write_bytes(data)
+        tmp.replace(path)
+
+    # -- ingestion -----------------------------------------------------------
+    def _work(self) -> None:
+        while True:
+            job = self._queue.get()
+            if job is None:
+                return
+            try:
+                job()
+            except Exception:  # noqa: BLE001 - one bad job must never kill the worker
+                log.exception("background knowledge job failed")
+            if self._queue.empty():
+                self._idle.set()
+
+    def _ingest_safely(self, source_id: str) -> None:
+        try:
+            self.ingest(source_id)
+        except Exception:  # noqa: BLE001 - a bad source ends failed, never stuck processing
+            log.exception("ingesting %s failed unexpectedly", source_id)
+            self._fail(source_id, "internal error while ingesting; see the server log")
+
+    def _fail(self, source_id: str, reason: str) -> None:
+        try:
+            self.db.write(src_q.set_status, source_id, "failed", error=reason[:500])
+        except Exception:  # noqa: BLE001
+            log.exception("could not mark %s failed", source_id)
+
+    def ingest(self, source_id: str) -> None:
+        source = self.db.read(src_q.get_source_any, source_id)
+        if source is None or source["status"] not in ("queued", "processing"):
+            return  # deleted meanwhile, or already done
+        self.db.write(src_q.set_status, source_id, "processing")
+        try:
+            fmt, doc = self._parse(source)
+        except (parsers.ParseError, FetchError, OSError) as exc:
+            self._fail(source_id, str(exc) or type(exc).__name__)
+            return
+        chunks = chunker.chunk(
+            doc,
+            source_url=source["url"],
+            max_tokens=self.settings.chunk_tokens,
+            overlap_tokens=self.settings.chunk_overlap_tokens,
+            count_tokens=self.embedder.count_tokens,
+        )
+        if not chunks:
+            self._fail(source_id, "the document has no text to index")
+            return
+        title = source["title"] or doc.title
+        rows = [
+            {"position": c.position, "title": title, "section": c.section, "url": c.url, "text": c.text}
+            for c in chunks
+        ]
+        texts = [passage_text(c.section, c.text) for c in chunks]
+        vectors = self.embedder.embed(texts)
+
+        def commit(cur: Any) -> list[int] | None:
+            current = src_q.get_source_any(cur, source_id)
+            if current is None:  # deleted while we embedded
+                return None
+            src_q.set_status(cur, source_id, "processing", fmt=fmt, title=title)
+            old = src_q.chunk_ids_of_source(cur, source_id)
+            new = src_q.replace_chunks(cur, current, rows, vectors)
+            return old + [-1] + new
+
+        result = self.db.write(commit)
+        if result is None:
+            return
+        split = result.index(-1)
+        old_ids, new_ids = result[:split], result[split + 1 :]
+        index = self.indexes.get(source["chatbot_id"])
+        if old_ids:
+            index.remove(np.array(old_ids, dtype=np.int64))
+        index.add(np.array(new_ids, dtype=np.int64), vectors, texts)
+        self.indexes.save(source["chatbot_id"])
+        log.info("ingested %s: %d chunks", source_id, len(new_ids))
+
+    def _parse(self, source: dict[str, Any]) -> tuple[str, parsers.ParsedDocument]:
+        if source["type"] == "url":
+            data, ctype, _final = fetch_url(
+                source["url"],
+                allowed_hosts=self.settings.url_allowed_hosts,
+                max_bytes=self.settings.url_fetch_max_bytes,
+                timeout_s=self.settings.url_fetch_timeout_s,
+            )
+        else:
+            data = self.upload_path(source["chatbot_id"], source["id"]).read_bytes()
+            ctype = source["content_type"]
+        fmt = parsers.detect_type(data, source["filename"], ctype)
+        return fmt, parsers.parse(data, fmt, title_hint=source["title"])
+
+    # -- deletion ------------------------------------------------------------
+    # The rows are already gone from the database (searches skip missing rows), so
+    # these only tidy the index and the originals, in the worker's order.
+    def source_deleted(self, chatbot_id: str, source_id: str, chunk_ids: list[int]) -> None:
+        def job() -> None:
+            if chunk_ids:
+                self.indexes.get(chatbot_id).remove(np.array(chunk_ids, dtype=np.int64))
+                self.indexes.save(chatbot_id)
+            self.upload_path(chatbot_id, source_id).unlink(missing_ok=True)
+
+        self._submit(job)
+
+    def chatbot_deleted(self, chatbot_id: str) -> None:
+        def job() -> None:
+            self.indexes.drop(chatbot_id)
+            shutil.rmtree(self.uploads / chatbot_id, ignore_errors=True)
+
+        self._submit(job)
+
+    # -- index maintenance -----------------------------------------------------
+    def rebuild(self, chatbot_id: str) -> int:
+        """Rebuild a chatbot's indexes from the database; returns the chunk count."""
+        ids, vectors, sections, texts = self.db.read(src_q.all_chunks, chatbot_id)
+        passages = [passage_text(s, t) for s, t in zip(sections, texts)]
+        self.indexes.rebuild(chatbot_id, ids, vectors, passages)
+        return len(ids)
+
+    def check_indexes(self) -> list[str]:
+        """Rebuild every index that is missing, corrupt or out of step with the database."""
+        rebuilt = []
+        for chatbot_id in self.db.read(src_q.chatbots_with_chunks):
+            expected = self.db.read(src_q.chunk_count, chatbot_id)
+            try:
+                index = self.indexes.load(chatbot_id)
+                ok = index is not None and len(index) == expected
+            except IndexCorrupt as exc:
+                log.warning("index of %s is corrupt (%s); rebuilding", chatbot_id, exc)
+                ok = False
+            if not ok:
+                self.rebuild(chatbot_id)
+                rebuilt.append(chatbot_id)
+        return rebuilt
+
+    # -- retrieval -----------------------------------------------------------
+    def search(self, chatbot_id: str, query: str, k: int) -> list[Hit]:
+        """Hybrid search; runs in a worker thread (embedding is CPU work)."""
+        index = self.indexes.get(chatbot_id)
+        if len(index) == 0:
+            return []
+        qvec = self.embedder.embed([query])[0]
+        results = index.search(
+            qvec, query, k,
+            dense_weight=self.settings.dense_weight, lexical_weight=self.settings.lexical_weight,
+        )
+        rows = self.db.read(src_q.chunks_by_ids, [r.id for r in results])
+        hits = []
+        for r in results:
+            row = rows.get(r.id)
+            if row is None:  # removed between index and DB read
+                continue
+            hits.append(
+                Hit(r.id, row["source_id"], row["title"], row["section"], row["url"], row["text"],
+                    float(r.score), None if r.dense is None else float(r.dense))
+            )
+        return hits
