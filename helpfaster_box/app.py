@@ -14,8 +14,10 @@ from litestar.di import Provide
 
 from . import __version__
 from .api.auth import KeyCache, auth_middleware
+from .api.chat import chat
 from .api.chatbots import ChatbotsController
 from .api.common import provide_auth, provide_db
+from .api.conversations import ConversationsController
 from .api.docs import docs_assets_router, openapi_config, openapi_json
 from .api.health import get_organization, health
 from .api.keys import KeysController
@@ -45,6 +47,23 @@ async def open_models(app: Litestar, stack: AsyncExitStack, settings: Settings) 
     app.state.readiness["embeddingModel"] = lambda: "ok"
     app.state.on_chatbot_deleted.append(knowledge.chatbot_deleted)
 
+    from .chat import ChatService
+    from .llm.engine import InferenceEngine
+
+    engine = InferenceEngine(
+        str(resolve_model(settings, "chat")),
+        n_ctx=settings.llm_context_size,
+        n_threads=settings.llm_threads or None,
+        max_sequences=settings.llm_max_sequences,
+        queue_size=settings.llm_queue_size,
+        timeout_s=settings.llm_timeout_s,
+    )
+    await asyncio.to_thread(engine.start)
+    stack.callback(engine.close)
+    app.state.engine = engine
+    app.state.readiness["chatModel"] = lambda: "ok"
+    app.state.chat = ChatService(settings, app.state.db, knowledge, engine)
+
 
 def create_app(settings: Settings) -> Litestar:
     state = State(
@@ -56,9 +75,11 @@ def create_app(settings: Settings) -> Litestar:
             "usage_tables": [
                 ("chatbots", "SELECT count(*) FROM chatbots WHERE org_id = ?"),
                 ("sources", "SELECT count(*) FROM sources WHERE org_id = ?"),
+                ("conversations", "SELECT count(*) FROM conversations WHERE org_id = ?"),
             ],
             "on_chatbot_deleted": [],
             "knowledge": None,
+            "chat": None,
         }
     )
 
@@ -76,7 +97,8 @@ def create_app(settings: Settings) -> Litestar:
     v1 = Router(
         path="/v1",
         route_handlers=[health, openapi_json, get_organization, KeysController, ChatbotsController,
-                        SourcesController, add_source_handler(settings.max_upload_bytes)],
+                        SourcesController, add_source_handler(settings.max_upload_bytes),
+                        chat, ConversationsController],
         middleware=[auth_middleware],
         dependencies={"auth": Provide(provide_auth), "db": Provide(provide_db)},
     )

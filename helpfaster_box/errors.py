@@ -6,7 +6,7 @@ import logging
 from typing import Any
 
 from litestar import Request, Response
-from litestar.exceptions import HTTPException, ValidationException
+from litestar.exceptions import HTTPException, SerializationException, ValidationException
 
 log = logging.getLogger("helpfaster_box.errors")
 
@@ -82,17 +82,21 @@ def render(status: int, message: str, *, details=None, headers=None) -> Response
 
 def _validation_details(exc: ValidationException) -> tuple[str, list[dict[str, Any]]]:
     details: list[dict[str, Any]] = []
+    wheres: list[str] = []
     for item in exc.extra if isinstance(exc.extra, list) else []:
         if isinstance(item, dict):
             field = item.get("key") or item.get("source") or None
+            if item.get("source") == "body" and field == "data":
+                field = None  # Litestar's name for the whole body, not a field the client sent
+                wheres.append(" (request body)")
+            else:
+                wheres.append(f" (field {field})" if field else "")
             details.append({"field": field, "message": str(item.get("message", ""))})
     detail = exc.detail or "Validation failed."
     # Litestar's msgspec detail reads "Validation failed for POST /v1/x"; the useful
     # part (field path and reason) lives in the extra list.
     if details and details[0]["message"]:
-        first = details[0]
-        where = f" (field {first['field']})" if first.get("field") else ""
-        detail = f"{first['message']}{where}"
+        detail = f"{details[0]['message']}{wheres[0]}"
     return detail, details
 
 
@@ -109,6 +113,10 @@ def handle_exception(request: Request, exc: Exception) -> Response[dict[str, Any
             log.error("HTTP %s on %s %s: %s", status, request.method, request.url.path, exc.detail)
             return render(status, DEFAULT_MESSAGES.get(status, DEFAULT_MESSAGES[500]))
         message = exc.detail if exc.detail and exc.detail != _phrase(status) else DEFAULT_MESSAGES.get(status, "Error.")
+        if status == 400 and isinstance(exc.__cause__, SerializationException):
+            # msgspec's bare reason ("Input data was truncated") does not say what was wrong.
+            reason = message.removeprefix("JSON is malformed: ")
+            message = f"The request body is not valid JSON: {reason}"
         if status == 404 and message == DEFAULT_MESSAGES[404]:
             message = f"No route for {request.method} {request.url.path}."
         if status == 405:

@@ -84,6 +84,9 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     relevance_threshold: Annotated[
         float, Meta(ge=-1, le=1, description="Least cosine similarity of the best passage to answer at all.")
     ] = 0.35
+    grounding_min_share: Annotated[
+        float, Meta(ge=0, le=1, description="Grounded mode: least share of a reply's words found in its passages.")
+    ] = 0.8
     # --- webhooks -----------------------------------------------------------
     webhook_allow_private: Annotated[
         bool, _h("Allow webhook URLs on private/loopback addresses (intranet appliance).")

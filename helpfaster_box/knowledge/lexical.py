@@ -80,10 +80,25 @@ def tokenize(text: str) -> list[str]:
     return out
 
 
+def take_rows(
+    flat: npt.NDArray[np.int32], offsets: npt.NDArray[np.int64], rows: npt.NDArray[np.int64]
+) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.int64]]:
+    """The token ids of `rows` only, renumbered 0..len(rows)-1."""
+    lens = np.diff(offsets)[rows]
+    ends = np.cumsum(lens)
+    # Every kept token in one gather: its row's old start + its position in the new array
+    # - the row's new start.
+    shift = np.repeat(offsets[rows] - (ends - lens), lens)
+    return flat[shift + np.arange(int(ends[-1]) if len(ends) else 0)], np.concatenate(
+        [np.zeros(1, np.int64), ends.astype(np.int64)]
+    )
+
+
 class TokenStore:
-    """Every row's token ids as one flat int32 array plus offsets; rows are append-only
-    and line up with the dense index's rows. The vocabulary only grows (terms of
-    removed rows simply get document frequency 0)."""
+    """Every row's token ids as one flat int32 array plus offsets; rows line up with the
+    dense index's rows. Arrays are replaced, never changed in place, so a snapshot taken
+    under the index lock stays valid while a build reads it without the lock. The
+    vocabulary only grows (terms of removed rows simply get document frequency 0)."""
 
     def __init__(
         self,
@@ -100,34 +115,26 @@ class TokenStore:
     def rows(self) -> int:
         return len(self.offsets) - 1
 
-    def append(self, texts: list[str]) -> None:
+    def snapshot(self) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.int64], int]:
+        return self.flat, self.offsets, len(self.vocab)
+
+    def append_tokens(self, docs: list[list[str]]) -> None:
         ids: list[int] = []
-        lens = np.empty(len(texts), np.int64)
-        term_id = self.term_id
-        for i, text in enumerate(texts):
-            toks = tokenize(text)
-            lens[i] = len(toks)
+        term_id, vocab = self.term_id, self.vocab
+        for toks in docs:
             for tok in toks:
                 tid = term_id.get(tok)
                 if tid is None:
-                    tid = term_id[tok] = len(self.vocab)
-                    self.vocab.append(tok)
+                    tid = term_id[tok] = len(vocab)
+                    vocab.append(tok)
                 ids.append(tid)
-        # One concatenate per batch; callers add a source's chunks at a time.
+        lens = np.fromiter((len(t) for t in docs), np.int64, len(docs))
         self.flat = np.concatenate([self.flat, np.asarray(ids, np.int32)])
         self.offsets = np.concatenate([self.offsets, self.offsets[-1] + np.cumsum(lens)])
 
-    def take(self, rows: npt.NDArray[np.int64]) -> TokenStore:
-        """A store holding only `rows`, renumbered 0..len(rows)-1 (compaction)."""
-        if len(rows) == 0:
-            return TokenStore(list(self.vocab))
-        lens = np.diff(self.offsets)[rows]
-        starts = self.offsets[rows]
-        # Gather every kept token in one vectorized step: start of its row + position in row.
-        pos = np.repeat(starts - np.concatenate([[0], np.cumsum(lens)[:-1]]), lens)
-        flat = self.flat[pos + np.arange(lens.sum())]
-        offsets = np.concatenate([[0], np.cumsum(lens)]).astype(np.int64)
-        return TokenStore(list(self.vocab), flat, offsets)
+    def take(self, rows: npt.NDArray[np.int64]) -> None:
+        """Keep only `rows`, renumbered 0..len(rows)-1 (compaction)."""
+        self.flat, self.offsets = take_rows(self.flat, self.offsets, rows)
 
     def query_terms(self, text: str) -> npt.NDArray[np.int64]:
         """Distinct known term ids of a query (a repeated query word counts once)."""
@@ -156,7 +163,9 @@ class Bm25Matrix:
 
 
 def build_bm25(
-    store: TokenStore,
+    flat: npt.NDArray[np.int32],
+    offsets: npt.NDArray[np.int64],
+    n_vocab: int,
     alive: npt.NDArray[np.bool_],
     epoch: int,
     *,
@@ -165,18 +174,20 @@ def build_bm25(
 ) -> Bm25Matrix:
     """Lucene BM25 (as in bm25s's default): idf = ln(1 + (N - df + .5) / (df + .5)),
     weight = idf * tf / (tf + k1 * (1 - b + b * len / avglen))."""
-    rows = np.flatnonzero(alive[: store.rows]).astype(np.int64)
-    n_vocab = max(len(store.vocab), 1)
-    lens = np.diff(store.offsets)[rows]
+    covers = len(offsets) - 1
+    rows = np.flatnonzero(alive[:covers]).astype(np.int64)
+    n_vocab = max(n_vocab, 1)
+    lens = np.diff(offsets)[rows]
     n = len(rows)
     if n == 0 or lens.sum() == 0:
         empty = np.empty(0, np.float32)
         return Bm25Matrix(empty, np.empty(0, np.int32), np.zeros(n_vocab + 1, np.int64), rows,
-                          epoch, store.rows)
-    sub = store.take(rows) if n < store.rows else store
+                          epoch, covers)
+    if n < covers:
+        flat, _ = take_rows(flat, offsets, rows)
     doc = np.repeat(np.arange(n, dtype=np.int64), lens)
     # Sorting term-major then doc gives the CSC order and the tf counts in one pass.
-    keys, tf = np.unique(sub.flat.astype(np.int64) * n + doc, return_counts=True)
+    keys, tf = np.unique(flat.astype(np.int64) * n + doc, return_counts=True)
     term = keys // n
     docs = (keys - term * n).astype(np.int32)
     df = np.bincount(term, minlength=n_vocab)
@@ -187,4 +198,4 @@ def build_bm25(
     data = (idf[term] * tf32 / (tf32 + norm[docs])).astype(np.float32)
     indptr = np.zeros(n_vocab + 1, np.int64)
     np.cumsum(df, out=indptr[1:])
-    return Bm25Matrix(data, docs, indptr, rows, epoch, store.rows)
+    return Bm25Matrix(data, docs, indptr, rows, epoch, covers)

@@ -58,7 +58,6 @@ _MAGIC = (
     (b"GIF8", "an image (GIF)"),
     (b"\x1f\x8b", "a gzip archive"),
     (b"\x7fELF", "an executable"),
-    (b"MZ", "an executable"),
     (b"{\\rtf", "an RTF file; save it as .docx"),
     (b"%!PS", "a PostScript file"),
 )
@@ -74,7 +73,9 @@ _HTML_EXT = (".html", ".htm", ".xhtml")
 
 def detect_type(data: bytes, filename: str | None, content_type: str | None) -> str:
     """Return one of KINDS from the content; the name and content type only split md/txt/html."""
-    if data[:1024].find(b"%PDF-") != -1:  # the PDF spec tolerates junk before the header
+    header = data[:1024].find(b"%PDF-")
+    # Readers accept junk before the header; a note that merely mentions "%PDF-" has no objects.
+    if header == 0 or (header > 0 and b"endobj" in data):
         return "pdf"
     if data.startswith(b"PK\x03\x04"):
         return _detect_zip(data)
@@ -203,14 +204,18 @@ def _paragraphs(text: str) -> str:
 
 def _parse_pdf(data: bytes, max_text: int, max_pages: int) -> ParsedDocument:
     from pypdf import PdfReader
+    from pypdf.errors import DependencyError
 
     with _guard("PDF"):
         reader = PdfReader(io.BytesIO(data), strict=False)
         if reader.is_encrypted:
             try:  # permission-only PDFs open with the empty password
-                opened = reader.decrypt("")
-            except Exception:  # noqa: BLE001 - unsupported cipher means the same to the user
-                opened = 0
+                opened = bool(reader.decrypt(""))
+            except DependencyError:
+                raise ParseError("PDF is AES-encrypted and the `cryptography` package is "
+                                 "not installed") from None
+            except Exception:  # noqa: BLE001 - a broken cipher dict means the same to the user
+                opened = False
             if not opened:
                 raise ParseError("PDF is encrypted (password-protected)")
         pages = len(reader.pages)
@@ -346,9 +351,10 @@ def _heading_anchor(el: etree._Element) -> str | None:
     parent, before = el.getparent(), el.getprevious()
     # Sphinx and many CMSs put the id on the wrapping <section>, or on an empty <a> before.
     if parent is not None and parent.get("id") and before is None:
-        return parent.get("id")
+        return str(parent.get("id"))
     if before is not None and before.tag == "a" and not before.text_content().strip():
-        return before.get("id") or before.get("name")
+        found = before.get("id") or before.get("name")
+        return str(found) if found else None
     return None
 
 
@@ -483,8 +489,10 @@ def _parse_markdown(text: str) -> ParsedDocument:
         lines = lines[end + 1:] if end else lines
     sections: list[Section] = []
     seen: dict[str, int] = {}
-    heading, anchor, level, body = None, None, 0, []
-    fence = ""
+    heading: str | None = None
+    anchor: str | None = None
+    body: list[str] = []
+    level, fence = 0, ""
 
     def start(new_heading: str, new_level: int) -> None:
         nonlocal heading, anchor, level, body, title

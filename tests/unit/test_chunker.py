@@ -14,7 +14,8 @@ from helpfaster_box.knowledge.parsers import ParsedDocument, Section
 
 
 def sentences(n: int, topic: str = "printer") -> str:
-    return " ".join(f"Sentence {i} explains how the {topic} queue handles job {i}." for i in range(n))
+    return " ".join(f"Sentence {i} explains how the {topic} queue handles job {i}."
+                    for i in range(n))
 
 
 def words_of(text: str) -> list[str]:

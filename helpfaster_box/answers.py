@@ -1,0 +1,170 @@
+"""Answer composition that stays right with a tiny model.
+
+- sentences, snippets: the passage sentences that best match a question;
+- extractive answers: those sentences verbatim, no generation;
+- the grounding test: is a generated reply supported by the passages it was given?
+- the leak test: does a reply repeat the chatbot's instructions?
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+_SENTENCE = re.compile(r"(?<=[.!?:])\s+(?=[A-Z0-9\"'(`$/-])|\n+")
+_WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9_./:+-]*[A-Za-z0-9]|[A-Za-z0-9]")
+# Tokens a support bot must never invent: numbers, paths, flags, commands, versions.
+_EXACT = re.compile(r"\d|/|^-|_|\.[a-z]|::")
+STOPWORDS = frozenset(
+    """a an the and or but if then so of to in on at by for with from into onto as is are was were be been
+    being it its this that these those there here you your yours we our us i me my he she they them their
+    his her do does did done can could should would will shall may might must not no yes also only just
+    very more most less least than too what which who whom whose when where why how all any each some
+    such other about over under again further once both few own same up down out off have has had having
+    let get got use used using one two please thanks thank hello hi make makes made way like need want
+    know see time note""".split()
+)
+
+Embed = Callable[[list[str]], np.ndarray]
+
+
+def sentences(text: str) -> list[str]:
+    parts = [p.strip() for p in _SENTENCE.split(text)]
+    return [p for p in parts if len(p) > 1]
+
+
+def content_words(text: str) -> list[str]:
+    return [w for w in (m.group(0).lower() for m in _WORD.finditer(text)) if w not in STOPWORDS]
+
+
+def _overlap(query_words: set[str], sentence: str) -> float:
+    words = set(content_words(sentence))
+    if not words or not query_words:
+        return 0.0
+    return len(words & query_words) / len(query_words)
+
+
+@dataclass(slots=True)
+class ScoredSentence:
+    passage: int  # index into the passages given
+    position: int  # index of the sentence inside its passage
+    text: str
+    score: float
+
+
+def rank_sentences(
+    question: str, passages: Sequence[str], embed: Embed | None, query_vec: np.ndarray | None = None
+) -> list[ScoredSentence]:
+    """Every sentence of the passages scored against the question, best first.
+
+    Meaning (embedding cosine) carries most of the weight; shared rare words break ties
+    and rescue exact terms the embedding blurs.
+    """
+    found = [
+        ScoredSentence(p, i, s, 0.0) for p, text in enumerate(passages) for i, s in enumerate(sentences(text))
+    ]
+    if not found:
+        return []
+    qwords = set(content_words(question))
+    cos = np.zeros(len(found), dtype=np.float32)
+    if embed is not None:
+        vecs = embed([s.text for s in found])
+        q = query_vec if query_vec is not None else embed([question])[0]
+        cos = vecs @ q
+    for s, c in zip(found, cos):
+        # Later passages rank lower: retrieval already ordered them by relevance.
+        s.score = float(c) + 0.3 * _overlap(qwords, s.text) - 0.03 * s.passage
+    return sorted(found, key=lambda s: s.score, reverse=True)
+
+
+def extractive_answer(ranked: list[ScoredSentence], max_chars: int = 450) -> tuple[str, int]:
+    """The best sentence plus its strong neighbours from the same passage, in document order.
+
+    Returns (answer, passage index it came from).
+    """
+    best = ranked[0]
+    chosen = [best]
+    for s in ranked[1:]:
+        if s.passage != best.passage or s.score < best.score - 0.12:
+            continue
+        if sum(len(c.text) for c in chosen) + len(s.text) > max_chars:
+            continue
+        chosen.append(s)
+        if len(chosen) == 3:
+            break
+    chosen.sort(key=lambda s: s.position)
+    return " ".join(c.text for c in chosen), best.passage
+
+
+def snippet(passage: str, focus: list[str], max_chars: int = 500) -> str:
+    """≤ max_chars of the passage centred on the focus sentences (not simply its start)."""
+    passage = passage.strip()
+    if len(passage) <= max_chars:
+        return passage
+    starts = [passage.find(f) for f in focus if f and passage.find(f) >= 0]
+    if not starts:
+        return passage[: max_chars - 1].rstrip() + "…"
+    first = min(starts)
+    last = max(s + len(f) for s, f in zip(starts, [f for f in focus if passage.find(f) >= 0]))
+    centre = (first + min(last, first + max_chars)) // 2
+    lo = max(0, centre - max_chars // 2)
+    hi = min(len(passage), lo + max_chars)
+    lo = max(0, hi - max_chars)
+    # Snap to word boundaries and mark what was cut.
+    if lo > 0:
+        space = passage.find(" ", lo)
+        lo = space + 1 if 0 <= space < lo + 30 else lo
+    if hi < len(passage):
+        space = passage.rfind(" ", lo, hi)
+        hi = space if space > hi - 30 else hi
+    text = passage[lo:hi].strip()
+    prefix = "…" if lo > 0 else ""
+    suffix = "…" if hi < len(passage) else ""
+    while len(prefix) + len(text) + len(suffix) > max_chars:
+        text = text[:-1]
+    return prefix + text + suffix
+
+
+@dataclass(slots=True)
+class Grounding:
+    supported: bool
+    share: float  # content words of the reply found in the passages
+    unsupported: list[str]  # exact terms (numbers, paths, commands) not in the passages
+    reason: str
+
+
+def check_grounding(reply: str, passages: Sequence[str], min_share: float = 0.8) -> Grounding:
+    """Is the reply made of the passages' words, with no invented exact terms?"""
+    words = content_words(reply)
+    if len(words) < 2:
+        return Grounding(False, 0.0, [], "empty or trivial reply")
+    source_text = " ".join(passages).lower()
+    source_words = set(content_words(source_text))
+    present = [w for w in words if w in source_words or w in source_text]
+    share = len(present) / len(words)
+    exact_missing = sorted({w for w in words if _EXACT.search(w) and w not in source_text})
+    if _repeats(reply):
+        return Grounding(False, share, exact_missing, "the reply repeats itself")
+    if exact_missing:
+        return Grounding(False, share, exact_missing, "exact terms not in the passages")
+    if share < min_share:
+        return Grounding(False, share, [], f"only {share:.0%} of its words are in the passages")
+    return Grounding(True, share, [], "supported")
+
+
+def _repeats(reply: str) -> bool:
+    parts = [s.lower() for s in sentences(reply) if len(s) > 12]
+    return len(parts) != len(set(parts))
+
+
+def leaks(reply: str, secret: str, ngram: int = 8) -> bool:
+    """True when the reply reproduces any ngram-word run of the secret (the instructions)."""
+    secret_words = _WORD.findall(secret.lower())
+    if len(secret_words) < ngram:
+        return bool(secret_words) and " ".join(secret_words) in " ".join(_WORD.findall(reply.lower()))
+    runs = {" ".join(secret_words[i : i + ngram]) for i in range(len(secret_words) - ngram + 1)}
+    reply_words = _WORD.findall(reply.lower())
+    return any(" ".join(reply_words[i : i + ngram]) in runs for i in range(len(reply_words) - ngram + 1))

@@ -1,0 +1,130 @@
+"""Per-organization rate limits: exact under concurrency, headers everywhere, health exempt."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import httpx
+
+from conftest import cli_create_org, make_settings
+from helpfaster_box.api.ratelimit import RateLimiter
+from helpfaster_box.app import create_app
+from helpfaster_box.server import bootstrap
+
+RL_HEADERS = ("x-ratelimit-limit", "x-ratelimit-remaining", "x-ratelimit-reset")
+
+
+def wait_out_minute_boundary(margin_s: float = 2.5) -> None:
+    """The window is the calendar minute: don't let a burst straddle two windows."""
+    into = time.time() % 60
+    if into > 60 - margin_s:
+        time.sleep(60 - into + 0.05)
+
+
+async def burst(app, requests: list[tuple[str, str, dict]]) -> list[httpx.Response]:
+    """Send all requests at once over ASGI, in one event loop, inside the app's lifespan."""
+    async with app.lifespan():
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://box") as c:
+            return await asyncio.gather(
+                *(c.request(method, path, headers=headers) for method, path, headers in requests)
+            )
+
+
+def test_free_plan_admits_exactly_20_of_25_concurrent_requests(tmp_path):
+    settings = make_settings(tmp_path / "data")
+    bootstrap(settings)
+    free = cli_create_org(settings, "small-shop", plan="free")
+    app = create_app(settings)
+    wait_out_minute_boundary()
+
+    responses = asyncio.run(burst(app, [("GET", "/v1/chatbots", free.admin)] * 25))
+
+    ok = [r for r in responses if r.status_code == 200]
+    limited = [r for r in responses if r.status_code == 429]
+    assert (len(ok), len(limited)) == (20, 5), sorted(r.status_code for r in responses)
+    # Each admitted request took a distinct slot: remaining counts 19, 18, ... 0.
+    assert sorted(int(r.headers["x-ratelimit-remaining"]) for r in ok) == list(range(20))
+    for r in responses:
+        assert r.headers["x-ratelimit-limit"] == "20"
+        assert 1 <= int(r.headers["x-ratelimit-reset"]) <= 60
+    for r in limited:
+        assert r.json()["error"] == "rate_limited" and r.json()["message"]
+        retry_after = r.headers["retry-after"]
+        assert retry_after.isdigit() and 1 <= int(retry_after) <= 60, retry_after
+        assert r.headers["x-ratelimit-remaining"] == "0"
+
+
+def test_limits_are_per_organization_and_overridable(tmp_path):
+    settings = make_settings(tmp_path / "data", rate_limit_free=3)
+    bootstrap(settings)
+    a = cli_create_org(settings, "a", plan="free")
+    b = cli_create_org(settings, "b", plan="free")
+    app = create_app(settings)
+    wait_out_minute_boundary()
+
+    # Org A's keys share one budget (admin + member), org B has its own.
+    responses = asyncio.run(
+        burst(app, [("GET", "/v1/chatbots", a.admin)] * 3 + [("GET", "/v1/chatbots", a.member)] * 2
+              + [("GET", "/v1/chatbots", b.member)] * 3)
+    )
+    a_codes = sorted(r.status_code for r in responses[:5])
+    b_codes = [r.status_code for r in responses[5:]]
+    assert a_codes == [200, 200, 200, 429, 429]
+    assert b_codes == [200, 200, 200]
+    assert {r.headers["x-ratelimit-limit"] for r in responses} == {"3"}
+
+
+def test_every_authenticated_response_has_rate_limit_headers(client, admin):
+    made = client.post("/v1/chatbots", json={"name": "Headers"}, headers=admin)
+    bot_id = made.json()["id"]
+    responses = [
+        made,
+        client.get("/v1/chatbots", headers=admin),
+        client.get(f"/v1/chatbots/{bot_id}", headers=admin),
+        client.patch(f"/v1/chatbots/{bot_id}", json={"temperature": 1.0}, headers=admin),
+        client.post("/v1/chatbots", json={"name": ""}, headers=admin),  # 400
+        client.get("/v1/chatbots/bot_nope", headers=admin),  # 404
+        client.get("/v1/organization", headers=admin),
+        client.get("/v1/api-keys", headers=admin),
+        client.delete(f"/v1/chatbots/{bot_id}", headers=admin),  # 204
+    ]
+    assert [r.status_code for r in responses] == [201, 200, 200, 200, 400, 404, 200, 200, 204]
+    remaining = []
+    for r in responses:
+        for name in RL_HEADERS:
+            assert name in r.headers, (r.request.method, r.request.url, r.status_code, name)
+        assert r.headers["x-ratelimit-limit"] == "300"  # default org is on the scale plan
+        remaining.append(int(r.headers["x-ratelimit-remaining"]))
+    # strictly decreasing, unless a new minute started mid-test (then it jumps back up once)
+    drops = sum(1 for x, y in zip(remaining, remaining[1:]) if y == x - 1)
+    assert drops >= len(remaining) - 2, remaining
+
+
+def test_health_is_not_limited_and_carries_no_rate_headers(tmp_path):
+    settings = make_settings(tmp_path / "data", rate_limit_scale=2)
+    key = bootstrap(settings)
+    app = create_app(settings)
+    wait_out_minute_boundary()
+    responses = asyncio.run(
+        burst(app, [("GET", "/v1/chatbots", {"x-api-key": key})] * 3
+              + [("GET", "/v1/health", {})] * 30 + [("GET", "/v1/health", {"x-api-key": key})] * 5)
+    )
+    assert sorted(r.status_code for r in responses[:3]) == [200, 200, 429]
+    for r in responses[3:]:
+        assert r.status_code == 200 and r.json()["status"] == "ok"
+        assert "x-ratelimit-limit" not in r.headers
+
+
+def test_window_resets_at_the_minute_and_reset_is_whole_seconds():
+    now = [119.2]
+    limiter = RateLimiter(clock=lambda: now[0])
+    decisions = [limiter.hit("org", 2) for _ in range(3)]
+    assert [d.allowed for d in decisions] == [True, True, False]
+    assert decisions[2].headers()["X-RateLimit-Reset"] == "1"  # 0.8 s rounds up, never 0
+    now[0] = 120.0  # next calendar minute
+    fresh = limiter.hit("org", 2)
+    assert fresh.allowed and fresh.remaining == 1
+    assert fresh.headers()["X-RateLimit-Reset"] == "60"
+    assert limiter.hit("other-org", 2).remaining == 1
