@@ -21,6 +21,7 @@ from .api.conversations import ConversationsController
 from .api.docs import docs_assets_router, openapi_config, openapi_json
 from .api.health import get_organization, health
 from .api.keys import KeysController
+from .api.leads import LeadsController
 from .api.ratelimit import RateLimiter
 from .api.sources import SourcesController, add_source_handler
 from .errors import handle_exception
@@ -76,6 +77,7 @@ def create_app(settings: Settings) -> Litestar:
                 ("chatbots", "SELECT count(*) FROM chatbots WHERE org_id = ?"),
                 ("sources", "SELECT count(*) FROM sources WHERE org_id = ?"),
                 ("conversations", "SELECT count(*) FROM conversations WHERE org_id = ?"),
+                ("leads", "SELECT count(*) FROM leads WHERE org_id = ?"),
             ],
             "on_chatbot_deleted": [],
             "knowledge": None,
@@ -98,7 +100,7 @@ def create_app(settings: Settings) -> Litestar:
         path="/v1",
         route_handlers=[health, openapi_json, get_organization, KeysController, ChatbotsController,
                         SourcesController, add_source_handler(settings.max_upload_bytes),
-                        chat, ConversationsController],
+                        chat, ConversationsController, LeadsController],
         middleware=[auth_middleware],
         dependencies={"auth": Provide(provide_auth), "db": Provide(provide_db)},
     )

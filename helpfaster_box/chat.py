@@ -16,14 +16,26 @@ from typing import Any
 
 import numpy as np
 
-from . import answers
-from .errors import ApiError, not_found
+from . import answers, escalation, leads
+from .api.conversations import conversation_out, message_out
+from .api.leads import lead_out
+from .errors import not_found
 from .knowledge.service import Hit, KnowledgeService
 from .settings import Settings
 from .store import conversations as conv_q
 from .store.db import Database
 
 log = logging.getLogger("helpfaster_box.chat")
+
+
+def emit(cur: Any, org_id: str, chatbot_id: str, event_type: str, data: dict[str, Any]) -> None:
+    from .webhooks import outbox
+
+    outbox.emit(cur, org_id=org_id, chatbot_id=chatbot_id, type=event_type, data=data)
+
+
+def event_message(conv: dict[str, Any], message: dict[str, Any]) -> dict[str, Any]:
+    return {**message_out(message), "conversationId": conv["id"], "chatbotId": conv["chatbot_id"]}
 
 RULES = (
     "Answer the visitor's question using only the reference passages in their message. "
@@ -122,12 +134,22 @@ class ChatService:
     ) -> AsyncIterator[tuple[str, Any]]:
         started = time.perf_counter()
         conv, history = await self._conversation(auth, bot, req)
-        hits, qvec = await asyncio.to_thread(self._retrieve, bot["id"], req.message, history)
+        escalation_settings = bot["escalation"]
+        human = (
+            escalation_settings.get("enabled", True)
+            and escalation_settings.get("onHumanRequest", True)
+            and escalation.wants_human(req.message)
+        )
+        hits, qvec = [], None
+        if not human:
+            hits, qvec = await asyncio.to_thread(self._retrieve, bot["id"], req.message, history)
         relevant = self._relevant(hits)
         mode = bot["answer_mode"]
         composed: Composed
         instructions_only = not hits and mode != "extractive" and not await self._has_knowledge(bot["id"])
-        if not relevant and not instructions_only:
+        if human:
+            composed = Composed(escalation_settings.get("message") or "", False, "escalation")
+        elif not relevant and not instructions_only:
             composed = Composed(bot["fallback_message"], False, "fallback")
         elif mode == "extractive":
             composed = await asyncio.to_thread(self._extractive, req.message, relevant, qvec)
@@ -228,27 +250,53 @@ class ChatService:
 
     async def _store(self, auth: Any, bot: dict[str, Any], conv: dict[str, Any] | None, req: ChatInput,
                      hits: list[Hit], c: Composed, latency_ms: int) -> dict[str, Any]:
+        """Write the turn, its lead, its escalation and their webhook events in one transaction."""
         sources = self.sources_of(hits, c) if c.answered else []
+        esc = bot["escalation"]
+        streak = 0 if c.answered or c.mode == "escalation" else (conv["unanswered_streak"] if conv else 0) + 1
+        already = conv is not None and conv["status"] == "escalated"
+        reason = None if already else escalation.auto_reason(esc, req.message, c.answered, streak)
+        reply = c.reply
+        if reason == escalation.HUMAN_REQUEST:
+            reply = esc.get("message") or reply
+        elif reason:
+            reply = f"{c.reply} {esc.get('message') or ''}".strip()
+        capture = bot["lead_capture"]
+        details: dict[str, str] = {}
+        if capture.get("enabled", True):
+            details = {**leads.clean_visitor(req.visitor), **leads.detect_contacts(req.message)}
+        bot_id, org_id = bot["id"], auth.org_id
 
         def write(cur: Any) -> dict[str, Any]:
-            nonlocal conv
-            created = conv is None
+            nonlocal conv, reply
             if conv is None:
-                conv = conv_q.create_conversation(cur, auth.org_id, bot["id"], req.visitor, req.metadata)
+                conv = conv_q.create_conversation(cur, org_id, bot_id, req.visitor, req.metadata)
+                emit(cur, org_id, bot_id, "conversation.created", conversation_out(conv, []))
             user = conv_q.add_message(cur, conv, {"role": "user", "content": req.message,
                                                   "visitor": req.visitor, "metadata": req.metadata})
+            emit(cur, org_id, bot_id, "message.sent", event_message(conv, user))
+            lead, created = leads.upsert_lead(cur, org_id, bot_id, conv["id"], details)
+            if lead is not None and created:
+                emit(cur, org_id, bot_id, "lead.captured", lead_out(lead, [conv["id"]]))
+            if lead is None and self._should_ask(cur, capture, conv, req.message):
+                reply = f"{reply}\n\n{leads.ASK_MESSAGE}"
+                cur.execute("UPDATE conversations SET lead_asked = true WHERE id = ?", [conv["id"]])
             assistant = conv_q.add_message(cur, conv, {
-                "role": "assistant", "content": c.reply, "sources": sources, "answered": c.answered,
+                "role": "assistant", "content": reply, "sources": sources, "answered": c.answered,
                 "answer_mode": c.mode, "prompt_tokens": c.prompt_tokens,
                 "completion_tokens": c.completion_tokens, "latency_ms": latency_ms, "ttft_ms": c.ttft_ms,
             })
-            streak = 0 if c.answered else conv["unanswered_streak"] + 1
             conv_q.set_unanswered_streak(cur, conv["id"], streak)
-            return {"conversation": conv, "created": created, "user": user, "assistant": assistant}
+            if reason and conv_q.escalate(cur, conv["id"], reason):
+                emit(cur, org_id, bot_id, "conversation.escalated",
+                     conversation_out(conv_q.get_conversation(cur, org_id, conv["id"]), None))
+            emit(cur, org_id, bot_id, "message.sent", event_message(conv, assistant))
+            final = conv_q.get_conversation(cur, org_id, conv["id"])
+            return {"conversation": final, "assistant": assistant}
 
         stored = await self.db.awrite(write)
         return {
-            "reply": c.reply,
+            "reply": reply,
             "sources": [{k: s[k] for k in ("title", "url", "snippet")} for s in sources],
             "conversationId": stored["conversation"]["id"],
             "messageId": stored["assistant"]["id"],
@@ -256,5 +304,16 @@ class ChatService:
             "answered": c.answered,
         }
 
+    @staticmethod
+    def _should_ask(cur: Any, capture: dict[str, Any], conv: dict[str, Any], message: str) -> bool:
+        """Ask for contact details once per conversation: after N messages or on intent."""
+        if not capture.get("enabled", True):
+            return False
+        row = cur.execute("SELECT lead_id, lead_asked, message_count FROM conversations WHERE id = ?",
+                          [conv["id"]]).fetchone()
+        if row is None or row[0] is not None or row[1]:
+            return False
+        user_messages = (row[2] + 1) // 2
+        after = int(capture.get("askAfterMessages", 0) or 0)
+        return (capture.get("onIntent", True) and leads.shows_intent(message)) or (after > 0 and user_messages >= after)
 
-__all__ = ["ChatService", "ChatInput", "ApiError"]

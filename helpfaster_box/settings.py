@@ -163,7 +163,10 @@ def _from_env(environ: Mapping[str, str]) -> dict[str, Any]:
         raw = environ.get(f"HELPFASTER_{name.upper()}")
         if raw is None:
             continue
-        if isinstance(field.type, msgspec.inspect.ListType):
+        ftype = field.type
+        if isinstance(ftype, msgspec.inspect.Metadata):  # Annotated[list[str], Meta(...)]
+            ftype = ftype.type
+        if isinstance(ftype, msgspec.inspect.ListType):
             out[name] = [h.strip() for h in raw.split(",") if h.strip()]
         else:
             out[name] = raw

@@ -127,8 +127,11 @@ def _split_words(sentence: str, max_tokens: int, count: TokenCounter) -> list[st
     parts: list[str] = []
     current: list[str] = []
     cost = base
+    known: dict[str, int] = {}  # the real counter tokenizes under a lock; words repeat a lot
     for word in sentence.split():
-        word_cost = count(word) - base
+        if word not in known:
+            known[word] = count(word) - base
+        word_cost = known[word]
         if word_cost + base > max_tokens:  # one "word" (a URL, base64) bigger than the budget
             if current:
                 parts.append(" ".join(current))

@@ -155,7 +155,8 @@ class ChatbotIndex:
 
     def compact(self) -> None:
         """Rebuild without dead rows (and pick the index kind for the live count)."""
-        self._rebuild()
+        with self._rebuild_lock:
+            self._rebuild()
 
     def _tombstone(self, ids: npt.NDArray[np.int64]) -> int:
         hit = self._alive & np.isin(self._ids, ids)
@@ -172,14 +173,17 @@ class ChatbotIndex:
             return "hnsw" if live >= self.approx_threshold // 2 else "flat"
         return "hnsw" if live >= self.approx_threshold else "flat"
 
-    def _maybe_rebuild(self) -> None:
+    def _rebuild_needed(self) -> bool:
         with self._lock:
             rows = len(self._ids)
-            needed = self._target_kind(self._live) != self._kind or (
-                rows and (rows - self._live) > self.compact_share * rows
-            )
-        if needed:
-            self._rebuild()
+            dead = rows - self._live
+            return self._target_kind(self._live) != self._kind or dead > self.compact_share * rows
+
+    def _maybe_rebuild(self) -> None:
+        if self._rebuild_needed():
+            with self._rebuild_lock:
+                if self._rebuild_needed():  # not done by another writer while we waited
+                    self._rebuild()
 
     def _new_faiss(self, kind: Kind) -> faiss.Index:
         if kind == "flat":
@@ -190,27 +194,27 @@ class ChatbotIndex:
         return index
 
     def _rebuild(self) -> None:
-        with self._rebuild_lock:
-            with self._lock:
-                n0 = len(self._ids)
-                keep = np.flatnonzero(self._alive)
-                vecs = self._faiss.reconstruct_batch(keep) if len(keep) else None
-                kind = self._target_kind(len(keep))
-            fresh = self._new_faiss(kind)
-            if vecs is not None:
-                fresh.add(vecs)  # the slow part (HNSW: seconds per 100k), outside the lock
-            with self._lock:
-                n1 = len(self._ids)
-                if n1 > n0:  # rows added during the build
-                    fresh.add(self._faiss.reconstruct_n(n0, n1 - n0))
-                rows = np.concatenate([keep, np.arange(n0, n1)])
-                self._kind, self._faiss = kind, fresh
-                self._ids = self._ids[rows]
-                self._alive = self._alive[rows]  # picks up removals made meanwhile
-                self._live = int(self._alive.sum())
-                self._tokens.take(rows)
-                self._bm25, self._selector = None, None
-                self._epoch += 1
+        """Caller holds _rebuild_lock, so rows are only appended or tombstoned meanwhile."""
+        with self._lock:
+            n0 = len(self._ids)
+            keep = np.flatnonzero(self._alive)
+            vecs = self._faiss.reconstruct_batch(keep) if len(keep) else None
+            kind = self._target_kind(len(keep))
+        fresh = self._new_faiss(kind)
+        if vecs is not None:
+            fresh.add(vecs)  # the slow part (HNSW: seconds per 100k), outside the lock
+        with self._lock:
+            n1 = len(self._ids)
+            if n1 > n0:  # rows added during the build
+                fresh.add(self._faiss.reconstruct_n(n0, n1 - n0))
+            rows = np.concatenate([keep, np.arange(n0, n1)])
+            self._kind, self._faiss = kind, fresh
+            self._ids = self._ids[rows]
+            self._alive = self._alive[rows]  # picks up removals made meanwhile
+            self._live = int(self._alive.sum())
+            self._tokens.take(rows)
+            self._bm25, self._selector = None, None
+            self._epoch += 1
 
     # -- search ------------------------------------------------------------------
     def search(
@@ -310,12 +314,12 @@ class ChatbotIndex:
         self, bm25: Bm25Matrix, query_text: str, pool: int
     ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
         scores = bm25.scores(self._tokens.query_terms(query_text))
-        docs = np.flatnonzero(scores > 0)
-        docs = docs[self._alive[bm25.rows[docs]]]
-        if len(docs) > pool:
-            docs = docs[np.argpartition(-scores[docs], pool - 1)[:pool]]
-        docs = docs[np.lexsort((docs, -scores[docs]))]  # by score, then older row first
-        return bm25.rows[docs], scores[docs]
+        rows = np.flatnonzero(scores > 0)
+        rows = rows[self._alive[rows]]
+        if len(rows) > pool:
+            rows = rows[np.argpartition(-scores[rows], pool - 1)[:pool]]
+        rows = rows[np.lexsort((rows, -scores[rows]))]  # by score, then older row first
+        return rows.astype(np.int64), scores[rows]
 
     def _cosines(self, q: npt.NDArray[np.float32], rows: npt.NDArray[np.int64]) -> np.ndarray:
         if not len(rows):
@@ -323,9 +327,8 @@ class ChatbotIndex:
         return self._faiss.reconstruct_batch(rows) @ q[0]
 
     def _fresh_bm25(self) -> Bm25Matrix:
-        """The BM25 matrix for the current rows, built outside the index lock after adds.
-        Removals need no rebuild (dead rows are masked at search time); their terms keep
-        counting in IDF until the next build, a small and temporary skew."""
+        """The BM25 matrix for the current rows, built outside the index lock after adds
+        (removals need none: dead rows are masked at search time)."""
         with self._lock:
             bm25 = self._bm25
             if bm25 is not None and bm25.epoch == self._epoch and bm25.covers == len(self._ids):
@@ -336,8 +339,8 @@ class ChatbotIndex:
                 if bm25 is not None and bm25.epoch == self._epoch and bm25.covers == len(self._ids):
                     return bm25  # another thread built it while we waited
                 flat, offsets, n_vocab = self._tokens.snapshot()
-                alive, epoch = self._alive, self._epoch
-            bm25 = build_bm25(flat, offsets, n_vocab, alive, epoch)
+                epoch = self._epoch
+            bm25 = build_bm25(flat, offsets, n_vocab, epoch)
             with self._lock:
                 if epoch == self._epoch:
                     self._bm25 = bm25
@@ -378,7 +381,10 @@ class ChatbotIndex:
             ef_search=ef_search,
             compact_share=compact_share,
         )
-        dense = faiss.deserialize_index(state.dense)
+        try:
+            dense = faiss.deserialize_index(np.array(state.dense))  # needs a writable copy
+        except RuntimeError as exc:
+            raise IndexCorrupt(f"{directory}: FAISS file unreadable: {exc}") from exc
         want = faiss.IndexHNSWFlat if state.kind == "hnsw" else faiss.IndexFlatIP
         if not isinstance(dense, want) or dense.d != state.dim or dense.ntotal != len(state.ids):
             raise IndexCorrupt(f"{directory}: FAISS index does not match meta.json")
@@ -395,10 +401,20 @@ _CHATBOT_ID = re.compile(r"[A-Za-z0-9_-]{1,100}")
 class IndexRegistry:
     """One ChatbotIndex per chatbot under `root/<chatbot_id>/`, loaded on first use."""
 
-    def __init__(self, root: str | Path, dim: int, **index_options: float) -> None:
+    def __init__(
+        self,
+        root: str | Path,
+        dim: int,
+        *,
+        approx_threshold: int = APPROX_THRESHOLD,
+        ef_search: int = HNSW_EF_SEARCH,
+        compact_share: float = COMPACT_SHARE,
+    ) -> None:
         self.root = Path(root)
         self.dim = dim
-        self.options = index_options  # approx_threshold, ef_search, compact_share
+        self.approx_threshold = approx_threshold
+        self.ef_search = ef_search
+        self.compact_share = compact_share
         self._lock = threading.Lock()
         self._indexes: dict[str, ChatbotIndex] = {}
 
@@ -407,13 +423,21 @@ class IndexRegistry:
             raise ValueError(f"bad chatbot id {chatbot_id!r}")
         return self.root / chatbot_id
 
+    def _new(self) -> ChatbotIndex:
+        return ChatbotIndex(
+            self.dim,
+            approx_threshold=self.approx_threshold,
+            ef_search=self.ef_search,
+            compact_share=self.compact_share,
+        )
+
     def get(self, chatbot_id: str) -> ChatbotIndex:
         """The cached index, else the saved one, else a new empty one. Raises IndexCorrupt
         if a saved index is unreadable (the caller rebuilds it from the database)."""
         with self._lock:
             index = self._indexes.get(chatbot_id)
             if index is None:
-                index = self._read(chatbot_id) or ChatbotIndex(self.dim, **self.options)  # type: ignore[arg-type]
+                index = self._read(chatbot_id) or self._new()
                 self._indexes[chatbot_id] = index
             return index
 
@@ -429,7 +453,12 @@ class IndexRegistry:
         directory = self.path(chatbot_id)
         if not index_files.exists(directory):
             return None
-        index = ChatbotIndex.load(directory, **self.options)  # type: ignore[arg-type]
+        index = ChatbotIndex.load(
+            directory,
+            approx_threshold=self.approx_threshold,
+            ef_search=self.ef_search,
+            compact_share=self.compact_share,
+        )
         if index.dim != self.dim:
             raise IndexCorrupt(f"{directory}: dim {index.dim}, the embedder gives {self.dim}")
         return index
@@ -444,7 +473,7 @@ class IndexRegistry:
         self, chatbot_id: str, ids: npt.ArrayLike, vectors: npt.ArrayLike, texts: Sequence[str]
     ) -> ChatbotIndex:
         """A fresh index from the database's chunks, saved, then swapped in."""
-        index = ChatbotIndex(self.dim, **self.options)  # type: ignore[arg-type]
+        index = self._new()
         index.add(ids, np.asarray(vectors, np.float32).reshape(-1, self.dim), texts)
         index.save(self.path(chatbot_id))
         with self._lock:

@@ -144,21 +144,24 @@ class TokenStore:
 
 @dataclass(frozen=True, slots=True)
 class Bm25Matrix:
-    """Precomputed BM25 weights, CSC by term: column t lists the docs holding t.
-    `rows[j]` is the index row of matrix doc j (only rows alive at build time are in)."""
+    """Precomputed BM25 weights, CSC by term: column t lists the rows holding term t.
+
+    Built over every row, dead ones included (the index masks them at search time), so
+    scores depend only on the index's rows, not on when the matrix was built: a saved
+    and reloaded index ranks exactly like the original. Dead rows keep counting in IDF
+    and average length until the next compaction, a skew bounded by `compact_share`."""
 
     data: npt.NDArray[np.float32]
-    docs: npt.NDArray[np.int32]
+    rows: npt.NDArray[np.int32]
     indptr: npt.NDArray[np.int64]
-    rows: npt.NDArray[np.int64]
     epoch: int  # the row numbering it was built for (changes on compaction)
-    covers: int  # index rows [0, covers) were considered at build time
+    covers: int  # index rows [0, covers) are in the matrix
 
     def scores(self, terms: npt.NDArray[np.int64]) -> npt.NDArray[np.float32]:
-        out = np.zeros(len(self.rows), np.float32)
+        out = np.zeros(self.covers, np.float32)
         for t in terms[terms < len(self.indptr) - 1]:
             a, b = self.indptr[t], self.indptr[t + 1]
-            out[self.docs[a:b]] += self.data[a:b]  # docs within a column are unique
+            out[self.rows[a:b]] += self.data[a:b]  # rows within a column are unique
         return out
 
 
@@ -166,7 +169,6 @@ def build_bm25(
     flat: npt.NDArray[np.int32],
     offsets: npt.NDArray[np.int64],
     n_vocab: int,
-    alive: npt.NDArray[np.bool_],
     epoch: int,
     *,
     k1: float = 1.5,
@@ -174,28 +176,22 @@ def build_bm25(
 ) -> Bm25Matrix:
     """Lucene BM25 (as in bm25s's default): idf = ln(1 + (N - df + .5) / (df + .5)),
     weight = idf * tf / (tf + k1 * (1 - b + b * len / avglen))."""
-    covers = len(offsets) - 1
-    rows = np.flatnonzero(alive[:covers]).astype(np.int64)
+    n = len(offsets) - 1
     n_vocab = max(n_vocab, 1)
-    lens = np.diff(offsets)[rows]
-    n = len(rows)
-    if n == 0 or lens.sum() == 0:
-        empty = np.empty(0, np.float32)
-        return Bm25Matrix(empty, np.empty(0, np.int32), np.zeros(n_vocab + 1, np.int64), rows,
-                          epoch, covers)
-    if n < covers:
-        flat, _ = take_rows(flat, offsets, rows)
-    doc = np.repeat(np.arange(n, dtype=np.int64), lens)
-    # Sorting term-major then doc gives the CSC order and the tf counts in one pass.
-    keys, tf = np.unique(flat.astype(np.int64) * n + doc, return_counts=True)
+    indptr = np.zeros(n_vocab + 1, np.int64)
+    if len(flat) == 0:
+        return Bm25Matrix(np.empty(0, np.float32), np.empty(0, np.int32), indptr, epoch, n)
+    lens = np.diff(offsets)
+    row = np.repeat(np.arange(n, dtype=np.int64), lens)
+    # Sorting term-major then row gives the CSC order and the tf counts in one pass.
+    keys, tf = np.unique(flat.astype(np.int64) * n + row, return_counts=True)
     term = keys // n
-    docs = (keys - term * n).astype(np.int32)
+    rows = (keys - term * n).astype(np.int32)
     df = np.bincount(term, minlength=n_vocab)
     idf = np.log1p((n - df + 0.5) / (df + 0.5)).astype(np.float32)
     dl = lens.astype(np.float32)
     norm = k1 * (1 - b + b * dl / dl.mean())
     tf32 = tf.astype(np.float32)
-    data = (idf[term] * tf32 / (tf32 + norm[docs])).astype(np.float32)
-    indptr = np.zeros(n_vocab + 1, np.int64)
+    data = (idf[term] * tf32 / (tf32 + norm[rows])).astype(np.float32)
     np.cumsum(df, out=indptr[1:])
-    return Bm25Matrix(data, docs, indptr, rows, epoch, covers)
+    return Bm25Matrix(data, rows, indptr, epoch, n)

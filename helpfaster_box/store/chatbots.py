@@ -72,7 +72,7 @@ def update_chatbot(
 
 # Tables holding a chatbot's data (each has a chatbot_id column): deleting a
 # chatbot removes everything it owns in the same transaction.
-OWNED_TABLES: list[str] = ["chunks", "sources", "messages", "conversations"]
+OWNED_TABLES: list[str] = ["chunks", "sources", "messages", "conversations", "lead_conversations", "leads"]
 
 
 def delete_chatbot(cur: duckdb.DuckDBPyConnection, org_id: str, bot_id: str) -> bool:

@@ -1,0 +1,186 @@
+"""DuckDB store: migrations, version guard, transactional writes, single writer process."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+import duckdb
+import pytest
+from litestar.testing import TestClient
+
+from conftest import make_settings
+from helpfaster_box.app import create_app
+from helpfaster_box.store import db as db_mod
+from helpfaster_box.store import keys as keys_q
+from helpfaster_box.store import orgs as orgs_q
+from helpfaster_box.store.db import Database, DatabaseLocked, SchemaTooNew, latest_version, open_database
+
+
+def applied_versions(db: Database) -> list[int]:
+    return db.read(lambda cur: [r[0] for r in cur.execute(
+        "SELECT version FROM schema_migrations ORDER BY version").fetchall()])
+
+
+def test_fresh_database_is_migrated_to_latest(tmp_path):
+    db = open_database(tmp_path / "h.duckdb")
+    try:
+        assert latest_version() >= 1
+        assert db.schema_version() == latest_version()
+        assert applied_versions(db) == list(range(1, latest_version() + 1))
+        org = db.write(orgs_q.create_org, "acme", "free")
+        assert db.read(orgs_q.get_org, org["id"])["name"] == "acme"
+    finally:
+        db.close()
+
+
+def test_reopening_applies_nothing(tmp_path):
+    path = tmp_path / "h.duckdb"
+    open_database(path).close()
+    db = open_database(path, migrate=False)
+    try:
+        assert db.migrate() == []
+        assert applied_versions(db) == list(range(1, latest_version() + 1))
+    finally:
+        db.close()
+
+
+def test_existing_version_1_database_gets_later_migrations_and_keeps_its_rows(tmp_path):
+    settings = make_settings(tmp_path / "data")
+    settings.data_path.mkdir(parents=True)
+    # Build a database the way release 1 left it: only the first migration applied.
+    old = Database(settings.db_path)
+    version, name, sql = db_mod._migrations()[0]
+    assert version == 1
+
+    def apply_first(cur):
+        cur.execute(sql)
+        cur.execute("INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, now())",
+                    [version, name])
+
+    old.write(apply_first)
+    org = old.write(orgs_q.create_org, "legacy", "growth")
+    _, key = old.write(keys_q.create_key, org["id"], "admin", "from v1")
+    assert old.schema_version() == 1
+    old.close()
+
+    db = open_database(settings.db_path, migrate=False)
+    try:
+        applied = db.migrate()
+        later = [n for v, n, _ in db_mod._migrations() if v > 1]
+        assert applied == later
+        assert db.schema_version() == latest_version()
+        assert db.read(orgs_q.get_org, org["id"])["name"] == "legacy"
+    finally:
+        db.close()
+
+    # The old rows work through the API of this release.
+    with TestClient(create_app(settings)) as client:
+        me = client.get("/v1/organization", headers={"x-api-key": key})
+        assert me.status_code == 200, me.text
+        assert me.json()["name"] == "legacy" and me.json()["plan"] == "growth"
+        assert client.post("/v1/chatbots", json={"name": "new"}, headers={"x-api-key": key}).status_code == 201
+
+
+def test_database_newer_than_the_code_refuses_to_open(tmp_path):
+    path = tmp_path / "h.duckdb"
+    db = open_database(path)
+    future = latest_version() + 1
+    # What a newer release would leave behind.
+    db.write(lambda cur: cur.execute(
+        "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, '999_future.sql', now())",
+        [future]))
+    db.close()
+
+    for kwargs in ({}, {"read_only": True}):
+        with pytest.raises(SchemaTooNew) as err:
+            open_database(path, **kwargs)
+        assert "newer" in str(err.value).lower() or str(future) in str(err.value)
+        assert "upgrade" in str(err.value).lower()
+    with pytest.raises(SchemaTooNew) as err:
+        open_database(path)
+    assert str(future) in str(err.value) and str(latest_version()) in str(err.value)
+    # Refusing did not touch the file: a plain connection still sees the future version.
+    con = duckdb.connect(str(path))
+    try:
+        assert con.execute("SELECT max(version) FROM schema_migrations").fetchone()[0] == future
+    finally:
+        con.close()
+
+
+def test_write_that_raises_leaves_nothing_behind(tmp_path):
+    db = open_database(tmp_path / "h.duckdb")
+    try:
+        db.write(orgs_q.create_org, "taken", "free")
+
+        def create_then_fail(cur):
+            orgs_q.create_org(cur, "half-done", "free")
+            raise RuntimeError("boom")
+
+        def create_then_conflict(cur):
+            orgs_q.create_org(cur, "also-half-done", "free")
+            orgs_q.create_org(cur, "taken", "free")  # UNIQUE(name) violation
+
+        with pytest.raises(RuntimeError):
+            db.write(create_then_fail)
+        with pytest.raises(duckdb.ConstraintException):
+            db.write(create_then_conflict)
+        names = [o["name"] for o in db.read(orgs_q.list_orgs)]
+        assert names == ["taken"]
+        # the connection is still usable for the next write
+        db.write(orgs_q.create_org, "after", "free")
+        assert [o["name"] for o in db.read(orgs_q.list_orgs)] == ["taken", "after"]
+    finally:
+        db.close()
+
+
+def test_concurrent_writes_from_threads_are_serialized(tmp_path):
+    db = open_database(tmp_path / "h.duckdb")
+    errors: list[BaseException] = []
+
+    def worker(n: int) -> None:
+        try:
+            for i in range(10):
+                db.write(orgs_q.create_org, f"org-{n}-{i}", "free")
+                db.read(orgs_q.count_orgs)
+        except BaseException as exc:  # noqa: BLE001 - collected and asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    try:
+        assert errors == []
+        assert db.read(orgs_q.count_orgs) == 60
+    finally:
+        db.close()
+
+
+def test_async_helpers_run_off_the_event_loop_thread(tmp_path):
+    db = open_database(tmp_path / "h.duckdb")
+
+    async def main():
+        loop_thread = threading.get_ident()
+        read_thread = await db.aread(lambda cur: threading.get_ident())
+        write_thread = await db.awrite(lambda cur: threading.get_ident())
+        org = await db.awrite(orgs_q.create_org, "async", "free")
+        return loop_thread, read_thread, write_thread, await db.aread(orgs_q.get_org, org["id"])
+
+    try:
+        loop_thread, read_thread, write_thread, org = asyncio.run(main())
+        assert loop_thread not in (read_thread, write_thread)
+        assert org["name"] == "async"
+    finally:
+        db.close()
+
+
+def test_second_process_gets_database_locked(tmp_path, hold_database):
+    path = tmp_path / "h.duckdb"
+    open_database(path).close()
+    hold_database(path)
+    with pytest.raises(DatabaseLocked) as err:
+        open_database(path)
+    message = str(err.value)
+    assert str(path) in message and "API" in message
