@@ -7,6 +7,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
+from pathlib import Path
 
 from litestar import Litestar, Router
 from litestar.datastructures import State
@@ -31,11 +32,18 @@ from .store.db import open_database
 log = logging.getLogger("helpfaster_box")
 
 
+def resolve_model(settings: Settings, role: str) -> Path:
+    """The configured model file for a role: an explicit setting, else models_dir's active one."""
+    from .models import active_model_path
+
+    explicit = settings.chat_model if role == "chat" else settings.embedding_model
+    return Path(explicit).expanduser() if explicit else active_model_path(settings.models_dir, role)
+
+
 async def open_models(app: Litestar, stack: AsyncExitStack, settings: Settings) -> None:
     """Embedder + knowledge service (and, later, the inference engine)."""
     from .knowledge.service import KnowledgeService
     from .llm.embedder import Embedder
-    from .models import resolve_model
 
     embedding_path = resolve_model(settings, "embedding")
     embedder = await asyncio.to_thread(Embedder, str(embedding_path), settings.llm_threads or None)

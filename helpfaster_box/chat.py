@@ -47,6 +47,7 @@ NO_KNOWLEDGE_NOTE = "No documents have been added to this chatbot yet."
 HISTORY_TURNS = 4
 PASSAGES_FOR_LLM = 3
 PASSAGE_TOKEN_BUDGET = 900
+GENERATION_TOKEN_CAP = 160
 
 
 @dataclass(slots=True)
@@ -93,12 +94,15 @@ class ChatService:
         return hits, qvec
 
     def _relevant(self, hits: list[Hit]) -> list[Hit]:
-        """The relevance gate: passages whose meaning is close enough to answer from."""
+        """The relevance gate: passages close enough in meaning to answer from, or naming
+        the exact rare term (error code, path, command) the visitor asked about."""
+        exact = [h for h in hits if h.exact]
         best = max((h.dense or 0.0 for h in hits), default=0.0)
         if best < self.settings.relevance_threshold:
-            return []
+            return exact
         # Keep passages reasonably close to the best one; far ones only distract a small model.
-        return [h for h in hits if (h.dense or 0.0) >= max(self.settings.relevance_threshold, best - 0.15)]
+        floor = max(self.settings.relevance_threshold, best - 0.15)
+        return exact + [h for h in hits if not h.exact and (h.dense or 0.0) >= floor]
 
     # -- composition ---------------------------------------------------------
     def _extractive(self, message: str, hits: list[Hit], qvec: np.ndarray | None) -> Composed:
@@ -169,10 +173,11 @@ class ChatService:
         stream = self.engine.generate(
             tenant=auth.org_id,
             prompt=prompt,
-            max_tokens=min(int(bot["max_tokens"]), 320),
+            # A tiny model that has not answered in ~150 tokens is looping or inventing.
+            max_tokens=min(int(bot["max_tokens"]), GENERATION_TOKEN_CAP),
             temperature=float(bot["temperature"]),
             repeat_penalty=1.15,
-            stop=["<|im_end|>", "<passage", "Question:", "\n\n\n"],
+            stop=["<|im_end|>", "<passage", "Question:", "\n\n"],
         )
         pieces = []
         try:

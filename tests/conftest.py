@@ -10,6 +10,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +26,7 @@ from helpfaster_box.server import bootstrap
 from helpfaster_box.settings import Settings, load_settings
 
 ROOT = Path(__file__).resolve().parent.parent
-VENV_BIN = ROOT / ".venv" / "bin"
+VENV_BIN = Path(sys.executable).parent  # where `helpfaster-box` was installed with this Python
 ERROR_KEYS = {"error", "message"}
 
 
@@ -87,7 +88,9 @@ class Org:
         return {"x-api-key": self.member_key}
 
 
-def cli_create_key(settings: Settings, org: str, role: str, name: str | None = None) -> dict[str, str]:
+def cli_create_key(
+    settings: Settings, org: str, role: str, name: str | None = None
+) -> dict[str, str]:
     args = ["keys", "create", "--org", org, "--role", role, "--json"]
     if name:
         args += ["--name", name]
@@ -145,6 +148,13 @@ def hold_database():
     for proc in procs:
         proc.kill()
         proc.wait(timeout=10)
+
+
+def wait_out_minute_boundary(margin_s: float = 2.5) -> None:
+    """Rate-limit windows are calendar minutes: don't let a burst straddle two."""
+    into = time.time() % 60
+    if into > 60 - margin_s:
+        time.sleep(60 - into + 0.05)
 
 
 def assert_error_body(body: Any, code: str) -> None:

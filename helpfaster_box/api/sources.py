@@ -100,7 +100,8 @@ async def _from_json(request: Request, settings: Any) -> tuple[dict[str, Any], b
         raise bad_request(f"Invalid source: {exc}") from None
     if isinstance(spec, TextSource):
         data = spec.content.encode("utf-8")
-        fields = {"type": "text", "title": spec.title, "url": spec.url, "content_type": "text/plain"}
+        # No content type: markdown or plain text is told from the content itself.
+        fields = {"type": "text", "title": spec.title, "url": spec.url}
         return fields, data
     if isinstance(spec, QASource):
         data = f"# {spec.question.strip()}\n\n{spec.answer.strip()}\n".encode()

@@ -21,31 +21,26 @@ meanwhile, so searches never wait seconds for a rebuild.
 
 from __future__ import annotations
 
-import contextlib
 import re
 import shutil
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 import faiss
 import numpy as np
 import numpy.typing as npt
 
-from . import index_files
+from . import dense, index_files
+from .dense import HNSW_EF_SEARCH, AliveFilter, Kind, one_omp_thread
 from .index_files import IndexCorrupt
-from .lexical import Bm25Matrix, TokenStore, build_bm25, tokenize
+from .lexical import Bm25Matrix, TokenStore, build_bm25, is_identifier, take_rows, tokenize
 
 __all__ = ["ChatbotIndex", "IndexCorrupt", "IndexRegistry", "SearchHit"]
 
-Kind = Literal["flat", "hnsw"]
 RRF_K = 60  # the usual reciprocal-rank-fusion constant (Cormack et al. 2009)
 APPROX_THRESHOLD = 20_000  # exact search costs ~1 ms per query up to here on one core
-HNSW_M = 32
-HNSW_EF_CONSTRUCTION = 80
-HNSW_EF_SEARCH = 128
 COMPACT_SHARE = 0.25
 
 
@@ -55,19 +50,6 @@ class SearchHit:
     score: float  # ranking score: fused RRF (search), cosine (dense_search), BM25 (lexical_search)
     dense: float | None  # exact cosine(query, chunk); None only from lexical_search
     lexical: float | None  # BM25 score if the chunk was among the lexical candidates
-
-
-@contextlib.contextmanager
-def _one_omp_thread() -> Iterator[None]:
-    """A single query gains nothing from OpenMP, and while llama.cpp keeps both cores busy
-    a 2-thread barrier costs 20-30 ms. omp_set_num_threads is per calling thread in
-    libgomp, so this does not slow index builds elsewhere."""
-    before = faiss.omp_get_max_threads()
-    faiss.omp_set_num_threads(1)
-    try:
-        yield
-    finally:
-        faiss.omp_set_num_threads(before)
 
 
 def _pool(k: int) -> int:
@@ -91,15 +73,16 @@ class ChatbotIndex:
         self._rebuild_lock = threading.Lock()  # one snapshot rebuild at a time
         self._bm25_lock = threading.Lock()  # one BM25 build at a time
         self._save_lock = threading.Lock()
+        self._discarded = False  # set when its chatbot is deleted: never save again
         self._kind: Kind = "flat"
-        self._faiss: faiss.Index = self._new_faiss("flat")
+        self._faiss: faiss.Index = dense.new_index("flat", dim)
         self._ids = np.empty(0, np.int64)  # row -> chunk id
         self._alive = np.empty(0, np.bool_)
         self._live = 0
         self._tokens = TokenStore()
         self._bm25: Bm25Matrix | None = None
         self._epoch = 0  # bumped when rows are renumbered (compaction)
-        self._selector: tuple[np.ndarray, faiss.IDSelector] | None = None
+        self._filter: AliveFilter | None = None  # None: rebuild it on next search
 
     # -- introspection ---------------------------------------------------------
     def __len__(self) -> int:
@@ -121,6 +104,8 @@ class ChatbotIndex:
     def add(self, ids: npt.ArrayLike, vectors: npt.ArrayLike, texts: Sequence[str]) -> None:
         """Add chunks; an id that is already present is replaced (upsert)."""
         ids_a = np.asarray(ids, np.int64).reshape(-1)
+        if not len(ids_a) and not len(texts):
+            return
         vecs = np.array(vectors, np.float32, copy=True, ndmin=2)
         if vecs.shape != (len(ids_a), self.dim) or len(texts) != len(ids_a):
             raise ValueError(
@@ -128,21 +113,29 @@ class ChatbotIndex:
             )
         if len(np.unique(ids_a)) != len(ids_a):
             raise ValueError("add: duplicate ids in one batch")
-        if not len(ids_a):
-            return
         faiss.normalize_L2(vecs)  # cosine needs unit vectors; cheap insurance
-        tokens = [tokenize(t) for t in texts]  # the slow part, done outside the lock
+        flat, lens = self._encode(texts)
         with self._lock:
             self._tombstone(ids_a)
             if not len(self._ids) and len(ids_a) >= self.approx_threshold:
-                self._kind, self._faiss = "hnsw", self._new_faiss("hnsw")  # bulk load
+                self._kind, self._faiss = "hnsw", self._new_index("hnsw")  # bulk load
             self._faiss.add(vecs)
             self._ids = np.concatenate([self._ids, ids_a])
             self._alive = np.concatenate([self._alive, np.ones(len(ids_a), np.bool_)])
             self._live += len(ids_a)
-            self._tokens.append_tokens(tokens)
-            self._selector = None
+            self._tokens.append(flat, lens)
+            self._filter = None
         self._maybe_rebuild()
+
+    def _encode(self, texts: Sequence[str]) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.int64]]:
+        """Tokenize outside the lock (the slow part), in batches so a 100k-chunk rebuild
+        never holds millions of token strings at once; only the vocabulary needs the lock."""
+        parts = []
+        for start in range(0, len(texts), 2000):
+            docs = [tokenize(t) for t in texts[start : start + 2000]]
+            with self._lock:
+                parts.append(self._tokens.encode(docs))
+        return np.concatenate([f for f, _ in parts]), np.concatenate([n for _, n in parts])
 
     def remove(self, ids: npt.ArrayLike) -> int:
         """Remove chunks (unknown ids are ignored); returns how many were removed."""
@@ -164,7 +157,7 @@ class ChatbotIndex:
         if count:
             self._alive = self._alive & ~hit  # new array: BM25 snapshots keep theirs
             self._live -= count
-            self._selector = None
+            self._filter = None
         return count
 
     def _target_kind(self, live: int) -> Kind:
@@ -185,36 +178,39 @@ class ChatbotIndex:
                 if self._rebuild_needed():  # not done by another writer while we waited
                     self._rebuild()
 
-    def _new_faiss(self, kind: Kind) -> faiss.Index:
-        if kind == "flat":
-            return faiss.IndexFlatIP(self.dim)
-        index = faiss.IndexHNSWFlat(self.dim, HNSW_M, faiss.METRIC_INNER_PRODUCT)
-        index.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
-        index.hnsw.efSearch = self.ef_search
-        return index
+    def _new_index(self, kind: Kind) -> faiss.Index:
+        return dense.new_index(kind, self.dim, self.ef_search)
 
     def _rebuild(self) -> None:
-        """Caller holds _rebuild_lock, so rows are only appended or tombstoned meanwhile."""
+        """Caller holds _rebuild_lock, so meanwhile rows are only appended or tombstoned,
+        and the epoch is ours to bump."""
         with self._lock:
-            n0 = len(self._ids)
+            n0, epoch = len(self._ids), self._epoch + 1
             keep = np.flatnonzero(self._alive)
             vecs = self._faiss.reconstruct_batch(keep) if len(keep) else None
             kind = self._target_kind(len(keep))
-        fresh = self._new_faiss(kind)
+            flat, offsets, n_vocab = self._tokens.snapshot()
+        # The slow part, outside the lock (HNSW: seconds per 100k vectors).
+        fresh = self._new_index(kind)
         if vecs is not None:
-            fresh.add(vecs)  # the slow part (HNSW: seconds per 100k), outside the lock
+            fresh.add(vecs)
+        flat, offsets = take_rows(flat, offsets, keep)
+        bm25 = build_bm25(flat, offsets, n_vocab, epoch)
         with self._lock:
             n1 = len(self._ids)
-            if n1 > n0:  # rows added during the build
+            if n1 > n0:  # rows added during the build go on the end, as they were
                 fresh.add(self._faiss.reconstruct_n(n0, n1 - n0))
+                cur_flat, cur_offsets, _ = self._tokens.snapshot()
+                start = cur_offsets[n0]
+                flat = np.concatenate([flat, cur_flat[start:]])
+                offsets = np.concatenate([offsets, offsets[-1] + cur_offsets[n0 + 1 :] - start])
             rows = np.concatenate([keep, np.arange(n0, n1)])
             self._kind, self._faiss = kind, fresh
             self._ids = self._ids[rows]
             self._alive = self._alive[rows]  # picks up removals made meanwhile
             self._live = int(self._alive.sum())
-            self._tokens.take(rows)
-            self._bm25, self._selector = None, None
-            self._epoch += 1
+            self._tokens.flat, self._tokens.offsets = flat, offsets
+            self._bm25, self._filter, self._epoch = bm25, None, epoch
 
     # -- search ------------------------------------------------------------------
     def search(
@@ -226,14 +222,18 @@ class ChatbotIndex:
         dense_weight: float = 1.0,
         lexical_weight: float = 1.0,
     ) -> list[SearchHit]:
-        """Weighted RRF of the dense and BM25 rankings (each a pool of max(50, 4k))."""
+        """Weighted RRF of the dense and BM25 rankings (each a pool of max(50, 4k)), plus
+        a bonus per rare identifier of the query (error code, path, command) that a chunk
+        contains. RRF alone cannot let an exact `ERR_4711` match outrank a chunk that is
+        1st by vectors and 2nd by BM25 (1/61 vs 1/61 + 1/62); a user who quotes a code
+        wants the chunk naming it, so such chunks go first, in fused order."""
         if k <= 0:
             return []
-        q = self._query(query_vec)
+        q = dense.unit_query(query_vec, self.dim)
         pool = _pool(k)
         while True:
             bm25 = self._fresh_bm25() if lexical_weight > 0 else None
-            with self._lock, _one_omp_thread():
+            with self._lock, one_omp_thread():
                 if bm25 is not None and bm25.epoch != self._epoch:
                     continue  # compacted meanwhile: row numbers changed, build again
                 fused: dict[int, float] = {}
@@ -243,14 +243,19 @@ class ChatbotIndex:
                     for rank, row in enumerate(rows.tolist()):
                         fused[row] = dense_weight / (RRF_K + rank + 1)
                 if bm25 is not None:
-                    rows, scores = self._lexical_rows(bm25, query_text, pool)
+                    terms = self._tokens.query_terms(query_text)
+                    rows, scores = self._lexical_rows(bm25, terms, pool)
                     for rank, (row, s) in enumerate(zip(rows.tolist(), scores.tolist())):
                         fused[row] = fused.get(row, 0.0) + lexical_weight / (RRF_K + rank + 1)
                         lex[row] = s
+                    # Above anything RRF can give a chunk without the identifier.
+                    bonus = 2 * (dense_weight + lexical_weight) / (RRF_K + 1)
+                    for row in self._identifier_rows(bm25, terms):
+                        fused[row] = fused.get(row, 0.0) + bonus
                 # Ties go to the older row so results are deterministic.
                 best = sorted(fused.items(), key=lambda kv: (-kv[1], kv[0]))[:k]
                 top = np.array([row for row, _ in best], np.int64)
-                cos = self._cosines(q, top)
+                cos = dense.cosines(self._faiss, q, top)
                 return [
                     SearchHit(int(self._ids[row]), score, c, lex.get(row))
                     for (row, score), c in zip(best, cos.tolist())
@@ -260,8 +265,8 @@ class ChatbotIndex:
         """Nearest chunks by cosine similarity (raw scores, for relevance gating)."""
         if k <= 0:
             return []
-        q = self._query(query_vec)
-        with self._lock, _one_omp_thread():
+        q = dense.unit_query(query_vec, self.dim)
+        with self._lock, one_omp_thread():
             rows, cos = self._dense_rows(q, k)
             return [
                 SearchHit(int(self._ids[r]), c, c, None)
@@ -277,43 +282,25 @@ class ChatbotIndex:
             with self._lock:
                 if bm25.epoch != self._epoch:
                     continue
-                rows, scores = self._lexical_rows(bm25, query_text, k)
+                terms = self._tokens.query_terms(query_text)
+                rows, scores = self._lexical_rows(bm25, terms, k)
                 return [
                     SearchHit(int(self._ids[r]), s, None, s)
                     for r, s in zip(rows.tolist(), scores.tolist())
                 ]
 
-    def _query(self, query_vec: npt.ArrayLike) -> npt.NDArray[np.float32]:
-        q = np.array(query_vec, np.float32, copy=True).reshape(1, -1)
-        if q.shape[1] != self.dim:
-            raise ValueError(f"query vector has dim {q.shape[1]}, index has {self.dim}")
-        faiss.normalize_L2(q)
-        return q
-
     def _dense_rows(
         self, q: npt.NDArray[np.float32], pool: int
     ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
-        pool = min(pool, self._live)
-        if pool <= 0:
-            return np.empty(0, np.int64), np.empty(0, np.float32)
-        sel = None
-        if self._live < len(self._ids):
-            if self._selector is None:
-                bits = np.packbits(self._alive, bitorder="little")
-                self._selector = (bits, faiss.IDSelectorBitmap(len(bits), faiss.swig_ptr(bits)))
-            sel = self._selector[1]
-        if self._kind == "hnsw":
-            params = faiss.SearchParametersHNSW(efSearch=max(self.ef_search, pool), sel=sel)
-        else:
-            params = faiss.SearchParameters(sel=sel) if sel is not None else None
-        dist, rows = self._faiss.search(q, pool, params=params)
-        found = rows[0] >= 0
-        return rows[0][found], dist[0][found]
+        if self._live < len(self._ids) and self._filter is None:
+            self._filter = AliveFilter(self._alive)
+        alive = self._filter if self._live < len(self._ids) else None
+        return dense.search_rows(self._faiss, q, min(pool, self._live), alive, self.ef_search)
 
     def _lexical_rows(
-        self, bm25: Bm25Matrix, query_text: str, pool: int
+        self, bm25: Bm25Matrix, terms: npt.NDArray[np.int64], pool: int
     ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
-        scores = bm25.scores(self._tokens.query_terms(query_text))
+        scores = bm25.scores(terms)
         rows = np.flatnonzero(scores > 0)
         rows = rows[self._alive[rows]]
         if len(rows) > pool:
@@ -321,10 +308,16 @@ class ChatbotIndex:
         rows = rows[np.lexsort((rows, -scores[rows]))]  # by score, then older row first
         return rows.astype(np.int64), scores[rows]
 
-    def _cosines(self, q: npt.NDArray[np.float32], rows: npt.NDArray[np.int64]) -> np.ndarray:
-        if not len(rows):
-            return np.empty(0, np.float32)
-        return self._faiss.reconstruct_batch(rows) @ q[0]
+    def _identifier_rows(self, bm25: Bm25Matrix, terms: npt.NDArray[np.int64]) -> list[int]:
+        """Live rows holding a rare identifier of the query, once per identifier held."""
+        rare = max(10, bm25.covers // 200)  # in <= 0.5 % of chunks: a code, not a habit
+        out: list[int] = []
+        for t in terms[terms < len(bm25.indptr) - 1].tolist():
+            a, b = int(bm25.indptr[t]), int(bm25.indptr[t + 1])
+            if 0 < b - a <= rare and is_identifier(self._tokens.vocab[t]):
+                rows = bm25.rows[a:b]
+                out.extend(rows[self._alive[rows]].tolist())
+        return out
 
     def _fresh_bm25(self) -> Bm25Matrix:
         """The BM25 matrix for the current rows, built outside the index lock after adds
@@ -350,6 +343,8 @@ class ChatbotIndex:
     def save(self, directory: str | Path) -> None:
         """Write atomically: data files under a new generation name, then meta.json."""
         with self._save_lock:
+            if self._discarded:
+                return
             with self._lock:
                 flat, offsets, _ = self._tokens.snapshot()
                 state = index_files.State(
@@ -363,6 +358,11 @@ class ChatbotIndex:
                     vocab=list(self._tokens.vocab),
                 )
             index_files.write(Path(directory), state)  # disk I/O outside the lock
+
+    def discard(self) -> None:
+        """Make later saves no-ops (its chatbot is being deleted)."""
+        with self._save_lock:
+            self._discarded = True
 
     @classmethod
     def load(
@@ -392,6 +392,10 @@ class ChatbotIndex:
         index._ids, index._alive = state.ids, state.alive
         index._live = int(state.alive.sum())
         index._tokens = TokenStore(state.vocab, state.tokens, state.offsets)
+        # BM25 is derived from the saved token ids, not saved itself (smaller files, one
+        # format less); building it here, ~1-2 s per 100k chunks, spares the first
+        # question after a restart.
+        index._bm25 = build_bm25(state.tokens, state.offsets, len(state.vocab), index._epoch)
         return index
 
 
@@ -483,5 +487,7 @@ class IndexRegistry:
     def drop(self, chatbot_id: str) -> None:
         """Forget the chatbot's index and delete its files."""
         with self._lock:
-            self._indexes.pop(chatbot_id, None)
+            index = self._indexes.pop(chatbot_id, None)
+            if index is not None:
+                index.discard()  # waits for a save under way; later saves do nothing
             shutil.rmtree(self.path(chatbot_id), ignore_errors=True)

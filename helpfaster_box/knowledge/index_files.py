@@ -73,7 +73,7 @@ def write(directory: Path, state: State) -> None:
     directory.mkdir(parents=True, exist_ok=True)
     gen = secrets.token_hex(6)
     blobs: dict[str, tuple[str, bytes | memoryview]] = {
-        "dense": ("faiss", memoryview(state.dense)),
+        "dense": ("faiss", state.dense.data),  # no copy of the big part
         "ids": ("npy", _npy(state.ids)),
         "alive": ("npy", _npy(state.alive)),
         "tokens": ("npy", _npy(state.tokens)),
@@ -113,7 +113,7 @@ def read(directory: Path) -> State:
         return _read(directory)
     except IndexCorrupt:
         raise
-    except Exception as exc:  # noqa: BLE001 - any failure to parse a damaged file means "corrupt"
+    except Exception as exc:  # any failure to parse a damaged file means "corrupt"
         raise IndexCorrupt(f"{directory}: {type(exc).__name__}: {exc}") from exc
 
 

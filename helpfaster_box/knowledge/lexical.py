@@ -18,12 +18,10 @@ import numpy as np
 import numpy.typing as npt
 
 # Question words and glue; "not"/"no" stay because they flip a support question.
-STOPWORDS = frozenset(
-    """a an and are as at be been but by can could do does did for from had has have how i
-    if in into is it its me my of on or our should so than that the their them then there
-    these they this those to was we were what when where which who why will with would you
-    your""".split()
-)
+_STOPWORDS = """a an and are as at be been but by can could do does did for from had has have
+how i if in into is it its me my of on or our should so than that the their them then there these
+they this those to was we were what when where which who why will with would you your"""
+STOPWORDS = frozenset(_STOPWORDS.split())
 _RUN = re.compile(r"\w[\w.\-/\\:@+#~%=]*")  # a word plus joiners: apt-get, /etc/x.list, err_12
 _PART = re.compile(r"[^\W_]+")  # letters/digits only: the pieces of a compound
 _SEG = re.compile(r"[/\\]")
@@ -94,6 +92,13 @@ def take_rows(
     )
 
 
+def is_identifier(term: str) -> bool:
+    """An error code, path or command (`err_4711`, `0x80070005`, `sources.list`,
+    `apt-get`): letters mixed with digits or joiners. Plain words and bare numbers
+    ("404", "2024") are too ambiguous to count."""
+    return not term.isalpha() and any(c.isalpha() for c in term)
+
+
 class TokenStore:
     """Every row's token ids as one flat int32 array plus offsets; rows line up with the
     dense index's rows. Arrays are replaced, never changed in place, so a snapshot taken
@@ -118,7 +123,9 @@ class TokenStore:
     def snapshot(self) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.int64], int]:
         return self.flat, self.offsets, len(self.vocab)
 
-    def append_tokens(self, docs: list[list[str]]) -> None:
+    def encode(self, docs: list[list[str]]) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.int64]]:
+        """Term ids of tokenized docs (flat) and their lengths; new terms join the
+        vocabulary (harmless before their rows exist: they just have no documents)."""
         ids: list[int] = []
         term_id, vocab = self.term_id, self.vocab
         for toks in docs:
@@ -129,12 +136,11 @@ class TokenStore:
                     vocab.append(tok)
                 ids.append(tid)
         lens = np.fromiter((len(t) for t in docs), np.int64, len(docs))
-        self.flat = np.concatenate([self.flat, np.asarray(ids, np.int32)])
-        self.offsets = np.concatenate([self.offsets, self.offsets[-1] + np.cumsum(lens)])
+        return np.asarray(ids, np.int32), lens
 
-    def take(self, rows: npt.NDArray[np.int64]) -> None:
-        """Keep only `rows`, renumbered 0..len(rows)-1 (compaction)."""
-        self.flat, self.offsets = take_rows(self.flat, self.offsets, rows)
+    def append(self, flat: npt.NDArray[np.int32], lens: npt.NDArray[np.int64]) -> None:
+        self.flat = np.concatenate([self.flat, flat])
+        self.offsets = np.concatenate([self.offsets, self.offsets[-1] + np.cumsum(lens)])
 
     def query_terms(self, text: str) -> npt.NDArray[np.int64]:
         """Distinct known term ids of a query (a repeated query word counts once)."""

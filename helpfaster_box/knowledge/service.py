@@ -25,7 +25,7 @@ from ..store import sources as src_q
 from ..store.db import Database
 from . import chunker, parsers
 from .fetch import FetchError, fetch_url
-from .index import IndexCorrupt, IndexRegistry
+from .index import RRF_K, IndexCorrupt, IndexRegistry
 
 log = logging.getLogger("helpfaster_box.knowledge")
 
@@ -39,7 +39,8 @@ class Hit:
     url: str | None
     text: str
     score: float
-    dense: float | None  # cosine similarity of the passage to the query, when ranked densely
+    dense: float | None  # cosine similarity of the passage to the query
+    exact: bool = False  # holds a rare identifier of the query (error code, path, command)
 
 
 def passage_text(section: str | None, text: str) -> str:
@@ -239,6 +240,8 @@ class KnowledgeService:
             dense_weight=self.settings.dense_weight, lexical_weight=self.settings.lexical_weight,
         )
         rows = self.db.read(src_q.chunks_by_ids, [r.id for r in results])
+        # The index adds this much to chunks holding a rare identifier of the query.
+        exact_floor = 2 * (self.settings.dense_weight + self.settings.lexical_weight) / (RRF_K + 1)
         hits = []
         for r in results:
             row = rows.get(r.id)
@@ -246,6 +249,6 @@ class KnowledgeService:
                 continue
             hits.append(
                 Hit(r.id, row["source_id"], row["title"], row["section"], row["url"], row["text"],
-                    float(r.score), None if r.dense is None else float(r.dense))
+                    float(r.score), None if r.dense is None else float(r.dense), r.score >= exact_floor)
             )
         return hits

@@ -1,20 +1,29 @@
 """The worker side of the engine: one llama.cpp context decoding many sequences.
 
 Everything here runs on the engine's single worker thread, except `tokenize`
-and the read-only model facts, which only touch the (immutable) vocabulary.
+and `piece`, which only read the (immutable) vocabulary.
 
-Layout of the context: `n_seq` slots, slot i decodes as llama sequence id i, in
-one unified KV cache of `n_ctx` cells shared by all sequences. Each step is one
+`n_seq` slots; slot i decodes as llama sequence id i. Each step is one
 `llama_decode` holding the next token of every generating sequence plus prompt
 chunks of newly admitted ones (the way llama.cpp's server batches).
 
-A slot remembers which tokens its sequence holds in the KV cache after its
-request ends. A new request goes to the slot sharing the longest prefix with
-its prompt (or gets that prefix copied from a busy slot, which with a unified
-cache only tags the same cells with a second sequence id); only the rest of the
-prompt is decoded. Chatbot prompts start with the same instructions, and a
-follow-up turn repeats the whole previous conversation, so this saves most of
-the prompt work.
+KV layout. By default every sequence gets its own KV stream of n_ctx / n_seq
+cells (`kv_unified=False`). Measured with llama.cpp 0.3.36: in one unified
+pool, a sequence's cells land wherever there is room, attention then sums in
+a different order, and greedy output changes with whatever else is running.
+Separate streams give the same tokens as a lone `Llama.create_completion`
+under any load, and attention only scans the sequence's own cells. The price:
+one request can use at most n_ctx / n_seq tokens. `kv_unified=True` trades
+that back (any request up to n_ctx, admission waits for room) for
+load-dependent output.
+
+Prefix reuse. A slot remembers which tokens its sequence holds in the KV
+cache after its request ends. A new request goes to the free slot sharing
+the longest prefix with its prompt; if a busy slot shares more, its cache is
+copied over (a buffer copy between streams; tagging the same cells with a
+second sequence id in a unified pool). Only the rest of the prompt is decoded.
+Chatbot prompts start with the same instructions and a follow-up turn repeats
+the previous conversation, so this skips most prompt work.
 """
 
 from __future__ import annotations
@@ -105,7 +114,15 @@ def common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
 
 class BatchDecoder:
     def __init__(
-        self, model_path: str, *, n_ctx: int, n_threads: int, n_seq: int, n_batch: int = 512
+        self,
+        model_path: str,
+        *,
+        n_ctx: int,
+        n_threads: int,
+        n_seq: int,
+        n_batch: int = 512,
+        kv_unified: bool = False,
+        flash_attn: bool = False,
     ) -> None:
         llama_cpp.llama_backend_init()
         # verbose=True only stops llama-cpp-python from dup2()-ing fds 1 and 2 to
@@ -118,7 +135,12 @@ class BatchDecoder:
         params.n_ctx = n_ctx
         params.n_batch = params.n_ubatch = min(n_batch, n_ctx)
         params.n_seq_max = n_seq
-        params.kv_unified = True  # one pool of n_ctx cells shared by all sequences
+        params.kv_unified = kv_unified
+        params.flash_attn_type = (
+            llama_cpp.LLAMA_FLASH_ATTN_TYPE_ENABLED
+            if flash_attn
+            else llama_cpp.LLAMA_FLASH_ATTN_TYPE_DISABLED
+        )
         params.n_threads = params.n_threads_batch = n_threads
         params.no_perf = True
         try:
@@ -126,7 +148,10 @@ class BatchDecoder:
         except Exception:
             self.model.close()
             raise
+        self.kv_unified = kv_unified
         self.n_ctx = llama_cpp.llama_n_ctx(self.ctx.ctx)
+        # The most one sequence can hold: prompt + completion must fit in this.
+        self.seq_ctx = llama_cpp.llama_n_ctx_seq(self.ctx.ctx)
         self.n_batch = min(n_batch, n_ctx)
         self.batch = internals.LlamaBatch(n_tokens=self.n_batch, embd=0, n_seq_max=1)
         self.vocab = self.model.vocab
@@ -168,9 +193,13 @@ class BatchDecoder:
         return sum(1 for s in self.slots if s.job is not None and s.job.tenant == tenant)
 
     def can_admit(self, job: Job) -> bool:
-        """Room for this job's worst case once every idle prefix cache is evicted?"""
+        if not self.has_free_slot():
+            return False
+        if not self.kv_unified:
+            return True  # a free slot is a free stream of seq_ctx cells
+        # Shared pool: room for every active worst case once idle caches are evicted?
         reserved = sum(s.job.kv_need for s in self.slots if s.job is not None)
-        return self.has_free_slot() and reserved + job.kv_need <= self.n_ctx
+        return reserved + job.kv_need <= self.n_ctx
 
     def admit(self, job: Job) -> None:
         prompt = job.prompt_tokens
@@ -197,19 +226,24 @@ class BatchDecoder:
             self._memory_rm(slot.seq_id, -1, -1)
             reuse = reuse_any
             if reuse > 0:
-                llama_cpp.llama_memory_seq_cp(
-                    self.ctx.memory, best_any.seq_id, slot.seq_id, 0, reuse
-                )
+                mem = self.ctx.memory
+                if self.kv_unified:
+                    llama_cpp.llama_memory_seq_cp(mem, best_any.seq_id, slot.seq_id, 0, reuse)
+                else:
+                    # Between streams llama.cpp copies only whole sequences (else it aborts).
+                    llama_cpp.llama_memory_seq_cp(mem, best_any.seq_id, slot.seq_id, -1, -1)
+                    self._memory_rm(slot.seq_id, reuse, -1)
             slot.cached = prompt[:reuse]
 
         job.admitted_at = time.monotonic()
         job.cached_prefix_tokens = reuse
-        slot.job = job
+        slot.sampler = self._make_sampler(job)
+        slot.text = TextStream(job.stop)
         slot.pending = prompt[reuse:]
         slot.next_token = None
-        slot.text = TextStream(job.stop)
-        slot.sampler = self._make_sampler(job)
-        self._evict_idle()
+        slot.job = job
+        if self.kv_unified:
+            self._evict_idle()
 
     def _evict_idle(self) -> None:
         """Drop idle prefix caches, least recently used first, until every active

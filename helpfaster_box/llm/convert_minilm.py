@@ -111,6 +111,40 @@ def _vocab(src: Path, vocab_size: int) -> tuple[list[str], list[int]]:
     return tokens, types
 
 
+def _add_special_tokens(w: gguf.GGUFWriter, src: Path) -> None:
+    """Special token ids, add-bos/eos flags and normalizer flags.
+
+    Upstream gets these from gguf.SpecialVocab, whose output changes between gguf
+    releases (newer ones add normalizer keys); writing them here keeps the GGUF
+    byte-identical whatever gguf version is installed, so its sha256 can be pinned.
+    """
+    tok = _read_json(src / "tokenizer.json")
+    cfg = _read_json(src / "tokenizer_config.json")
+    ids = {a["content"]: a["id"] for a in tok.get("added_tokens", [])}
+    ids.update((t, i) for t, i in tok["model"]["vocab"].items() if t not in ids)
+
+    # "[CLS] $A [SEP]": the first special token is llama.cpp's bos, the last its eos.
+    single = tok["post_processor"]["single"]
+    first, last = single[0]["SpecialToken"]["id"], single[-1]["SpecialToken"]["id"]
+    w.add_bos_token_id(ids[first])
+    w.add_eos_token_id(ids[last])
+    w.add_unk_token_id(ids[cfg["unk_token"]])
+    w.add_sep_token_id(ids[cfg["sep_token"]])
+    w.add_pad_token_id(ids[cfg["pad_token"]])
+    w.add_mask_token_id(ids[cfg["mask_token"]])
+    w.add_add_bos_token(True)
+    w.add_add_eos_token(True)
+    w.add_add_sep_token(False)  # [SEP] already closes the text as eos
+
+    # BertNormalizer: lowercase, and strip accents when strip_accents is unset
+    # (HF's rule, which is also llama.cpp's default when the key is absent).
+    norm = tok.get("normalizer") or {}
+    lowercase = bool(norm.get("lowercase", cfg.get("do_lower_case", False)))
+    w.add_bool("tokenizer.ggml.normalizer.lowercase", lowercase)
+    if norm.get("strip_accents") is not None:
+        w.add_bool("tokenizer.ggml.normalizer.strip_accents", bool(norm["strip_accents"]))
+
+
 def _tensors(src: Path, n_blocks: int, outtype: str) -> Iterator[tuple[str, np.ndarray]]:
     """Yield (gguf name, array) in safetensors key order, cast like upstream."""
     name_map = gguf.get_tensor_name_map(gguf.MODEL_ARCH.BERT, n_blocks)
@@ -137,8 +171,9 @@ def _tensors(src: Path, n_blocks: int, outtype: str) -> Iterator[tuple[str, np.n
             yield new_name, data if keep_f32 else data.astype(np.float16)
 
 
-def convert(src: str | os.PathLike[str], out: str | os.PathLike[str],
-            outtype: str = DEFAULT_OUTTYPE) -> Path:
+def convert(
+    src: str | os.PathLike[str], out: str | os.PathLike[str], outtype: str = DEFAULT_OUTTYPE
+) -> Path:
     """Write the GGUF to `out` (directly; callers wanting atomicity pass a temp path)."""
     if outtype not in ("f16", "f32"):
         raise ValueError("outtype must be f16 or f32")
@@ -169,13 +204,7 @@ def convert(src: str | os.PathLike[str], out: str | os.PathLike[str],
         w.add_tokenizer_pre(TOKENIZER_PRE)
         w.add_token_list(tokens)
         w.add_token_types(types)
-        # Special token ids and add_bos/add_eos flags, read from tokenizer.json /
-        # tokenizer_config.json as upstream does. "cls" is left out: GGUF has no
-        # key for it (upstream only logs a warning) and bos already is [CLS].
-        special = gguf.SpecialVocab(
-            d, n_vocab=len(tokens), special_token_types=("bos", "eos", "unk", "sep", "pad", "mask")
-        )
-        special.add_to_gguf(w, quiet=True)
+        _add_special_tokens(w, d)
 
         for name, data in _tensors(d, n_blocks, outtype):
             w.add_tensor(name, data)

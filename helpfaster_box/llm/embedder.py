@@ -13,6 +13,7 @@ import os
 import threading
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Self
 
 import llama_cpp
 import numpy as np
@@ -25,8 +26,9 @@ MAX_TOKENS = 256
 class Embedder:
     """Thread-safe embedder: one model, one lock, callers run it in worker threads."""
 
-    def __init__(self, model_path: str | os.PathLike[str], n_threads: int | None = None,
-                 batch_size: int = 32) -> None:
+    def __init__(
+        self, model_path: str | os.PathLike[str], n_threads: int | None = None, batch_size: int = 32
+    ) -> None:
         if not Path(model_path).is_file():
             raise FileNotFoundError(f"embedding model not found: {model_path}")
         threads = n_threads or os.cpu_count() or 1
@@ -92,7 +94,7 @@ class Embedder:
                 self._llama.close()
                 self._llama = None
 
-    def __enter__(self) -> Embedder:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -110,13 +112,16 @@ class Embedder:
         if len(tokens) <= MAX_TOKENS:
             return tokens
         keep = MAX_TOKENS - self._n_suffix
-        return tokens[:keep] + tokens[len(tokens) - self._n_suffix:]
+        return tokens[:keep] + tokens[len(tokens) - self._n_suffix :]
 
     def _pack(self, tokens: list[list[int]], start: int) -> int:
         """End index of the longest run from `start` that fits one batch."""
         end, used = start, 0
-        while (end < len(tokens) and end - start < self._max_seqs
-               and used + len(tokens[end]) <= MAX_TOKENS):
+        while (
+            end < len(tokens)
+            and end - start < self._max_seqs
+            and used + len(tokens[end]) <= MAX_TOKENS
+        ):
             used += len(tokens[end])
             end += 1
         return end

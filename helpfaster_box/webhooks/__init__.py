@@ -1,0 +1,1 @@
+"""Webhooks: Standard Webhooks signing, the transactional outbox, durable delivery."""

@@ -38,12 +38,20 @@ def test_revoked_key_is_listed_as_revoked(client, admin):
 
 
 def test_member_may_use_the_api_but_not_manage_keys(client, admin):
-    member = {"x-api-key": client.post("/v1/api-keys", json={"role": "member"}, headers=admin).json()["key"]}
-    admin_made = client.post("/v1/api-keys", json={"role": "admin", "name": "second admin"}, headers=admin)
+    member = {
+        "x-api-key": client.post("/v1/api-keys", json={"role": "member"}, headers=admin).json()[
+            "key"
+        ]
+    }
+    admin_made = client.post(
+        "/v1/api-keys", json={"role": "admin", "name": "second admin"}, headers=admin
+    )
     assert admin_made.status_code == 201
     other_admin = {"x-api-key": admin_made.json()["key"]}
 
-    assert client.post("/v1/chatbots", json={"name": "Member bot"}, headers=member).status_code == 201
+    assert (
+        client.post("/v1/chatbots", json={"name": "Member bot"}, headers=member).status_code == 201
+    )
     assert client.get("/v1/chatbots", headers=member).status_code == 200
     assert client.get("/v1/organization", headers=member).status_code == 200
 
@@ -63,7 +71,9 @@ def test_other_org_sees_404_and_none_of_the_data(org_b, client, admin):
     secret_name = "Acme internal escalation bot"
     secret_instructions = "Never mention Project Nightingale."
     made = client.post(
-        "/v1/chatbots", json={"name": secret_name, "instructions": secret_instructions}, headers=admin
+        "/v1/chatbots",
+        json={"name": secret_name, "instructions": secret_instructions},
+        headers=admin,
     )
     assert made.status_code == 201
     bot = made.json()
@@ -104,7 +114,7 @@ def test_keys_list_shows_prefix_and_name_never_the_key_or_hash(client, admin, ad
     assert all("hash" not in name.lower() for k in rows.values() for name in k)
 
 
-def test_keys_have_at_least_160_bits(client, admin, admin_key, org_b):
+def test_keys_have_at_least_160_bits(org_b, client, admin, admin_key):
     keys = [admin_key, org_b.admin_key, org_b.member_key]
     keys += [client.post("/v1/api-keys", json={}, headers=admin).json()["key"] for _ in range(5)]
     for key in keys:
@@ -113,7 +123,10 @@ def test_keys_have_at_least_160_bits(client, admin, admin_key, org_b):
     assert 32 * math.log2(62) >= 160
 
 
-def test_key_in_another_header_or_with_whitespace_is_not_accepted(client, admin_key):
-    assert client.get("/v1/chatbots", headers={"authorization": f"Bearer {admin_key}"}).status_code == 401
+def test_key_is_only_accepted_whole_and_in_x_api_key(client, admin_key):
+    assert (
+        client.get("/v1/chatbots", headers={"authorization": f"Bearer {admin_key}"}).status_code
+        == 401
+    )
     assert client.get("/v1/chatbots", headers={"x-api-key": admin_key[:-1]}).status_code == 401
     assert client.get("/v1/chatbots", headers={"x-api-key": admin_key}).status_code == 200

@@ -17,7 +17,12 @@ FULL = {
     "answerMode": "extractive",
     "temperature": 0.7,
     "maxTokens": 512,
-    "leadCapture": {"enabled": True, "fields": ["email", "company"], "askAfterMessages": 1, "onIntent": False},
+    "leadCapture": {
+        "enabled": True,
+        "fields": ["email", "company"],
+        "askAfterMessages": 1,
+        "onIntent": False,
+    },
     "escalation": {"enabled": False, "onHumanRequest": False, "afterUnanswered": 5},
 }
 
@@ -50,7 +55,10 @@ def test_crud(client, admin):
     assert deleted.status_code == 204 and deleted.content == b""
     assert client.get(f"/v1/chatbots/{bot['id']}", headers=admin).status_code == 404
     assert client.delete(f"/v1/chatbots/{bot['id']}", headers=admin).status_code == 404
-    assert client.patch(f"/v1/chatbots/{bot['id']}", json={"name": "x"}, headers=admin).status_code == 404
+    assert (
+        client.patch(f"/v1/chatbots/{bot['id']}", json={"name": "x"}, headers=admin).status_code
+        == 404
+    )
     assert client.get("/v1/chatbots", headers=admin).json()["data"] == []
 
 
@@ -63,7 +71,9 @@ def test_create_with_only_a_name_fills_the_defaults(client, admin):
     assert isinstance(bot["leadCapture"]["enabled"], bool)
     assert isinstance(bot["escalation"]["enabled"], bool)
     # null on create means "the default", same as absent
-    explicit = create(client, admin, name="Nulls", temperature=None, answerMode=None, leadCapture=None)
+    explicit = create(
+        client, admin, name="Nulls", temperature=None, answerMode=None, leadCapture=None
+    )
     for field in ("temperature", "answerMode", "leadCapture", "maxTokens", "instructions"):
         assert explicit[field] == bot[field]
 
@@ -113,7 +123,13 @@ def test_validation(client, admin, fields, ok):
 
 def test_validation_on_patch_changes_nothing(client, admin):
     bot = create(client, admin, temperature=0.5)
-    for body in ({"temperature": 3}, {"maxTokens": 0}, {"answerMode": "loud"}, {"name": ""}, {"nope": 1}):
+    for body in (
+        {"temperature": 3},
+        {"maxTokens": 0},
+        {"answerMode": "loud"},
+        {"name": ""},
+        {"nope": 1},
+    ):
         resp = client.patch(f"/v1/chatbots/{bot['id']}", json=body, headers=admin)
         assert resp.status_code == 400, (body, resp.text)
     assert client.get(f"/v1/chatbots/{bot['id']}", headers=admin).json() == bot
@@ -127,18 +143,31 @@ def test_patch_absent_is_unchanged_null_resets_to_default(client, admin):
     # absent fields are unchanged
     one = client.patch(url, json={"temperature": 1.5}, headers=admin).json()
     assert one["temperature"] == 1.5
-    assert {k: one[k] for k in FULL if k != "temperature"} == {k: v for k, v in FULL.items() if k != "temperature"}
+    assert {k: one[k] for k in FULL if k != "temperature"} == {
+        k: v for k, v in FULL.items() if k != "temperature"
+    }
     assert one["createdAt"] == bot["createdAt"]
     assert one["updatedAt"] >= bot["updatedAt"]
 
     # an empty PATCH changes nothing
-    assert {k: v for k, v in client.patch(url, json={}, headers=admin).json().items() if k != "updatedAt"} == {
-        k: v for k, v in one.items() if k != "updatedAt"
-    }
+    assert {
+        k: v
+        for k, v in client.patch(url, json={}, headers=admin).json().items()
+        if k != "updatedAt"
+    } == {k: v for k, v in one.items() if k != "updatedAt"}
 
     # null resets each resettable field to its default, and only that field
-    for field in ("instructions", "welcomeMessage", "fallbackMessage", "escalationMessage", "answerMode",
-                  "temperature", "maxTokens", "leadCapture", "escalation"):
+    for field in (
+        "instructions",
+        "welcomeMessage",
+        "fallbackMessage",
+        "escalationMessage",
+        "answerMode",
+        "temperature",
+        "maxTokens",
+        "leadCapture",
+        "escalation",
+    ):
         before = client.get(url, headers=admin).json()
         after = client.patch(url, json={field: None}, headers=admin)
         assert after.status_code == 200, (field, after.text)
@@ -166,7 +195,9 @@ def test_patch_nested_objects_are_replaced_whole_and_validated(client, admin):
     assert after["escalation"]["enabled"] is True
     assert after["escalationMessage"] == FULL["escalationMessage"]
     after = client.patch(url, json={"escalationMessage": "Connecting you."}, headers=admin).json()
-    assert after["escalationMessage"] == "Connecting you." and after["escalation"]["enabled"] is True
+    assert (
+        after["escalationMessage"] == "Connecting you." and after["escalation"]["enabled"] is True
+    )
 
 
 def walk(client, headers, limit, on_page=None):
@@ -195,7 +226,10 @@ def test_pagination_walks_every_row_once_while_rows_are_inserted(client, admin):
 
     def insert_mid_walk(page_number):
         if page_number in (2, 4):
-            inserted.extend(create(client, admin, name=f"late {page_number}.{j}")["id"] for j in range(3 if page_number == 2 else 2))
+            inserted.extend(
+                create(client, admin, name=f"late {page_number}.{j}")["id"]
+                for j in range(3 if page_number == 2 else 2)
+            )
 
     seen, pages = walk(client, admin, 7, insert_mid_walk)
     ids = [b["id"] for b in seen]
@@ -220,13 +254,19 @@ def test_default_page_size_and_limits(client, admin):
         create(client, admin, name=f"b{i}")
     first = client.get("/v1/chatbots", headers=admin).json()
     assert len(first["data"]) == 20 and first["hasMore"] is True
-    second = client.get("/v1/chatbots", params={"cursor": first["nextCursor"]}, headers=admin).json()
+    second = client.get(
+        "/v1/chatbots", params={"cursor": first["nextCursor"]}, headers=admin
+    ).json()
     assert len(second["data"]) == 1 and second["hasMore"] is False and second["nextCursor"] is None
-    assert len(client.get("/v1/chatbots", params={"limit": 100}, headers=admin).json()["data"]) == 21
+    assert (
+        len(client.get("/v1/chatbots", params={"limit": 100}, headers=admin).json()["data"]) == 21
+    )
     assert len(client.get("/v1/chatbots", params={"limit": 1}, headers=admin).json()["data"]) == 1
 
 
-@pytest.mark.parametrize("cursor", ["garbage", "!!!", "Zm9vYmFy", "MjAyNi0xMy0wMVQwMDowMHxib3Rf", "%00"])
+@pytest.mark.parametrize(
+    "cursor", ["garbage", "!!!", "Zm9vYmFy", "MjAyNi0xMy0wMVQwMDowMHxib3Rf", "%00"]
+)
 def test_garbage_cursor_is_400(client, admin, cursor):
     resp = client.get("/v1/chatbots", params={"cursor": cursor}, headers=admin)
     assert resp.status_code == 400, resp.text

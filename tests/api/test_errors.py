@@ -8,10 +8,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from conftest import assert_error_body, cli_create_org, make_settings, wait_out_minute_boundary
 from litestar import get
 from litestar.testing import TestClient
 
-from conftest import assert_error_body, cli_create_org, make_settings
 from helpfaster_box.app import create_app
 from helpfaster_box.server import bootstrap
 
@@ -35,13 +35,15 @@ class Case:
     check: Callable[[Any, dict[str, Any]], None] | None = field(default=None)
 
 
-def _json(c: TestClient, method: str, path: str, key: str, body: bytes, ctype: str = "application/json"):
+def _json(
+    c: TestClient, method: str, path: str, key: str, body: bytes, ctype: str = "application/json"
+):
     return c.request(method, path, content=body, headers={"x-api-key": key, "content-type": ctype})
 
 
 def _no_internals(resp: Any, ctx: dict[str, Any]) -> None:
     text = resp.text
-    for leak in (SECRET, "Traceback", "RuntimeError", "File \"", ".py"):
+    for leak in (SECRET, "Traceback", "RuntimeError", 'File "', ".py"):
         assert leak not in text, f"500 body leaks {leak!r}: {text}"
 
 
@@ -51,56 +53,163 @@ def _no_other_org_data(resp: Any, ctx: dict[str, Any]) -> None:
 
 
 CASES = [
-    Case("malformed JSON", 400, "bad_request",
-         lambda c, x: _json(c, "POST", "/v1/chatbots", x["key"], b'{"name": "a",'), message_has="json"),
-    Case("body is not an object", 400, "bad_request",
-         lambda c, x: _json(c, "POST", "/v1/chatbots", x["key"], b"[1, 2]"),
-         details=True, message_has="body"),
-    Case("validation: empty name", 400, "bad_request",
-         lambda c, x: c.post("/v1/chatbots", json={"name": ""}, headers=x["h"]),
-         details=True, message_has="name"),
-    Case("validation: wrong type", 400, "bad_request",
-         lambda c, x: c.post("/v1/chatbots", json={"name": "a", "temperature": "hot"}, headers=x["h"]),
-         details=True, message_has="temperature"),
-    Case("validation: missing required field", 400, "bad_request",
-         lambda c, x: c.post("/v1/chatbots", json={}, headers=x["h"]), details=True, message_has="name"),
-    Case("unknown field", 400, "bad_request",
-         lambda c, x: c.post("/v1/chatbots", json={"name": "a", "colour": "red"}, headers=x["h"]),
-         details=True, message_has="colour"),
-    Case("bad cursor", 400, "bad_request",
-         lambda c, x: c.get("/v1/chatbots", params={"cursor": "not-a-cursor!"}, headers=x["h"]),
-         details=True, message_has="cursor"),
-    Case("limit=0", 400, "bad_request",
-         lambda c, x: c.get("/v1/chatbots", params={"limit": 0}, headers=x["h"]),
-         details=True, message_has="limit"),
-    Case("limit=101", 400, "bad_request",
-         lambda c, x: c.get("/v1/chatbots", params={"limit": 101}, headers=x["h"]),
-         details=True, message_has="limit"),
-    Case("limit not a number", 400, "bad_request",
-         lambda c, x: c.get("/v1/chatbots", params={"limit": "many"}, headers=x["h"]), details=True),
+    Case(
+        "malformed JSON",
+        400,
+        "bad_request",
+        lambda c, x: _json(c, "POST", "/v1/chatbots", x["key"], b'{"name": "a",'),
+        message_has="json",
+    ),
+    Case(
+        "body is not an object",
+        400,
+        "bad_request",
+        lambda c, x: _json(c, "POST", "/v1/chatbots", x["key"], b"[1, 2]"),
+        details=True,
+        message_has="body",
+    ),
+    Case(
+        "validation: empty name",
+        400,
+        "bad_request",
+        lambda c, x: c.post("/v1/chatbots", json={"name": ""}, headers=x["h"]),
+        details=True,
+        message_has="name",
+    ),
+    Case(
+        "validation: wrong type",
+        400,
+        "bad_request",
+        lambda c, x: c.post(
+            "/v1/chatbots", json={"name": "a", "temperature": "hot"}, headers=x["h"]
+        ),
+        details=True,
+        message_has="temperature",
+    ),
+    Case(
+        "validation: missing required field",
+        400,
+        "bad_request",
+        lambda c, x: c.post("/v1/chatbots", json={}, headers=x["h"]),
+        details=True,
+        message_has="name",
+    ),
+    Case(
+        "unknown field",
+        400,
+        "bad_request",
+        lambda c, x: c.post("/v1/chatbots", json={"name": "a", "colour": "red"}, headers=x["h"]),
+        details=True,
+        message_has="colour",
+    ),
+    Case(
+        "bad cursor",
+        400,
+        "bad_request",
+        lambda c, x: c.get("/v1/chatbots", params={"cursor": "not-a-cursor!"}, headers=x["h"]),
+        details=True,
+        message_has="cursor",
+    ),
+    Case(
+        "limit=0",
+        400,
+        "bad_request",
+        lambda c, x: c.get("/v1/chatbots", params={"limit": 0}, headers=x["h"]),
+        details=True,
+        message_has="limit",
+    ),
+    Case(
+        "limit=101",
+        400,
+        "bad_request",
+        lambda c, x: c.get("/v1/chatbots", params={"limit": 101}, headers=x["h"]),
+        details=True,
+        message_has="limit",
+    ),
+    Case(
+        "limit not a number",
+        400,
+        "bad_request",
+        lambda c, x: c.get("/v1/chatbots", params={"limit": "many"}, headers=x["h"]),
+        details=True,
+    ),
     Case("missing key", 401, "unauthorized", lambda c, x: c.get("/v1/chatbots"), message_has="key"),
-    Case("unknown key", 401, "unauthorized",
-         lambda c, x: c.get("/v1/chatbots", headers={"x-api-key": "hf_live_" + "x" * 32})),
-    Case("revoked key", 401, "unauthorized",
-         lambda c, x: c.get("/v1/chatbots", headers={"x-api-key": x["revoked"]}), message_has="revoked"),
-    Case("member creates an API key", 403, "forbidden",
-         lambda c, x: c.post("/v1/api-keys", json={"role": "admin"}, headers={"x-api-key": x["member"]})),
-    Case("unknown route under /v1", 404, "not_found", lambda c, x: c.get("/v1/nothing-here", headers=x["h"])),
+    Case(
+        "unknown key",
+        401,
+        "unauthorized",
+        lambda c, x: c.get("/v1/chatbots", headers={"x-api-key": "hf_live_" + "x" * 32}),
+    ),
+    Case(
+        "revoked key",
+        401,
+        "unauthorized",
+        lambda c, x: c.get("/v1/chatbots", headers={"x-api-key": x["revoked"]}),
+        message_has="revoked",
+    ),
+    Case(
+        "member creates an API key",
+        403,
+        "forbidden",
+        lambda c, x: c.post(
+            "/v1/api-keys", json={"role": "admin"}, headers={"x-api-key": x["member"]}
+        ),
+    ),
+    Case(
+        "unknown route under /v1",
+        404,
+        "not_found",
+        lambda c, x: c.get("/v1/nothing-here", headers=x["h"]),
+    ),
     Case("unknown route at the root", 404, "not_found", lambda c, x: c.get("/no/such/page")),
-    Case("unknown chatbot", 404, "not_found",
-         lambda c, x: c.get("/v1/chatbots/bot_doesnotexist0000000", headers=x["h"]), message_has="chatbot"),
-    Case("other org's chatbot", 404, "not_found",
-         lambda c, x: c.get(f"/v1/chatbots/{x['b_bot']}", headers=x["h"]), check=_no_other_org_data),
-    Case("wrong method", 405, "method_not_allowed",
-         lambda c, x: c.put("/v1/chatbots", json={"name": "a"}, headers=x["h"])),
-    Case("body over max_request_bytes", 413, "payload_too_large",
-         lambda c, x: c.post("/v1/chatbots", json={"name": "a", "instructions": "x" * 9000}, headers=x["h"])),
-    Case("text/plain body", 415, "unsupported_media_type",
-         lambda c, x: _json(c, "POST", "/v1/chatbots", x["key"], b"name=a", "text/plain")),
-    Case("rate limited", 429, "rate_limited",
-         lambda c, x: c.get("/v1/chatbots", headers={"x-api-key": x["exhausted"]}),
-         headers=("retry-after", "x-ratelimit-limit", "x-ratelimit-remaining", "x-ratelimit-reset")),
-    Case("unhandled exception", 500, "server_error", lambda c, x: c.get("/test-crash"), check=_no_internals),
+    Case(
+        "unknown chatbot",
+        404,
+        "not_found",
+        lambda c, x: c.get("/v1/chatbots/bot_doesnotexist0000000", headers=x["h"]),
+        message_has="chatbot",
+    ),
+    Case(
+        "other org's chatbot",
+        404,
+        "not_found",
+        lambda c, x: c.get(f"/v1/chatbots/{x['b_bot']}", headers=x["h"]),
+        check=_no_other_org_data,
+    ),
+    Case(
+        "wrong method",
+        405,
+        "method_not_allowed",
+        lambda c, x: c.put("/v1/chatbots", json={"name": "a"}, headers=x["h"]),
+    ),
+    Case(
+        "body over max_request_bytes",
+        413,
+        "payload_too_large",
+        lambda c, x: c.post(
+            "/v1/chatbots", json={"name": "a", "instructions": "x" * 9000}, headers=x["h"]
+        ),
+    ),
+    Case(
+        "text/plain body",
+        415,
+        "unsupported_media_type",
+        lambda c, x: _json(c, "POST", "/v1/chatbots", x["key"], b"name=a", "text/plain"),
+    ),
+    Case(
+        "rate limited",
+        429,
+        "rate_limited",
+        lambda c, x: c.get("/v1/chatbots", headers={"x-api-key": x["exhausted"]}),
+        headers=("retry-after", "x-ratelimit-limit", "x-ratelimit-remaining", "x-ratelimit-reset"),
+    ),
+    Case(
+        "unhandled exception",
+        500,
+        "server_error",
+        lambda c, x: c.get("/test-crash"),
+        check=_no_internals,
+    ),
 ]
 
 
@@ -122,8 +231,10 @@ def test_error_shape(tmp_path, caplog):
         doomed = c.post("/v1/api-keys", json={"name": "doomed"}, headers=ctx["h"]).json()
         assert c.delete(f"/v1/api-keys/{doomed['id']}", headers=ctx["h"]).status_code == 204
         ctx["revoked"] = doomed["key"]
-        # Use up the free org's 20 requests; a minute boundary mid-loop only costs a few more.
-        for _ in range(45):
+        # Use up the free org's 20 requests, far enough from a minute boundary that the
+        # window is still exhausted when the 429 case runs a moment later.
+        wait_out_minute_boundary(margin_s=8)
+        for _ in range(21):
             if c.get("/v1/chatbots", headers=free.admin).status_code == 429:
                 break
         ctx["exhausted"] = free.admin_key
@@ -136,7 +247,9 @@ def test_error_shape(tmp_path, caplog):
                 resp = case.call(c, ctx)
             seen_statuses.add(resp.status_code)
             try:
-                assert resp.status_code == case.status, f"status {resp.status_code}: {resp.text[:300]}"
+                assert resp.status_code == case.status, (
+                    f"status {resp.status_code}: {resp.text[:300]}"
+                )
                 assert resp.headers["content-type"].startswith("application/json")
                 body = json.loads(resp.content)
                 assert_error_body(body, case.code)
@@ -147,7 +260,9 @@ def test_error_shape(tmp_path, caplog):
                 if case.check:
                     case.check(resp, ctx)
                 if case.status == 500:
-                    logged = [r for r in caplog.records if r.levelno >= logging.ERROR and r.exc_info]
+                    logged = [
+                        r for r in caplog.records if r.levelno >= logging.ERROR and r.exc_info
+                    ]
                     assert logged, "the 500 was not logged with its traceback"
                     exc = logged[0].exc_info[1]
                     assert isinstance(exc, RuntimeError) and SECRET in str(exc)

@@ -3,23 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-import time
+import itertools
 
 import httpx
+from conftest import cli_create_org, make_settings, wait_out_minute_boundary
 
-from conftest import cli_create_org, make_settings
 from helpfaster_box.api.ratelimit import RateLimiter
 from helpfaster_box.app import create_app
 from helpfaster_box.server import bootstrap
 
 RL_HEADERS = ("x-ratelimit-limit", "x-ratelimit-remaining", "x-ratelimit-reset")
-
-
-def wait_out_minute_boundary(margin_s: float = 2.5) -> None:
-    """The window is the calendar minute: don't let a burst straddle two windows."""
-    into = time.time() % 60
-    if into > 60 - margin_s:
-        time.sleep(60 - into + 0.05)
 
 
 async def burst(app, requests: list[tuple[str, str, dict]]) -> list[httpx.Response]:
@@ -66,8 +59,12 @@ def test_limits_are_per_organization_and_overridable(tmp_path):
 
     # Org A's keys share one budget (admin + member), org B has its own.
     responses = asyncio.run(
-        burst(app, [("GET", "/v1/chatbots", a.admin)] * 3 + [("GET", "/v1/chatbots", a.member)] * 2
-              + [("GET", "/v1/chatbots", b.member)] * 3)
+        burst(
+            app,
+            [("GET", "/v1/chatbots", a.admin)] * 3
+            + [("GET", "/v1/chatbots", a.member)] * 2
+            + [("GET", "/v1/chatbots", b.member)] * 3,
+        )
     )
     a_codes = sorted(r.status_code for r in responses[:5])
     b_codes = [r.status_code for r in responses[5:]]
@@ -98,7 +95,7 @@ def test_every_authenticated_response_has_rate_limit_headers(client, admin):
         assert r.headers["x-ratelimit-limit"] == "300"  # default org is on the scale plan
         remaining.append(int(r.headers["x-ratelimit-remaining"]))
     # strictly decreasing, unless a new minute started mid-test (then it jumps back up once)
-    drops = sum(1 for x, y in zip(remaining, remaining[1:]) if y == x - 1)
+    drops = sum(1 for x, y in itertools.pairwise(remaining) if y == x - 1)
     assert drops >= len(remaining) - 2, remaining
 
 
@@ -108,8 +105,12 @@ def test_health_is_not_limited_and_carries_no_rate_headers(tmp_path):
     app = create_app(settings)
     wait_out_minute_boundary()
     responses = asyncio.run(
-        burst(app, [("GET", "/v1/chatbots", {"x-api-key": key})] * 3
-              + [("GET", "/v1/health", {})] * 30 + [("GET", "/v1/health", {"x-api-key": key})] * 5)
+        burst(
+            app,
+            [("GET", "/v1/chatbots", {"x-api-key": key})] * 3
+            + [("GET", "/v1/health", {})] * 30
+            + [("GET", "/v1/health", {"x-api-key": key})] * 5,
+        )
     )
     assert sorted(r.status_code for r in responses[:3]) == [200, 200, 429]
     for r in responses[3:]:

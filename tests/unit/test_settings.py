@@ -8,7 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from helpfaster_box.settings import FIELDS, Settings, SettingsError, load_settings, render_config_file
+from helpfaster_box.settings import (
+    FIELDS,
+    Settings,
+    SettingsError,
+    load_settings,
+    render_config_file,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 SHIPPED = ROOT / "config" / "helpfaster.toml"
@@ -28,7 +34,9 @@ def test_defaults():
 
 
 def test_precedence_defaults_file_env_cli(tmp_path):
-    cfg = write(tmp_path, 'port = 9001\nhost = "0.0.0.0"\nrate_limit_free = 5\nlog_level = "warning"\n')
+    cfg = write(
+        tmp_path, 'port = 9001\nhost = "0.0.0.0"\nrate_limit_free = 5\nlog_level = "warning"\n'
+    )
     env = {"HELPFASTER_PORT": "9002", "HELPFASTER_RATE_LIMIT_FREE": "7"}
 
     file_only = load_settings(cfg, environ={})
@@ -115,7 +123,7 @@ def test_shipped_config_file_is_generated_and_cannot_drift():
 def test_shipped_config_file_lists_every_key_commented_with_its_default():
     text = SHIPPED.read_text()
     assert tomllib.loads(text) == {}  # everything is commented out: an empty config
-    commented = dict(re.findall(r"^# ([a-z_]+) = (.+)$", text, flags=re.M))
+    commented = dict(re.findall(r"^# ([a-z_]+) = (.+)$", text, flags=re.MULTILINE))
     assert set(commented) == set(FIELDS)
     defaults = Settings()
     for name, raw in commented.items():
@@ -131,8 +139,9 @@ def test_shipped_config_file_lists_every_key_commented_with_its_default():
 
 def test_uncommented_shipped_file_loads_to_the_defaults(tmp_path):
     text = "\n".join(
-        line[2:] if re.match(r"^# [a-z_]+ = ", line) else line for line in SHIPPED.read_text().splitlines()
+        line[2:] if re.match(r"^# [a-z_]+ = ", line) else line
+        for line in SHIPPED.read_text().splitlines()
     )
-    text = re.sub(r'^(data_dir|models_dir) = .*$', "", text, flags=re.M)
+    text = re.sub(r"^(data_dir|models_dir) = .*$", "", text, flags=re.MULTILINE)
     s = load_settings(write(tmp_path, text), environ={})
     assert s == load_settings(environ={})

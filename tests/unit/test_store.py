@@ -7,19 +7,31 @@ import threading
 
 import duckdb
 import pytest
+from conftest import make_settings
 from litestar.testing import TestClient
 
-from conftest import make_settings
 from helpfaster_box.app import create_app
 from helpfaster_box.store import db as db_mod
 from helpfaster_box.store import keys as keys_q
 from helpfaster_box.store import orgs as orgs_q
-from helpfaster_box.store.db import Database, DatabaseLocked, SchemaTooNew, latest_version, open_database
+from helpfaster_box.store.db import (
+    Database,
+    DatabaseLocked,
+    SchemaTooNew,
+    latest_version,
+    open_database,
+)
 
 
 def applied_versions(db: Database) -> list[int]:
-    return db.read(lambda cur: [r[0] for r in cur.execute(
-        "SELECT version FROM schema_migrations ORDER BY version").fetchall()])
+    return db.read(
+        lambda cur: [
+            r[0]
+            for r in cur.execute(
+                "SELECT version FROM schema_migrations ORDER BY version"
+            ).fetchall()
+        ]
+    )
 
 
 def test_fresh_database_is_migrated_to_latest(tmp_path):
@@ -55,8 +67,10 @@ def test_existing_version_1_database_gets_later_migrations_and_keeps_its_rows(tm
 
     def apply_first(cur):
         cur.execute(sql)
-        cur.execute("INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, now())",
-                    [version, name])
+        cur.execute(
+            "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, now())",
+            [version, name],
+        )
 
     old.write(apply_first)
     org = old.write(orgs_q.create_org, "legacy", "growth")
@@ -79,7 +93,12 @@ def test_existing_version_1_database_gets_later_migrations_and_keeps_its_rows(tm
         me = client.get("/v1/organization", headers={"x-api-key": key})
         assert me.status_code == 200, me.text
         assert me.json()["name"] == "legacy" and me.json()["plan"] == "growth"
-        assert client.post("/v1/chatbots", json={"name": "new"}, headers={"x-api-key": key}).status_code == 201
+        assert (
+            client.post(
+                "/v1/chatbots", json={"name": "new"}, headers={"x-api-key": key}
+            ).status_code
+            == 201
+        )
 
 
 def test_database_newer_than_the_code_refuses_to_open(tmp_path):
@@ -87,9 +106,13 @@ def test_database_newer_than_the_code_refuses_to_open(tmp_path):
     db = open_database(path)
     future = latest_version() + 1
     # What a newer release would leave behind.
-    db.write(lambda cur: cur.execute(
-        "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, '999_future.sql', now())",
-        [future]))
+    db.write(
+        lambda cur: cur.execute(
+            "INSERT INTO schema_migrations (version, name, applied_at) "
+            "VALUES (?, '999_future.sql', now())",
+            [future],
+        )
+    )
     db.close()
 
     for kwargs in ({}, {"read_only": True}):

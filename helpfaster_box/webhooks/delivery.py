@@ -1,0 +1,477 @@
+"""Webhook delivery: off the request path, in parallel, with durable retries.
+
+An APScheduler job (every TICK_S, or at once after `poke`) runs the pump: one
+short write transaction records the outcomes of finished attempts and claims
+due deliveries (pending -> delivering), which go to a small thread pool of
+httpx posts. Each endpoint may hold at most PER_ENDPOINT pool slots, so a slow
+or hanging receiver (up to webhook_timeout_s per attempt) delays only itself.
+Workers pump again when they finish, so a backlog drains at full speed rather
+than one batch per tick.
+
+Everything is in DuckDB: a delivery left `delivering` by a crash goes back to
+`pending` at start, so a restart loses nothing (delivery is at least once;
+`webhook-id`, the event id, is the receiver's idempotency key).
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import email.utils
+import ipaddress
+import logging
+import random
+import re
+import socket
+import threading
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+import duckdb
+import httpx
+from apscheduler.executors.pool import ThreadPoolExecutor as SchedulerPool
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.schedulers.base import BaseScheduler
+
+from .. import __version__
+from ..settings import Settings
+from ..store import webhooks as webhooks_q
+from ..store.db import Database, rows_as_dicts
+from ..store.ids import utcnow
+from . import signing
+
+log = logging.getLogger("helpfaster_box.webhooks")
+
+# Delay before retry n (after failed attempt n), seconds, times settings.webhook_backoff_scale:
+# about 17.6 h of retries over 7 attempts, then the delivery is failed.
+SCHEDULE_S = (5, 300, 1_800, 7_200, 18_000, 36_000)
+JITTER = 0.2  # each delay is scaled by a random factor in [0.8, 1.2] so retries do not arrive in herds
+MAX_RETRY_AFTER_S = 86_400
+# An endpoint is disabled after sustained failure: at least DISABLE_AFTER_FAILURES consecutive
+# failed attempts AND no success for DISABLE_AFTER_QUIET (times the backoff scale). Both, so a
+# burst of events to a receiver that is down for ten minutes does not disable it, and a receiver
+# that sees one event a day is not disabled after a single bad day of retries.
+DISABLE_AFTER_FAILURES = 20
+DISABLE_AFTER_QUIET = timedelta(hours=24)
+POOL_SIZE = 16
+PER_ENDPOINT = 4
+TICK_S = 0.5
+ERROR_CHARS = 300
+BODY_PEEK_BYTES = 512
+JOB_ID = "webhook-delivery"
+
+
+def url_problem(url: str, allow_private: bool) -> str | None:
+    """Why we would refuse to send to this URL, or None. Resolves the host when private
+    addresses are not allowed (blocking: call it from a thread)."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        return f"url is not a valid URL ({exc})."
+    if parts.scheme not in ("http", "https"):
+        return "url must start with http:// or https://."
+    if not parts.hostname:
+        return "url has no host."
+    if parts.username is not None or parts.password is not None:
+        return "url must not contain credentials; receivers authenticate us by the signature."
+    if allow_private:
+        return None
+    host = parts.hostname
+    try:
+        addresses = [ipaddress.ip_address(host)]
+    except ValueError:
+        try:
+            infos = socket.getaddrinfo(host, port or (443 if parts.scheme == "https" else 80),
+                                       type=socket.SOCK_STREAM)
+        except (OSError, UnicodeError):
+            return f"the host {host} does not resolve."
+        addresses = [ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos]
+    for ip in addresses:
+        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
+            ip = ip.ipv4_mapped
+        if not ip.is_global or ip.is_multicast:
+            return (
+                f"{host} resolves to {ip}, a loopback, private or link-local address, and this server "
+                "has webhook_allow_private = false."
+            )
+    return None
+
+
+def retry_after_seconds(value: str | None) -> float | None:
+    """A Retry-After header (delta seconds or HTTP date) as seconds from now."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+def _clean(text: str) -> str:
+    return re.sub(r"\s+", " ", "".join(c if c.isprintable() else " " for c in text)).strip()
+
+
+@dataclass(slots=True)
+class Job:
+    delivery_id: str
+    webhook_id: str
+    event_id: str
+    attempt: int
+    url: str
+    secrets: list[str]
+    body: bytes
+
+
+@dataclass(slots=True)
+class Outcome:
+    job: Job
+    attempted_at: datetime
+    latency_ms: int
+    status_code: int | None = None
+    error: str | None = None
+    retry_after_s: float | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status_code is not None and 200 <= self.status_code < 300
+
+
+class WebhookDispatcher:
+    def __init__(
+        self, settings: Settings, db: Database, *, scheduler: BaseScheduler | None = None,
+        pool_size: int = POOL_SIZE, per_endpoint: int = PER_ENDPOINT, tick_s: float = TICK_S,
+    ) -> None:
+        self.settings = settings
+        self.db = db
+        self.pool_size = pool_size
+        self.per_endpoint = per_endpoint
+        self.tick_s = tick_s
+        self._own_scheduler = scheduler is None
+        self._scheduler = scheduler or BackgroundScheduler(
+            executors={"default": SchedulerPool(2)}, timezone="UTC"
+        )
+        self._pool: concurrent.futures.ThreadPoolExecutor | None = None
+        self._lock = threading.Lock()  # guards the fields below
+        self._inflight: dict[str, int] = {}  # webhook id -> claimed, not yet recorded
+        self._outcomes: list[Outcome] = []
+        self._pumping = False
+        self._again = False
+        self._closing = False
+        self._running = False
+        self._local = threading.local()
+        self._clients: list[httpx.Client] = []
+
+    # -- lifecycle ---------------------------------------------------------------
+    def start(self) -> None:
+        recovered = self.db.write(self._recover)
+        if recovered:
+            log.info("webhooks: %d deliveries interrupted by a stop or crash are pending again", recovered)
+        self._pool = concurrent.futures.ThreadPoolExecutor(self.pool_size, thread_name_prefix="webhook")
+        self._scheduler.add_job(
+            self.pump, "interval", seconds=self.tick_s, id=JOB_ID, replace_existing=True,
+            coalesce=True, max_instances=2, misfire_grace_time=None,
+        )
+        if self._own_scheduler:
+            self._scheduler.start()
+        self._running = True
+
+    def close(self) -> None:
+        """Stop claiming, let attempts under way finish (bounded by the timeout), record them.
+        Deliveries claimed but not yet started stay `delivering` and are pending again at start."""
+        if not self._running:
+            return
+        self._running = False
+        with self._lock:
+            self._closing = True
+        if self._own_scheduler:
+            self._scheduler.shutdown(wait=True)
+        else:
+            self._scheduler.remove_job(JOB_ID)
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+        self.pump()
+        for client in self._clients:
+            client.close()
+
+    @staticmethod
+    def _recover(cur: duckdb.DuckDBPyConnection) -> int:
+        rows = cur.execute(
+            "UPDATE webhook_deliveries SET status = 'pending', next_attempt_at = coalesce(next_attempt_at, $now), "
+            "updated_at = $now WHERE status = 'delivering' RETURNING id",
+            {"now": utcnow()},
+        ).fetchall()
+        return len(rows)
+
+    # -- public helpers ----------------------------------------------------------
+    def poke(self) -> None:
+        """Run the pump now instead of at the next tick (something just became due)."""
+        if self._running:
+            try:
+                self._scheduler.modify_job(JOB_ID, next_run_time=datetime.now(UTC))
+            except Exception:  # the scheduler is shutting down: the next start picks it up
+                log.debug("webhooks: poke ignored", exc_info=True)
+
+    def deliver_now(self, delivery_id: str) -> str:
+        """Make a delivery due now (manual retry). Returns ok | not_found | delivering | disabled."""
+        result = self.db.write(webhooks_q.retry_delivery, None, delivery_id)
+        if result == "ok":
+            self.poke()
+        return result
+
+    def wait_idle(self, timeout: float = 30.0) -> bool:
+        """True once nothing is in flight and nothing is due now (future retries may remain)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self._lock:
+                busy = bool(self._outcomes) or any(self._inflight.values()) or self._pumping
+            if not busy and not self.db.read(self._due_exists):
+                return True
+            time.sleep(0.02)
+        return False
+
+    # -- the pump ----------------------------------------------------------------
+    def pump(self) -> None:
+        """Record finished attempts and claim due deliveries; any thread may call it."""
+        with self._lock:
+            if self._pumping:
+                self._again = True
+                return
+            self._pumping = True
+        try:
+            while True:
+                with self._lock:
+                    self._again = False
+                self._pump_once()
+                with self._lock:
+                    if not self._again:
+                        self._pumping = False
+                        return
+        except BaseException:
+            with self._lock:
+                self._pumping = False
+            raise
+
+    def _pump_once(self) -> None:
+        with self._lock:
+            outcomes, self._outcomes = self._outcomes, []
+            claiming = not self._closing and self._pool is not None
+            budget = self.pool_size - sum(self._inflight.values()) + len(outcomes)
+            caps = dict(self._inflight)
+            for o in outcomes:
+                caps[o.job.webhook_id] -= 1
+        if not outcomes and (not claiming or budget <= 0 or not self.db.read(self._due_exists)):
+            return
+        try:
+            jobs = self.db.write(self._record_and_claim, outcomes, budget if claiming else 0, caps)
+        except Exception:
+            log.exception("webhooks: could not record outcomes / claim deliveries; will retry")
+            with self._lock:
+                self._outcomes[:0] = outcomes
+            return
+        with self._lock:
+            for o in outcomes:
+                self._inflight[o.job.webhook_id] -= 1
+                if not self._inflight[o.job.webhook_id]:
+                    del self._inflight[o.job.webhook_id]
+            for job in jobs:
+                self._inflight[job.webhook_id] = self._inflight.get(job.webhook_id, 0) + 1
+        for job in jobs:
+            assert self._pool is not None
+            try:
+                self._pool.submit(self._run, job)
+            except RuntimeError:  # pool shut down: the job stays `delivering`, recovered at next start
+                pass
+
+    @staticmethod
+    def _due_exists(cur: duckdb.DuckDBPyConnection) -> bool:
+        return bool(cur.execute(
+            "SELECT 1 FROM webhook_deliveries WHERE status = 'pending' AND next_attempt_at <= ? LIMIT 1",
+            [utcnow()],
+        ).fetchall())
+
+    def _record_and_claim(
+        self, cur: duckdb.DuckDBPyConnection, outcomes: list[Outcome], budget: int, caps: dict[str, int]
+    ) -> list[Job]:
+        self._record(cur, outcomes)
+        if budget <= 0:
+            return []
+        now = utcnow()
+        rows = rows_as_dicts(cur.execute(
+            "SELECT d.id, d.webhook_id, d.event_id, d.attempts, w.url, w.secret, w.previous_secret, "
+            "w.previous_secret_expires_at, e.payload FROM webhook_deliveries d "
+            "JOIN webhooks w ON w.id = d.webhook_id JOIN webhook_events e ON e.id = d.event_id "
+            "WHERE d.status = 'pending' AND d.next_attempt_at <= $now AND w.enabled "
+            "QUALIFY row_number() OVER (PARTITION BY d.webhook_id ORDER BY d.next_attempt_at, d.id) <= $cap "
+            "ORDER BY d.next_attempt_at, d.id LIMIT $limit",
+            {"now": now, "cap": self.per_endpoint, "limit": budget * 2},
+        ))
+        jobs: list[Job] = []
+        for r in rows:
+            if len(jobs) >= budget or caps.get(r["webhook_id"], 0) >= self.per_endpoint:
+                continue
+            caps[r["webhook_id"]] = caps.get(r["webhook_id"], 0) + 1
+            secrets = [r["secret"]]
+            if r["previous_secret"] and r["previous_secret_expires_at"] and r["previous_secret_expires_at"] > now:
+                secrets.append(r["previous_secret"])
+            jobs.append(Job(r["id"], r["webhook_id"], r["event_id"], r["attempts"] + 1, r["url"], secrets,
+                            r["payload"].encode()))
+        if jobs:
+            cur.execute(
+                "UPDATE webhook_deliveries SET status = 'delivering', updated_at = $now "
+                "WHERE list_contains($ids, id)",
+                {"now": now, "ids": [j.delivery_id for j in jobs]},
+            )
+        return jobs
+
+    # -- recording attempts ----------------------------------------------------------
+    def _record(self, cur: duckdb.DuckDBPyConnection, outcomes: list[Outcome]) -> None:
+        """All outcomes of a pump in a fixed handful of statements: the write lock is shared
+        with the request path, so its hold time must not grow with the batch."""
+        if not outcomes:
+            return
+        now = utcnow()
+        alive = {r[0] for r in cur.execute(
+            "SELECT id FROM webhook_deliveries WHERE list_contains($ids, id)",
+            {"ids": [o.job.delivery_id for o in outcomes]},
+        ).fetchall()}
+        outcomes = [o for o in outcomes if o.job.delivery_id in alive]  # others went with their endpoint
+        if not outcomes:
+            return
+        hooks = {r[0]: {"enabled": r[1], "streak": r[2], "since": r[3], "success": None} for r in cur.execute(
+            "SELECT id, enabled, failure_streak, coalesce(last_success_at, created_at) FROM webhooks "
+            "WHERE list_contains($ids, id)",
+            {"ids": list({o.job.webhook_id for o in outcomes})},
+        ).fetchall()}
+        rows: list[tuple[Any, ...]] = []
+        to_disable: dict[str, str] = {}
+        for o in sorted(outcomes, key=lambda o: o.attempted_at):
+            job = o.job
+            hook = hooks.get(job.webhook_id) or {"enabled": False, "streak": 0, "since": now, "success": None}
+            status, next_at = "failed", None
+            if o.ok:
+                status, hook["streak"], hook["since"], hook["success"] = "succeeded", 0, now, now
+            else:
+                hook["streak"] += 1
+                if hook["enabled"] and o.status_code != 410 and job.attempt <= len(SCHEDULE_S):
+                    status, next_at = "pending", now + timedelta(seconds=self._delay(job.attempt, o.retry_after_s))
+                if hook["enabled"] and o.status_code == 410:
+                    to_disable[job.webhook_id] = "receiver answered 410 Gone"
+                elif hook["enabled"] and hook["streak"] >= DISABLE_AFTER_FAILURES and (
+                    now - hook["since"] >= DISABLE_AFTER_QUIET * self.settings.webhook_backoff_scale
+                ):
+                    to_disable.setdefault(
+                        job.webhook_id,
+                        f"{hook['streak']} consecutive failed attempts and no successful delivery for "
+                        f"{self._quiet_text()}",
+                    )
+            rows.append((job.delivery_id, job.attempt, o.attempted_at, o.status_code, o.latency_ms, o.error,
+                         status, next_at))
+        cols = list(zip(*rows))
+        params = {"id": list(cols[0]), "attempt": list(cols[1]), "at": list(cols[2]), "code": list(cols[3]),
+                  "latency": list(cols[4]), "error": list(cols[5]), "status": list(cols[6]),
+                  "next": list(cols[7]), "now": now}
+        cur.execute(
+            "INSERT INTO webhook_attempts (delivery_id, attempt, attempted_at, status_code, latency_ms, error) "
+            "SELECT unnest($id::VARCHAR[]), unnest($attempt::INTEGER[]), unnest($at::TIMESTAMP[]), "
+            "unnest($code::INTEGER[]), unnest($latency::INTEGER[]), unnest($error::VARCHAR[])",
+            {k: params[k] for k in ("id", "attempt", "at", "code", "latency", "error")},
+        )
+        cur.execute(
+            "UPDATE webhook_deliveries SET status = u.status, attempts = u.attempt, next_attempt_at = u.next, "
+            "last_status_code = u.code, last_error = u.error, updated_at = $now FROM (SELECT "
+            "unnest($id::VARCHAR[]) AS id, unnest($status::VARCHAR[]) AS status, "
+            "unnest($attempt::INTEGER[]) AS attempt, unnest($next::TIMESTAMP[]) AS next, "
+            "unnest($code::INTEGER[]) AS code, unnest($error::VARCHAR[]) AS error) u "
+            "WHERE webhook_deliveries.id = u.id",
+            {k: v for k, v in params.items() if k not in ("at", "latency")},
+        )
+        cur.execute(
+            "UPDATE webhooks SET failure_streak = u.streak, "
+            "last_success_at = coalesce(u.success, webhooks.last_success_at) FROM (SELECT "
+            "unnest($id::VARCHAR[]) AS id, unnest($streak::INTEGER[]) AS streak, "
+            "unnest($success::TIMESTAMP[]) AS success) u WHERE webhooks.id = u.id",
+            {"id": list(hooks), "streak": [h["streak"] for h in hooks.values()],
+             "success": [h["success"] for h in hooks.values()]},
+        )
+        for webhook_id, reason in to_disable.items():  # after the updates: this fails what is still pending
+            webhooks_q.disable(cur, webhook_id, reason)
+
+    def _delay(self, attempt: int, retry_after_s: float | None) -> float:
+        delay = SCHEDULE_S[attempt - 1] * self.settings.webhook_backoff_scale
+        delay *= random.uniform(1 - JITTER, 1 + JITTER)
+        if retry_after_s is not None:
+            delay = max(delay, min(retry_after_s, MAX_RETRY_AFTER_S))
+        return delay
+
+    def _quiet_text(self) -> str:
+        seconds = DISABLE_AFTER_QUIET.total_seconds() * self.settings.webhook_backoff_scale
+        return f"{seconds / 3600:g} h" if seconds >= 3600 else f"{seconds:g} s"
+
+    # -- one attempt (pool thread) -------------------------------------------------
+    def _client(self) -> httpx.Client:
+        client = getattr(self._local, "client", None)
+        if client is None:
+            client = httpx.Client(
+                timeout=self.settings.webhook_timeout_s, follow_redirects=False,
+                headers={"user-agent": f"HelpFaster-Box-Webhooks/{__version__}"},
+            )
+            self._local.client = client
+            with self._lock:
+                self._clients.append(client)
+        return client
+
+    def _run(self, job: Job) -> None:
+        try:
+            outcome = self._attempt(job)
+        except Exception as exc:  # never lose a claimed delivery to a bug: record it as a failure
+            log.exception("webhooks: attempt of %s crashed", job.delivery_id)
+            outcome = Outcome(job, utcnow(), 0, error=f"internal error: {type(exc).__name__}")
+        with self._lock:
+            self._outcomes.append(outcome)
+        self.pump()
+
+    def _attempt(self, job: Job) -> Outcome:
+        attempted_at, start = utcnow(), time.monotonic()
+
+        def done(**kw: Any) -> Outcome:
+            error = kw.pop("error", None)
+            return Outcome(job, attempted_at, int((time.monotonic() - start) * 1000),
+                           error=error[:ERROR_CHARS] if error else None, **kw)
+
+        if not self.settings.webhook_allow_private:
+            # Checked again at send time: the name may resolve elsewhere than it did at creation.
+            problem = url_problem(job.url, allow_private=False)
+            if problem:
+                return done(error=f"Not sent: {problem}")
+        ts = int(time.time())
+        headers = {**signing.headers(job.secrets, job.event_id, ts, job.body), "content-type": "application/json"}
+        try:
+            with self._client().stream("POST", job.url, content=job.body, headers=headers) as resp:
+                code = resp.status_code
+                if 200 <= code < 300:
+                    return done(status_code=code)
+                peek = b""
+                for chunk in resp.iter_bytes():
+                    peek += chunk
+                    if len(peek) >= BODY_PEEK_BYTES:
+                        break
+                # Only a short, cleaned excerpt of the receiver's answer is ever kept or shown.
+                text = _clean(peek[:BODY_PEEK_BYTES].decode("utf-8", "replace"))
+                error = f"HTTP {code}" + (" (redirects are not followed)" if 300 <= code < 400 else "")
+                if text:
+                    error += f": {text}"
+                return done(status_code=code, error=error,
+                            retry_after_s=retry_after_seconds(resp.headers.get("retry-after")))
+        except httpx.TimeoutException:
+            return done(error=f"timed out after {self.settings.webhook_timeout_s:g} s")
+        except httpx.HTTPError as exc:
+            return done(error=_clean(f"{type(exc).__name__}: {exc}"))
