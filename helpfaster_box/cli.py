@@ -67,7 +67,16 @@ def main() -> None:
     """HelpFaster Box: AI support chatbots behind the HelpFaster REST API, on this machine."""
 
 
-@main.command()
+def _settings_epilog() -> str:
+    from .settings import FIELDS, describe
+
+    lines = ["\b", "Every setting (config file key / environment variable):"]
+    for name in FIELDS:
+        lines.append(f"  {name} / HELPFASTER_{name.upper()}: {describe(name)}")
+    return "\n".join(lines)
+
+
+@main.command(epilog=_settings_epilog())
 @click.option("--host", help="Address to listen on (default 127.0.0.1).")
 @click.option("--port", type=int, help="TCP port (default 8080).")
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), help="Log verbosity.")
@@ -189,6 +198,58 @@ def keys_revoke(settings: Settings, key_id: str) -> None:
     if not ok:
         raise click.ClickException(f"no active key {key_id}")
     click.echo(f"revoked {key_id}")
+
+
+@main.command()
+@click.option("--chatbot", "chatbot_id", help="Only this chatbot (default: all).")
+@click.option("--reembed", is_flag=True, help="Embed every chunk again (after changing the embedding model).")
+@common_options
+def reindex(settings: Settings, chatbot_id: str | None, reembed: bool) -> None:
+    """Rebuild the FAISS + BM25 indexes from the database (server stopped)."""
+    from .knowledge.service import reindex as rebuild
+
+    db = _open(settings)
+    embedder = None
+    try:
+        if reembed:
+            from .app import resolve_model
+            from .llm.embedder import Embedder
+
+            embedder = Embedder(str(resolve_model(settings, "embedding")))
+        done = rebuild(settings, db, chatbot_id, embedder, log_fn=click.echo)
+    finally:
+        if embedder is not None:
+            embedder.close()
+        db.close()
+    click.echo(f"reindexed {len(done)} chatbot(s), {sum(done.values())} chunks")
+
+
+@main.command()
+@common_options
+def check(settings: Settings) -> None:
+    """Check the settings, the database and the models without serving."""
+    from .app import resolve_model
+    from .models import ModelError
+
+    click.echo(f"settings: ok (data dir {settings.data_path})")
+    db = _open(settings)
+    try:
+        click.echo(f"database: ok ({settings.db_path}, schema version {db.schema_version()})")
+    finally:
+        db.close()
+    problems = 0
+    for role in ("chat", "embedding"):
+        try:
+            path = resolve_model(settings, role)
+        except ModelError as exc:
+            click.echo(f"{role} model: MISSING ({exc})")
+            problems += 1
+            continue
+        ok = path.is_file()
+        problems += not ok
+        click.echo(f"{role} model: {'ok' if ok else 'MISSING'} ({path})")
+    if problems:
+        raise click.ClickException("some models are missing: run ./install.sh or `helpfaster-box models provision`")
 
 
 def _register_optional() -> None:

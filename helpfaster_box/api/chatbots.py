@@ -141,7 +141,7 @@ def _to_columns(values: dict[str, Any], current_escalation: dict[str, Any] | Non
 
 
 async def load_chatbot(db: Database, auth: AuthContext, bot_id: str) -> dict[str, Any]:
-    row = await db.aread(bots_q.get_chatbot, auth.org_id, bot_id)
+    row = await db.aread_cached(("chatbot", auth.org_id, bot_id), bots_q.get_chatbot, auth.org_id, bot_id)
     if row is None:
         raise not_found("Chatbot")
     return row
@@ -155,10 +155,11 @@ class ChatbotsController(Controller):
     async def list_chatbots(
         self, auth: AuthContext, db: Database, limit: Limit = 20, cursor: Cursor = None
     ) -> Page[ChatbotOut]:
-        rows, nxt = await db.aread(
-            lambda cur: bots_q.list_chatbots(cur, auth.org_id, limit=limit, cursor=cursor)
-        )
-        return make_page([chatbot_out(r) for r in rows], nxt)
+        def load(cur: Any) -> Page[ChatbotOut]:
+            rows, nxt = bots_q.list_chatbots(cur, auth.org_id, limit=limit, cursor=cursor)
+            return make_page([chatbot_out(r) for r in rows], nxt)
+
+        return await db.aread_cached(("chatbots", auth.org_id, limit, cursor), load)
 
     @post("/", status_code=201)
     async def create_chatbot(self, auth: AuthContext, db: Database, data: ChatbotCreate) -> ChatbotOut:

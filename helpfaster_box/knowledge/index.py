@@ -50,6 +50,7 @@ class SearchHit:
     score: float  # ranking score: fused RRF (search), cosine (dense_search), BM25 (lexical_search)
     dense: float | None  # exact cosine(query, chunk); None only from lexical_search
     lexical: float | None  # BM25 score if the chunk was among the lexical candidates
+    exact: bool = False  # holds a rare identifier of the query (search() ranks these first)
 
 
 def _pool(k: int) -> int:
@@ -126,6 +127,7 @@ class ChatbotIndex:
             self._tokens.append(flat, lens)
             self._filter = None
         self._maybe_rebuild()
+        self._fresh_bm25(wait=True)  # the writer pays for BM25 (~0.5 s per 100k), not a search
 
     def _encode(self, texts: Sequence[str]) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.int64]]:
         """Tokenize outside the lock (the slow part), in batches so a 100k-chunk rebuild
@@ -187,13 +189,15 @@ class ChatbotIndex:
         with self._lock:
             n0, epoch = len(self._ids), self._epoch + 1
             keep = np.flatnonzero(self._alive)
-            vecs = self._faiss.reconstruct_batch(keep) if len(keep) else None
             kind = self._target_kind(len(keep))
             flat, offsets, n_vocab = self._tokens.snapshot()
+        vecs = np.empty((len(keep), self.dim), np.float32)
+        for i in range(0, len(keep), 4096):  # rows < n0 never change; short lock holds
+            with self._lock:
+                vecs[i : i + 4096] = self._faiss.reconstruct_batch(keep[i : i + 4096])
         # The slow part, outside the lock (HNSW: seconds per 100k vectors).
         fresh = self._new_index(kind)
-        if vecs is not None:
-            fresh.add(vecs)
+        fresh.add(vecs)
         flat, offsets = take_rows(flat, offsets, keep)
         bm25 = build_bm25(flat, offsets, n_vocab, epoch)
         with self._lock:
@@ -238,6 +242,7 @@ class ChatbotIndex:
                     continue  # compacted meanwhile: row numbers changed, build again
                 fused: dict[int, float] = {}
                 lex: dict[int, float] = {}
+                exact: set[int] = set()
                 if dense_weight > 0:
                     rows, _ = self._dense_rows(q, pool)
                     for rank, row in enumerate(rows.tolist()):
@@ -252,12 +257,13 @@ class ChatbotIndex:
                     bonus = 2 * (dense_weight + lexical_weight) / (RRF_K + 1)
                     for row in self._identifier_rows(bm25, terms):
                         fused[row] = fused.get(row, 0.0) + bonus
+                        exact.add(row)
                 # Ties go to the older row so results are deterministic.
                 best = sorted(fused.items(), key=lambda kv: (-kv[1], kv[0]))[:k]
                 top = np.array([row for row, _ in best], np.int64)
                 cos = dense.cosines(self._faiss, q, top)
                 return [
-                    SearchHit(int(self._ids[row]), score, c, lex.get(row))
+                    SearchHit(int(self._ids[row]), score, c, lex.get(row), row in exact)
                     for (row, score), c in zip(best, cos.tolist())
                 ]
 
@@ -319,14 +325,21 @@ class ChatbotIndex:
                 out.extend(rows[self._alive[rows]].tolist())
         return out
 
-    def _fresh_bm25(self) -> Bm25Matrix:
+    def _fresh_bm25(self, *, wait: bool = False) -> Bm25Matrix:
         """The BM25 matrix for the current rows, built outside the index lock after adds
-        (removals need none: dead rows are masked at search time)."""
+        (removals need none: dead rows are masked at search time). Unless `wait`, a
+        search takes the previous matrix (only the newest rows missing) rather than wait
+        for another thread's build."""
         with self._lock:
-            bm25 = self._bm25
-            if bm25 is not None and bm25.epoch == self._epoch and bm25.covers == len(self._ids):
-                return bm25
-        with self._bm25_lock:
+            current = self._bm25
+            if current is None or current.epoch != self._epoch:
+                current = None  # nothing usable: must wait or build
+            elif current.covers == len(self._ids):
+                return current
+        if not self._bm25_lock.acquire(blocking=wait or current is None):
+            assert current is not None
+            return current
+        try:
             with self._lock:
                 bm25 = self._bm25
                 if bm25 is not None and bm25.epoch == self._epoch and bm25.covers == len(self._ids):
@@ -335,9 +348,13 @@ class ChatbotIndex:
                 epoch = self._epoch
             bm25 = build_bm25(flat, offsets, n_vocab, epoch)
             with self._lock:
-                if epoch == self._epoch:
+                if epoch == self._epoch and (
+                    self._bm25 is None or self._bm25.covers <= bm25.covers
+                ):
                     self._bm25 = bm25
             return bm25
+        finally:
+            self._bm25_lock.release()
 
     # -- persistence -------------------------------------------------------------
     def save(self, directory: str | Path) -> None:

@@ -252,3 +252,29 @@ class KnowledgeService:
                     float(r.score), None if r.dense is None else float(r.dense), r.score >= exact_floor)
             )
         return hits
+
+
+def reindex(settings: Settings, db: Database, chatbot_id: str | None = None, embedder: Any = None,
+            log_fn: Callable[[str], Any] = log.info) -> dict[str, int]:
+    """Rebuild chatbots' indexes from the database (the server must be stopped).
+
+    With an embedder, every chunk is embedded again first: needed after switching
+    to a different embedding model, whose vectors are not comparable.
+    """
+    bots = [chatbot_id] if chatbot_id else db.read(src_q.chatbots_with_chunks)
+    done: dict[str, int] = {}
+    registry: IndexRegistry | None = None
+    for bot in bots:
+        ids, vectors, sections, texts = db.read(src_q.all_chunks, bot)
+        passages = [passage_text(s, t) for s, t in zip(sections, texts)]
+        if embedder is not None and len(ids):
+            vectors = embedder.embed(passages)
+            db.write(src_q.set_embeddings, ids, vectors)
+        if len(ids) == 0:
+            vectors = np.zeros((0, embedder.dim if embedder else 384), np.float32)
+        if registry is None:
+            registry = IndexRegistry(settings.data_path / "indexes", vectors.shape[1])
+        registry.rebuild(bot, ids, vectors, passages)
+        done[bot] = len(ids)
+        log_fn(f"{bot}: {len(ids)} chunks indexed")
+    return done

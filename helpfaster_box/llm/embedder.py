@@ -48,11 +48,7 @@ class Embedder:
         self._dim = self._llama.n_embd()
         self._max_seqs = max(1, min(batch_size, self._llama.context_params.n_seq_max))
         self._batch = llama_cpp.llama_batch_init(MAX_TOKENS, 0, 1)
-        # Special tokens the tokenizer wraps a text in ([CLS] ... [SEP] for BERT):
-        # truncation must keep the closing ones.
-        full = self._llama.tokenize(b"x", add_bos=True)
-        bare = self._llama.tokenize(b"x", add_bos=False)
-        self._n_suffix = len(full) - len(bare) - full.index(bare[0])
+        self._n_suffix = _closing_special_tokens(self._llama)
         # Encoder-only models have no KV memory; llama_decode would log and fall
         # back to llama_encode on every call.
         self._encoder_only = not llama_cpp.llama_get_memory(self._llama.ctx)
@@ -154,3 +150,15 @@ class Embedder:
                 raise RuntimeError("llama.cpp returned no pooled embedding; is pooling enabled?")
             ctypes.memmove(vecs[seq_id].ctypes.data, ptr, self._dim * 4)
         return vecs
+
+
+def _closing_special_tokens(llama: llama_cpp.Llama) -> int:
+    """How many special tokens the tokenizer appends ([SEP] for BERT: 1).
+
+    Truncation must keep them: the model saw every training text end that way.
+    """
+    full = llama.tokenize(b"x", add_bos=True)
+    bare = llama.tokenize(b"x", add_bos=False)
+    if not bare or bare[0] not in full:
+        return 0
+    return len(full) - len(bare) - full.index(bare[0])

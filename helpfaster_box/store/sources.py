@@ -152,3 +152,11 @@ def all_chunks(
 
 def chatbots_with_chunks(cur: duckdb.DuckDBPyConnection) -> list[str]:
     return [r[0] for r in cur.execute("SELECT DISTINCT chatbot_id FROM chunks").fetchall()]
+
+
+def set_embeddings(cur: duckdb.DuckDBPyConnection, ids: np.ndarray, vectors: np.ndarray) -> None:
+    cur.execute(
+        "UPDATE chunks SET embedding = v.e FROM (SELECT unnest($ids) AS id, unnest($e) AS e) v "
+        "WHERE chunks.id = v.id",
+        {"ids": [int(i) for i in ids], "e": vectors.astype(np.float32).tolist()},
+    )

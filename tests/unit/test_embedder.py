@@ -117,3 +117,110 @@ def test_closed_embedder_refuses_work() -> None:
     emb.close()  # idempotent
     with pytest.raises(RuntimeError, match="closed"):
         emb.embed_one("hello")
+
+
+# -- the converter, on a tiny synthetic BERT (no download needed) --------------
+
+
+def tiny_bert(root: Path) -> Path:
+    """A 2-layer BERT in the all-MiniLM-L6-v2 package layout, random weights."""
+    from safetensors.numpy import save_file
+
+    words = ["hello", "world", "reset", "pass", "##word", "the", "a", "?", "."]
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *words]
+    vocab += [f"[unused{i}]" for i in range(32 - len(vocab))]
+    specials = [
+        {"id": i, "content": t, "special": True, "normalized": False}
+        for i, t in enumerate(vocab[:5])
+    ]
+    tokenizer = {
+        "added_tokens": specials,
+        "normalizer": {"type": "BertNormalizer", "lowercase": True, "strip_accents": None},
+        "post_processor": {
+            "type": "TemplateProcessing",
+            "single": [
+                {"SpecialToken": {"id": "[CLS]", "type_id": 0}},
+                {"Sequence": {"id": "A", "type_id": 0}},
+                {"SpecialToken": {"id": "[SEP]", "type_id": 0}},
+            ],
+        },
+        "model": {"type": "WordPiece", "vocab": {t: i for i, t in enumerate(vocab)}},
+    }
+    hidden, ff, layers = 32, 64, 2
+    config = {
+        "model_type": "bert",
+        "hidden_size": hidden,
+        "intermediate_size": ff,
+        "num_hidden_layers": layers,
+        "num_attention_heads": 2,
+        "max_position_embeddings": 64,
+        "type_vocab_size": 2,
+        "vocab_size": len(vocab),
+        "layer_norm_eps": 1e-12,
+    }
+    tok_config = {f"{k}_token": f"[{k.upper()}]" for k in ("unk", "sep", "pad", "cls", "mask")}
+    rng = np.random.default_rng(0)
+
+    def w(*shape: int) -> np.ndarray:
+        return (rng.standard_normal(shape) * 0.05).astype(np.float32)
+
+    tensors = {
+        "embeddings.word_embeddings.weight": w(len(vocab), hidden),
+        "embeddings.position_embeddings.weight": w(64, hidden),
+        "embeddings.token_type_embeddings.weight": w(2, hidden),
+        "embeddings.LayerNorm.weight": np.ones(hidden, np.float32),
+        "embeddings.LayerNorm.bias": np.zeros(hidden, np.float32),
+        "embeddings.position_ids": np.arange(64, dtype=np.int64)[None],
+        "pooler.dense.weight": w(hidden, hidden),
+        "pooler.dense.bias": w(hidden),
+    }
+    for i in range(layers):
+        p = f"encoder.layer.{i}."
+        for name in (
+            "attention.self.query",
+            "attention.self.key",
+            "attention.self.value",
+            "attention.output.dense",
+        ):
+            tensors[p + name + ".weight"], tensors[p + name + ".bias"] = (
+                w(hidden, hidden),
+                w(hidden),
+            )
+        tensors[p + "intermediate.dense.weight"] = w(ff, hidden)
+        tensors[p + "intermediate.dense.bias"] = w(ff)
+        tensors[p + "output.dense.weight"] = w(hidden, ff)
+        tensors[p + "output.dense.bias"] = w(hidden)
+        for norm in ("attention.output.LayerNorm", "output.LayerNorm"):
+            tensors[p + norm + ".weight"] = np.ones(hidden, np.float32)
+            tensors[p + norm + ".bias"] = np.zeros(hidden, np.float32)
+
+    src = root / "tiny-bert"
+    (src / "1_Pooling").mkdir(parents=True)
+    save_file(tensors, str(src / "model.safetensors"))
+    files = {
+        "config.json": config,
+        "tokenizer.json": tokenizer,
+        "tokenizer_config.json": tok_config,
+        "modules.json": [{"path": "1_Pooling", "type": "sentence_transformers.models.Pooling"}],
+        "1_Pooling/config.json": {"pooling_mode_mean_tokens": True},
+    }
+    for name, data in files.items():
+        (src / name).write_text(json.dumps(data))
+    return src
+
+
+def test_converter_is_deterministic_and_llama_cpp_loads_it(tmp_path: Path) -> None:
+    from helpfaster_box.llm.convert_minilm import convert
+
+    src = tiny_bert(tmp_path)
+    first = convert(src, tmp_path / "a.gguf").read_bytes()
+    second = convert(src, tmp_path / "b.gguf").read_bytes()
+    assert first == second
+
+    with Embedder(str(tmp_path / "a.gguf")) as emb:
+        assert emb.dim == 32
+        # WordPiece through llama.cpp: [CLS] reset pass ##word ? [SEP], lowercased.
+        assert emb._tokenize("Reset PASSWORD?") == [2, 7, 8, 9, 12, 3]
+        vecs = emb.embed(["hello world", "reset password?"])
+        assert np.all(np.isfinite(vecs))
+        np.testing.assert_allclose(np.linalg.norm(vecs, axis=1), 1.0, atol=1e-5)

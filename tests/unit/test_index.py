@@ -146,7 +146,8 @@ def test_exact_rare_term_beats_dense_neighbours_in_fusion(
     assert ids_of(index.lexical_search("0x80070005", 3)) == [target]
     query = "access denied 0x80070005 when updating drivers"
     hits = index.search(q, query, 5, dense_weight=1.0, lexical_weight=lexical_weight)
-    assert hits[0].id == target
+    assert hits[0].id == target and hits[0].exact
+    assert not any(h.exact for h in hits[1:])
     assert hits[0].dense == pytest.approx(cosines[target], abs=1e-4)  # exact cosine, for the gate
     assert ids_of(hits[1:]) == [0, 1, 2, 3]  # the rest keeps the fused order
     # A word every chunk has is no identifier: no bonus, plain fusion.
