@@ -37,7 +37,7 @@ from .dense import HNSW_EF_SEARCH, AliveFilter, Kind, one_omp_thread
 from .index_files import IndexCorrupt
 from .lexical import Bm25Matrix, TokenStore, build_bm25, is_identifier, take_rows, tokenize
 
-__all__ = ["ChatbotIndex", "IndexCorrupt", "IndexRegistry", "SearchHit"]
+__all__ = ["RRF_K", "ChatbotIndex", "IndexCorrupt", "IndexRegistry", "SearchHit"]
 
 RRF_K = 60  # the usual reciprocal-rank-fusion constant (Cormack et al. 2009)
 APPROX_THRESHOLD = 20_000  # exact search costs ~1 ms per query up to here on one core

@@ -25,7 +25,7 @@ from ..store import sources as src_q
 from ..store.db import Database
 from . import chunker, parsers
 from .fetch import FetchError, fetch_url
-from .index import RRF_K, IndexCorrupt, IndexRegistry
+from .index import IndexCorrupt, IndexRegistry
 
 log = logging.getLogger("helpfaster_box.knowledge")
 
@@ -240,8 +240,6 @@ class KnowledgeService:
             dense_weight=self.settings.dense_weight, lexical_weight=self.settings.lexical_weight,
         )
         rows = self.db.read(src_q.chunks_by_ids, [r.id for r in results])
-        # The index adds this much to chunks holding a rare identifier of the query.
-        exact_floor = 2 * (self.settings.dense_weight + self.settings.lexical_weight) / (RRF_K + 1)
         hits = []
         for r in results:
             row = rows.get(r.id)
@@ -249,7 +247,7 @@ class KnowledgeService:
                 continue
             hits.append(
                 Hit(r.id, row["source_id"], row["title"], row["section"], row["url"], row["text"],
-                    float(r.score), None if r.dense is None else float(r.dense), r.score >= exact_floor)
+                    float(r.score), None if r.dense is None else float(r.dense), r.exact)
             )
         return hits
 

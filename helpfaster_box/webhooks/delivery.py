@@ -55,12 +55,15 @@ MAX_RETRY_AFTER_S = 86_400
 # that sees one event a day is not disabled after a single bad day of retries.
 DISABLE_AFTER_FAILURES = 20
 DISABLE_AFTER_QUIET = timedelta(hours=24)
-POOL_SIZE = 16
-PER_ENDPOINT = 4
+POOL_SIZE = 32
+PER_ENDPOINT = 8  # a hanging receiver holds at most this many of the POOL_SIZE slots
 TICK_S = 0.5
+SETTLE_S = 0.005
+RETENTION = timedelta(days=30)  # the delivery log (and the events it sent) is kept this long
 ERROR_CHARS = 300
 BODY_PEEK_BYTES = 512
 JOB_ID = "webhook-delivery"
+PRUNE_JOB_ID = "webhook-log-prune"
 
 
 def url_problem(url: str, allow_private: bool) -> str | None:
@@ -180,6 +183,10 @@ class WebhookDispatcher:
             self.pump, "interval", seconds=self.tick_s, id=JOB_ID, replace_existing=True,
             coalesce=True, max_instances=2, misfire_grace_time=None,
         )
+        self._scheduler.add_job(
+            self._prune, "interval", hours=1, id=PRUNE_JOB_ID, replace_existing=True, coalesce=True,
+            max_instances=1, next_run_time=datetime.now(UTC) + timedelta(minutes=1),
+        )
         if self._own_scheduler:
             self._scheduler.start()
         self._running = True
@@ -196,6 +203,7 @@ class WebhookDispatcher:
             self._scheduler.shutdown(wait=True)
         else:
             self._scheduler.remove_job(JOB_ID)
+            self._scheduler.remove_job(PRUNE_JOB_ID)
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
         self.pump()
@@ -239,14 +247,19 @@ class WebhookDispatcher:
         return False
 
     # -- the pump ----------------------------------------------------------------
-    def pump(self) -> None:
-        """Record finished attempts and claim due deliveries; any thread may call it."""
+    def pump(self, settle: bool = False) -> None:
+        """Record finished attempts and claim due deliveries; any thread may call it.
+        settle: a worker just finished; if others are still in flight, wait a moment so one
+        transaction records them all (each commit costs milliseconds of the shared write lock)."""
         with self._lock:
             if self._pumping:
                 self._again = True
                 return
             self._pumping = True
+            settle = settle and sum(self._inflight.values()) > len(self._outcomes)
         try:
+            if settle:
+                time.sleep(SETTLE_S)
             while True:
                 with self._lock:
                     self._again = False
@@ -265,13 +278,10 @@ class WebhookDispatcher:
             outcomes, self._outcomes = self._outcomes, []
             claiming = not self._closing and self._pool is not None
             budget = self.pool_size - sum(self._inflight.values()) + len(outcomes)
-            caps = dict(self._inflight)
-            for o in outcomes:
-                caps[o.job.webhook_id] -= 1
         if not outcomes and (not claiming or budget <= 0 or not self.db.read(self._due_exists)):
             return
         try:
-            jobs = self.db.write(self._record_and_claim, outcomes, budget if claiming else 0, caps)
+            jobs = self.db.write(self._record_and_claim, outcomes, budget if claiming else 0)
         except Exception:
             log.exception("webhooks: could not record outcomes / claim deliveries; will retry")
             with self._lock:
@@ -299,38 +309,73 @@ class WebhookDispatcher:
         ).fetchall())
 
     def _record_and_claim(
-        self, cur: duckdb.DuckDBPyConnection, outcomes: list[Outcome], budget: int, caps: dict[str, int]
+        self, cur: duckdb.DuckDBPyConnection, outcomes: list[Outcome], budget: int
     ) -> list[Job]:
         self._record(cur, outcomes)
-        if budget <= 0:
-            return []
+        return self._claim(cur, budget) if budget > 0 else []
+
+    def _claim(self, cur: duckdb.DuckDBPyConnection, budget: int) -> list[Job]:
+        """Due deliveries, oldest first, with at most per_endpoint `delivering` per endpoint ->
+        delivering. Narrow statements: one wide join with the payloads costs several times more."""
         now = utcnow()
-        rows = rows_as_dicts(cur.execute(
-            "SELECT d.id, d.webhook_id, d.event_id, d.attempts, w.url, w.secret, w.previous_secret, "
-            "w.previous_secret_expires_at, e.payload FROM webhook_deliveries d "
-            "JOIN webhooks w ON w.id = d.webhook_id JOIN webhook_events e ON e.id = d.event_id "
-            "WHERE d.status = 'pending' AND d.next_attempt_at <= $now AND w.enabled "
-            "QUALIFY row_number() OVER (PARTITION BY d.webhook_id ORDER BY d.next_attempt_at, d.id) <= $cap "
-            "ORDER BY d.next_attempt_at, d.id LIMIT $limit",
-            {"now": now, "cap": self.per_endpoint, "limit": budget * 2},
-        ))
-        jobs: list[Job] = []
-        for r in rows:
-            if len(jobs) >= budget or caps.get(r["webhook_id"], 0) >= self.per_endpoint:
-                continue
-            caps[r["webhook_id"]] = caps.get(r["webhook_id"], 0) + 1
-            secrets = [r["secret"]]
-            if r["previous_secret"] and r["previous_secret_expires_at"] and r["previous_secret_expires_at"] > now:
-                secrets.append(r["previous_secret"])
-            jobs.append(Job(r["id"], r["webhook_id"], r["event_id"], r["attempts"] + 1, r["url"], secrets,
-                            r["payload"].encode()))
-        if jobs:
+        chosen = cur.execute(
+            "UPDATE webhook_deliveries SET status = 'delivering', updated_at = $now WHERE id IN ("
+            " SELECT p.id FROM (SELECT id, webhook_id, next_attempt_at, row_number() OVER"
+            "  (PARTITION BY webhook_id ORDER BY next_attempt_at, id) AS rank FROM webhook_deliveries"
+            "  WHERE status = 'pending' AND next_attempt_at <= $now) p"
+            " LEFT JOIN (SELECT webhook_id, count(*) AS busy FROM webhook_deliveries"
+            "  WHERE status = 'delivering' GROUP BY webhook_id) b ON b.webhook_id = p.webhook_id"
+            " WHERE p.rank + coalesce(b.busy, 0) <= $cap ORDER BY p.next_attempt_at, p.id LIMIT $budget"
+            ") RETURNING id, webhook_id, event_id, attempts",
+            {"now": now, "cap": self.per_endpoint, "budget": budget},
+        ).fetchall()
+        if not chosen:
+            return []
+        hooks = {r["id"]: r for r in rows_as_dicts(cur.execute(
+            "SELECT id, url, secret, previous_secret, previous_secret_expires_at FROM webhooks "
+            "WHERE enabled AND list_contains($ids, id)",
+            {"ids": list({row[1] for row in chosen})},
+        ))}
+        orphans = [row[0] for row in chosen if row[1] not in hooks]
+        if orphans:  # normally none: disabling or deleting an endpoint settles its deliveries
             cur.execute(
-                "UPDATE webhook_deliveries SET status = 'delivering', updated_at = $now "
-                "WHERE list_contains($ids, id)",
-                {"now": now, "ids": [j.delivery_id for j in jobs]},
+                "UPDATE webhook_deliveries SET status = 'failed', next_attempt_at = NULL, updated_at = $now, "
+                "last_error = 'Not sent: the endpoint is disabled.' WHERE list_contains($ids, id)",
+                {"now": now, "ids": orphans},
             )
+            chosen = [row for row in chosen if row[1] in hooks]
+        payloads = dict(cur.execute(
+            "SELECT id, payload FROM webhook_events WHERE list_contains($ids, id)",
+            {"ids": [row[2] for row in chosen]},
+        ).fetchall())
+        jobs = []
+        for delivery_id, webhook_id, event_id, attempts in chosen:
+            hook = hooks[webhook_id]
+            secrets = [hook["secret"]]
+            expires = hook["previous_secret_expires_at"]
+            if hook["previous_secret"] and expires and expires > now:
+                secrets.append(hook["previous_secret"])
+            jobs.append(Job(delivery_id, webhook_id, event_id, attempts + 1, hook["url"], secrets,
+                            payloads[event_id].encode()))
         return jobs
+
+    def _prune(self) -> None:
+        """Drop finished deliveries, their attempts and events older than RETENTION."""
+        def prune(cur: duckdb.DuckDBPyConnection) -> None:
+            params = {"cutoff": utcnow() - RETENTION}
+            old = "SELECT id FROM webhook_deliveries WHERE status IN ('succeeded', 'failed') AND updated_at < $cutoff"
+            cur.execute(f"DELETE FROM webhook_attempts WHERE delivery_id IN ({old})", params)
+            cur.execute(f"DELETE FROM webhook_deliveries WHERE id IN ({old})", params)
+            cur.execute(
+                "DELETE FROM webhook_events e WHERE created_at < $cutoff AND NOT EXISTS "
+                "(SELECT 1 FROM webhook_deliveries d WHERE d.event_id = e.id)",
+                params,
+            )
+
+        try:
+            self.db.write(prune)
+        except Exception:
+            log.exception("webhooks: pruning the delivery log failed; will try again")
 
     # -- recording attempts ----------------------------------------------------------
     def _record(self, cur: duckdb.DuckDBPyConnection, outcomes: list[Outcome]) -> None:
@@ -339,13 +384,6 @@ class WebhookDispatcher:
         if not outcomes:
             return
         now = utcnow()
-        alive = {r[0] for r in cur.execute(
-            "SELECT id FROM webhook_deliveries WHERE list_contains($ids, id)",
-            {"ids": [o.job.delivery_id for o in outcomes]},
-        ).fetchall()}
-        outcomes = [o for o in outcomes if o.job.delivery_id in alive]  # others went with their endpoint
-        if not outcomes:
-            return
         hooks = {r[0]: {"enabled": r[1], "streak": r[2], "since": r[3], "success": None} for r in cur.execute(
             "SELECT id, enabled, failure_streak, coalesce(last_success_at, created_at) FROM webhooks "
             "WHERE list_contains($ids, id)",
@@ -379,20 +417,22 @@ class WebhookDispatcher:
         params = {"id": list(cols[0]), "attempt": list(cols[1]), "at": list(cols[2]), "code": list(cols[3]),
                   "latency": list(cols[4]), "error": list(cols[5]), "status": list(cols[6]),
                   "next": list(cols[7]), "now": now}
-        cur.execute(
-            "INSERT INTO webhook_attempts (delivery_id, attempt, attempted_at, status_code, latency_ms, error) "
-            "SELECT unnest($id::VARCHAR[]), unnest($attempt::INTEGER[]), unnest($at::TIMESTAMP[]), "
-            "unnest($code::INTEGER[]), unnest($latency::INTEGER[]), unnest($error::VARCHAR[])",
-            {k: params[k] for k in ("id", "attempt", "at", "code", "latency", "error")},
-        )
-        cur.execute(
+        updated = cur.execute(
             "UPDATE webhook_deliveries SET status = u.status, attempts = u.attempt, next_attempt_at = u.next, "
             "last_status_code = u.code, last_error = u.error, updated_at = $now FROM (SELECT "
             "unnest($id::VARCHAR[]) AS id, unnest($status::VARCHAR[]) AS status, "
             "unnest($attempt::INTEGER[]) AS attempt, unnest($next::TIMESTAMP[]) AS next, "
             "unnest($code::INTEGER[]) AS code, unnest($error::VARCHAR[]) AS error) u "
-            "WHERE webhook_deliveries.id = u.id",
+            "WHERE webhook_deliveries.id = u.id RETURNING webhook_deliveries.id",
             {k: v for k, v in params.items() if k not in ("at", "latency")},
+        ).fetchall()
+        alive = {r[0] for r in updated}  # a delivery deleted with its endpoint meanwhile is gone
+        keep = [i for i, delivery_id in enumerate(params["id"]) if delivery_id in alive]
+        cur.execute(
+            "INSERT INTO webhook_attempts (delivery_id, attempt, attempted_at, status_code, latency_ms, error) "
+            "SELECT unnest($id::VARCHAR[]), unnest($attempt::INTEGER[]), unnest($at::TIMESTAMP[]), "
+            "unnest($code::INTEGER[]), unnest($latency::INTEGER[]), unnest($error::VARCHAR[])",
+            {k: [params[k][i] for i in keep] for k in ("id", "attempt", "at", "code", "latency", "error")},
         )
         cur.execute(
             "UPDATE webhooks SET failure_streak = u.streak, "
@@ -437,7 +477,7 @@ class WebhookDispatcher:
             outcome = Outcome(job, utcnow(), 0, error=f"internal error: {type(exc).__name__}")
         with self._lock:
             self._outcomes.append(outcome)
-        self.pump()
+        self.pump(settle=True)
 
     def _attempt(self, job: Job) -> Outcome:
         attempted_at, start = utcnow(), time.monotonic()
