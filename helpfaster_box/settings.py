@@ -201,3 +201,13 @@ def load_settings(
         return msgspec.convert(merged, Settings, strict=False)
     except msgspec.ValidationError as exc:
         raise SettingsError(f"invalid setting: {exc}") from None
+
+
+def render_settings_table() -> str:
+    """The README's settings table, from the same data."""
+    defaults = Settings(data_dir="~/.local/share/helpfaster-box", models_dir="<checkout>/models")
+    rows = ["| setting | environment | default | what |", "|---|---|---|---|"]
+    for name in FIELDS:
+        value = _toml_value(getattr(defaults, name))
+        rows.append(f"| `{name}` | `HELPFASTER_{name.upper()}` | `{value}` | {describe(name)} |")
+    return "\n".join(rows)

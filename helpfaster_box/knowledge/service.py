@@ -59,6 +59,10 @@ class KnowledgeService:
         # Ingestion and index removals share one queue so index changes never interleave.
         self._queue: queue.Queue[Callable[[], None] | None] = queue.Queue()
         self._thread = threading.Thread(target=self._work, name="ingest", daemon=True)
+        # Jobs submitted and not yet finished; _idle is set exactly when it is 0. A bare
+        # "queue empty" check races with a submit between its clear() and put().
+        self._pending = 0
+        self._pending_lock = threading.Lock()
         self._idle = threading.Event()
         self._idle.set()
 
@@ -70,6 +74,24 @@ class KnowledgeService:
         self._thread.start()
 
     def close(self) -> None:
+        # Queued ingestions stay `queued` in the database and resume at the next start;
+        # running them now would hold a shutdown for as long as the backlog takes, and
+        # past the join timeout the worker would go on using a closed embedder and DB.
+        # Index tidying jobs are quick and are kept.
+        kept: list[Callable[[], None]] = []
+        while True:
+            try:
+                job = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if job is None:  # an earlier close's; never counted as pending
+                continue
+            if _is_ingestion(job, self):
+                self._job_done()
+            else:
+                kept.append(job)
+        for job in kept:
+            self._queue.put(job)
         self._queue.put(None)
         if self._thread.is_alive():
             self._thread.join(timeout=30)
@@ -78,8 +100,16 @@ class KnowledgeService:
         self._submit(functools.partial(self._ingest_safely, source_id))
 
     def _submit(self, job: Callable[[], None]) -> None:
-        self._idle.clear()
+        with self._pending_lock:
+            self._pending += 1
+            self._idle.clear()
         self._queue.put(job)
+
+    def _job_done(self) -> None:
+        with self._pending_lock:
+            self._pending = max(0, self._pending - 1)
+            if self._pending == 0:
+                self._idle.set()
 
     def wait_idle(self, timeout: float | None = None) -> bool:
         """For tests and tools: block until every queued source is processed."""
@@ -104,22 +134,24 @@ class KnowledgeService:
                 return
             try:
                 job()
-            except Exception:  # noqa: BLE001 - one bad job must never kill the worker
+            except Exception:  # one bad job must never kill the worker
                 log.exception("background knowledge job failed")
-            if self._queue.empty():
-                self._idle.set()
+            finally:
+                self._job_done()
 
     def _ingest_safely(self, source_id: str) -> None:
         try:
             self.ingest(source_id)
-        except Exception:  # noqa: BLE001 - a bad source ends failed, never stuck processing
+        except Exception:  # a bad source ends failed, never stuck processing
             log.exception("ingesting %s failed unexpectedly", source_id)
             self._fail(source_id, "internal error while ingesting; see the server log")
 
     def _fail(self, source_id: str, reason: str) -> None:
         try:
-            self.db.write(src_q.set_status, source_id, "failed", error=reason[:500])
-        except Exception:  # noqa: BLE001
+            # Database.write passes positional args only: a keyword here raised TypeError,
+            # which this handler swallowed, leaving every failed source stuck `processing`.
+            self.db.write(functools.partial(src_q.set_status, error=reason[:500]), source_id, "failed")
+        except Exception:
             log.exception("could not mark %s failed", source_id)
 
     def ingest(self, source_id: str) -> None:
@@ -250,6 +282,10 @@ class KnowledgeService:
                     float(r.score), None if r.dense is None else float(r.dense), r.exact)
             )
         return hits
+
+
+def _is_ingestion(job: Callable[[], None], service: KnowledgeService) -> bool:
+    return isinstance(job, functools.partial) and job.func == service._ingest_safely
 
 
 def reindex(settings: Settings, db: Database, chatbot_id: str | None = None, embedder: Any = None,

@@ -31,64 +31,19 @@ from __future__ import annotations
 import ctypes
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 import llama_cpp
 import llama_cpp._internals as internals
 
+from helpfaster_box.llm.jobs import EngineError, Event, FinishReason, GenerationStats, Job
+from helpfaster_box.llm.sampling import PENALTY_LAST_N, greedy_token, make_sampler
 from helpfaster_box.llm.textstream import TextStream
 
 log = logging.getLogger("helpfaster_box.llm")
-
-FinishReason = Literal["stop", "length", "timeout", "cancelled"]
-Event = tuple[str, Any]  # ("text", str) | ("done", GenerationStats) | ("error", Exception)
-
-PENALTY_LAST_N = 64  # as llama-cpp-python's Llama: penalize repeats among recent *generated* tokens
-TOP_K = 40
-MIN_P = 0.05
-
-
-class EngineError(RuntimeError):
-    """Generation failed inside the engine (not the caller's fault)."""
-
-
-@dataclass(frozen=True)
-class GenerationStats:
-    prompt_tokens: int
-    completion_tokens: int
-    ttft_s: float | None  # submit -> first generated token; None when none was generated
-    total_s: float  # submit -> finished
-    finish_reason: FinishReason
-    cached_prefix_tokens: int  # prompt tokens whose KV was reused instead of decoded
-    queue_s: float  # submit -> admitted to a slot
-
-
-@dataclass(eq=False)
-class Job:
-    """One generation request, shared by the event loop (creates, cancels) and the
-    worker (everything else). `cancelled` is the only field the loop writes later."""
-
-    tenant: str
-    prompt_tokens: list[int]
-    max_tokens: int
-    temperature: float
-    top_p: float
-    repeat_penalty: float
-    stop: tuple[str, ...]
-    seed: int
-    deliver: Callable[[list[Event]], None]  # thread-safe hand-off to the consumer
-    submitted_at: float = field(default_factory=time.monotonic)
-    cancelled: bool = False
-    admitted_at: float = 0.0
-    first_token_at: float | None = None
-    completion_tokens: int = 0
-    cached_prefix_tokens: int = 0
-
-    @property
-    def kv_need(self) -> int:
-        return len(self.prompt_tokens) + self.max_tokens
 
 
 @dataclass(eq=False)
@@ -98,7 +53,8 @@ class Slot:
     job: Job | None = None
     pending: list[int] = field(default_factory=list)  # prompt tokens still to decode
     next_token: int | None = None  # sampled, not yet decoded
-    sampler: Any = None
+    sampler: Any = None  # native chain when sampling at temperature > 0
+    recent: deque[int] = field(default_factory=lambda: deque(maxlen=PENALTY_LAST_N))
     text: TextStream | None = None
     last_used: float = 0.0
 
@@ -237,7 +193,7 @@ class BatchDecoder:
 
         job.admitted_at = time.monotonic()
         job.cached_prefix_tokens = reuse
-        slot.sampler = self._make_sampler(job)
+        slot.sampler = make_sampler(job, self.n_vocab)
         slot.text = TextStream(job.stop)
         slot.pending = prompt[reuse:]
         slot.next_token = None
@@ -252,25 +208,22 @@ class BatchDecoder:
         def used() -> int:
             return sum(s.job.kv_need if s.job is not None else len(s.cached) for s in self.slots)
 
-        idle = sorted((s for s in self.slots if s.job is None and s.cached), key=lambda s: s.last_used)
+        idle = sorted(
+            (s for s in self.slots if s.job is None and s.cached), key=lambda s: s.last_used
+        )
         while idle and used() > self.n_ctx:
             victim = idle.pop(0)
             self._memory_rm(victim.seq_id, -1, -1)
             victim.cached = []
 
-    def _make_sampler(self, job: Job) -> internals.LlamaSampler:
-        # The chain llama-cpp-python's Llama builds, so greedy output matches it exactly.
-        sampler = internals.LlamaSampler()
-        sampler.add_penalties(self.n_vocab, PENALTY_LAST_N, job.repeat_penalty, 0.0, 0.0)
-        if job.temperature <= 0:
-            sampler.add_greedy()
-        else:
-            sampler.add_top_k(TOP_K)
-            sampler.add_top_p(job.top_p, 1)
-            sampler.add_min_p(MIN_P, 1)
-            sampler.add_temp(job.temperature)
-            sampler.add_dist(job.seed & 0xFFFFFFFF)
-        return sampler
+    def _sample(self, slot: Slot, index: int) -> int:
+        job = slot.job
+        assert job is not None
+        if slot.sampler is not None:
+            return int(slot.sampler.sample(self.ctx, index))  # records the token itself
+        token = greedy_token(self.ctx.ctx, index, self.n_vocab, job.repeat_penalty, slot.recent)
+        slot.recent.append(token)
+        return token
 
     def _memory_rm(self, seq_id: int, p0: int, p1: int) -> bool:
         return bool(llama_cpp.llama_memory_seq_rm(self.ctx.memory, seq_id, p0, p1))
@@ -345,7 +298,7 @@ class BatchDecoder:
     def _accept(self, slot: Slot, index: int) -> None:
         job, text = slot.job, slot.text
         assert job is not None and text is not None
-        token = slot.sampler.sample(self.ctx, index)
+        token = self._sample(slot, index)
         if job.first_token_at is None:
             job.first_token_at = time.monotonic()
         if llama_cpp.llama_vocab_is_eog(self.vocab, token):
@@ -360,7 +313,7 @@ class BatchDecoder:
         else:
             slot.next_token = token
             if out:
-                self._deliver(job, [("text", out)])
+                job.send([("text", out)])
 
     # -- ending a sequence ----------------------------------------------------------
 
@@ -382,7 +335,7 @@ class BatchDecoder:
         events: list[Event] = [("text", out)] if out else []
         self._release(slot)
         if reason != "cancelled":
-            self._deliver(job, events + [("done", stats)])
+            job.send(events + [("done", stats)])
         log.debug("sequence %d finished: %s", slot.seq_id, stats)
 
     def _fail(self, slot: Slot, error: Exception) -> None:
@@ -392,12 +345,13 @@ class BatchDecoder:
         self._memory_rm(slot.seq_id, -1, -1)
         slot.cached = []
         if job is not None:
-            self._deliver(job, [("error", error)])
+            job.send([("error", error)])
 
     def _release(self, slot: Slot) -> None:
         if slot.sampler is not None:
             slot.sampler.close()
         slot.job, slot.sampler, slot.text = None, None, None
+        slot.recent.clear()
         slot.pending, slot.next_token = [], None
         slot.last_used = time.monotonic()
         # A prompt cut short leaves positions beyond `cached` untouched; nothing to trim.
@@ -405,13 +359,6 @@ class BatchDecoder:
     def fail_all(self, error: Exception) -> None:
         for slot in self.active:
             self._fail(slot, error)
-
-    @staticmethod
-    def _deliver(job: Job, events: list[Event]) -> None:
-        try:
-            job.deliver(events)
-        except Exception:  # the consumer's loop is gone; nobody is listening
-            job.cancelled = True
 
     def close(self) -> None:
         for slot in self.slots:

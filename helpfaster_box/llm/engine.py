@@ -36,15 +36,16 @@ import math
 import os
 import threading
 import time
-import weakref
-from collections.abc import Generator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import llama_cpp
 from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
-from helpfaster_box.llm.batch import BatchDecoder, EngineError, Event, GenerationStats, Job
+from helpfaster_box.llm.batch import BatchDecoder
 from helpfaster_box.llm.fairqueue import FairQueue, QueueFull
+from helpfaster_box.llm.generation import Generation, deliver_to
+from helpfaster_box.llm.jobs import EngineError, GenerationStats, Job
 
 __all__ = [
     "EngineClosed",
@@ -91,88 +92,6 @@ class PromptTooLong(ValueError):
 
 class EngineClosed(EngineError):
     """The engine is not running (not started yet, closed, or its worker died)."""
-
-
-class Generation:
-    """Text pieces of one request, as they are produced; `stats` after the end."""
-
-    def __init__(self, engine: InferenceEngine, prompt_tokens: int) -> None:
-        self._engine = engine
-        self._events: asyncio.Queue[Event] = asyncio.Queue()
-        self._job: Job | None = None
-        self._finished = False
-        self.prompt_tokens = prompt_tokens
-        self.stats: GenerationStats | None = None
-
-    def __aiter__(self) -> Generation:
-        return self
-
-    async def __anext__(self) -> str:
-        if self._finished:
-            raise StopAsyncIteration
-        try:
-            kind, value = await self._events.get()
-        except BaseException:  # cancelled: the client is gone
-            self._abandon()
-            raise
-        if kind == "text":
-            return str(value)
-        self._finished = True
-        if kind == "done":
-            self.stats = value
-            self._engine._observe(value)
-            raise StopAsyncIteration
-        raise value
-
-    async def text(self) -> str:
-        """The whole completion, for callers that do not stream."""
-        return "".join([piece async for piece in self])
-
-    async def aclose(self) -> None:
-        self._abandon()
-
-    async def __aenter__(self) -> Generation:
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        self._abandon()
-
-    def __await__(self) -> Generator[Any, None, Generation]:
-        # Lets callers written against `async def generate()` do `await engine.generate(...)`.
-        if False:  # pragma: no cover - makes this a generator function
-            yield
-        return self
-
-    def __del__(self) -> None:
-        # May run on any thread, even the worker's mid-step: only flag, never lock.
-        if not self._finished and self._job is not None:
-            self._job.cancelled = True
-
-    def _receive(self, events: list[Event]) -> None:
-        for event in events:
-            self._events.put_nowait(event)
-
-    def _abandon(self) -> None:
-        if not self._finished:
-            self._finished = True
-            if self._job is not None:
-                self._engine._cancel(self._job)
-
-
-def _deliver_to(loop: asyncio.AbstractEventLoop, gen: Generation) -> Any:
-    # A weak reference: the worker holding the job must not keep an abandoned
-    # Generation alive, or its __del__ (our "client went away" signal) never runs.
-    ref = weakref.ref(gen)
-
-    def receive(events: list[Event]) -> None:
-        target = ref()
-        if target is not None:
-            target._receive(events)
-
-    def deliver(events: list[Event]) -> None:
-        loop.call_soon_threadsafe(receive, events)
-
-    return deliver
 
 
 class InferenceEngine:
@@ -241,8 +160,11 @@ class InferenceEngine:
         self._thread.start()
         log.info(
             "chat model loaded: %s (n_ctx=%d, %d per request, %d sequences, %d threads)",
-            os.path.basename(self.model_path), decoder.n_ctx, decoder.seq_ctx,
-            self.max_sequences, self.n_threads,
+            os.path.basename(self.model_path),
+            decoder.n_ctx,
+            decoder.seq_ctx,
+            self.max_sequences,
+            self.n_threads,
         )
 
     def close(self) -> None:
@@ -254,7 +176,7 @@ class InferenceEngine:
             self._cond.notify_all()
         closed = EngineClosed("The inference engine is shutting down.")
         for job in waiting:
-            BatchDecoder._deliver(job, [("error", closed)])
+            job.send([("error", closed)])
         if self._thread is not None:
             self._thread.join()
             self._thread = None
@@ -344,7 +266,7 @@ class InferenceEngine:
             repeat_penalty=repeat_penalty,
             stop=tuple(stop),
             seed=seed,
-            deliver=_deliver_to(loop, gen),
+            deliver=deliver_to(loop, gen),
         )
         gen._job = job
         with self._cond:
@@ -410,7 +332,7 @@ class InferenceEngine:
                 waiting = self._queue.drain()
             error = EngineError(f"The inference engine stopped after an error: {exc!r}")
             for job in waiting:
-                BatchDecoder._deliver(job, [("error", error)])
+                job.send([("error", error)])
             decoder.fail_all(error)
 
     def _admit(self, decoder: BatchDecoder) -> None:
@@ -421,17 +343,17 @@ class InferenceEngine:
                 self._queue.remove(job)
             elif now - job.submitted_at >= self.timeout_s:
                 self._queue.remove(job)
-                BatchDecoder._deliver(job, [("done", _queue_timeout_stats(job, now))])
+                job.send([("done", _queue_timeout_stats(job, now))])
         while True:
-            job = self._queue.peek(decoder.active_count)
-            if job is None or not decoder.can_admit(job):
+            nxt = self._queue.peek(decoder.active_count)
+            if nxt is None or not decoder.can_admit(nxt):
                 return
-            self._queue.pop(job)
+            self._queue.pop(nxt)
             try:
-                decoder.admit(job)
+                decoder.admit(nxt)
             except Exception as exc:
                 log.exception("admitting a request failed")
-                BatchDecoder._deliver(job, [("error", EngineError(f"admission failed: {exc}"))])
+                nxt.send([("error", EngineError(f"admission failed: {exc}"))])
 
 
 def _queue_timeout_stats(job: Job, now: float) -> GenerationStats:

@@ -181,7 +181,7 @@ class WebhookDispatcher:
         self._pool = concurrent.futures.ThreadPoolExecutor(self.pool_size, thread_name_prefix="webhook")
         self._scheduler.add_job(
             self.pump, "interval", seconds=self.tick_s, id=JOB_ID, replace_existing=True,
-            coalesce=True, max_instances=2, misfire_grace_time=None,
+            coalesce=True, max_instances=2, misfire_grace_time=None, next_run_time=datetime.now(UTC),
         )
         self._scheduler.add_job(
             self._prune, "interval", hours=1, id=PRUNE_JOB_ID, replace_existing=True, coalesce=True,

@@ -30,11 +30,27 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from helpfaster_box.llm.engine import InferenceEngine  # noqa: E402
+from helpfaster_box.llm.engine import InferenceEngine
 
 MODEL = ROOT / "models" / "SmolLM2-135M-Instruct.Q4_1.gguf"
-TOPICS = ["lighthouse", "volcano", "violin", "glacier", "robot", "desert", "library", "comet",
-          "harbor", "orchard", "castle", "jungle", "subway", "island", "market", "forest"]
+TOPICS = [
+    "lighthouse",
+    "volcano",
+    "violin",
+    "glacier",
+    "robot",
+    "desert",
+    "library",
+    "comet",
+    "harbor",
+    "orchard",
+    "castle",
+    "jungle",
+    "subway",
+    "island",
+    "market",
+    "forest",
+]
 INSTRUCTIONS = (
     "You are the support assistant of Acme Widgets. Answer only from the documentation "
     "below; be brief and polite; if the answer is not there, say so and offer a human "
@@ -49,8 +65,10 @@ def log(msg: str) -> None:
 
 
 def story(topic: str, round_no: int) -> str:
-    return (f"<|im_start|>user\nWrite a long story (part {round_no}) about a {topic}."
-            "<|im_end|>\n<|im_start|>assistant\n")
+    return (
+        f"<|im_start|>user\nWrite a long story (part {round_no}) about a {topic}."
+        "<|im_end|>\n<|im_start|>assistant\n"
+    )
 
 
 async def generate(engine: InferenceEngine, prompt: str, max_tokens: int, tenant: str = "t") -> Any:
@@ -86,12 +104,26 @@ async def timed(
 
 async def prefix_ttft(engine: InferenceEngine, round_no: int) -> tuple[float, float, int]:
     instructions = f"(Revision {round_no}.) " + INSTRUCTIONS
-    first = await generate(engine, engine.format_chat(
-        [{"role": "system", "content": instructions},
-         {"role": "user", "content": "How long does shipping take?"}]), 4)
-    second = await generate(engine, engine.format_chat(
-        [{"role": "system", "content": instructions},
-         {"role": "user", "content": "Can I return a widget?"}]), 4)
+    first = await generate(
+        engine,
+        engine.format_chat(
+            [
+                {"role": "system", "content": instructions},
+                {"role": "user", "content": "How long does shipping take?"},
+            ]
+        ),
+        4,
+    )
+    second = await generate(
+        engine,
+        engine.format_chat(
+            [
+                {"role": "system", "content": instructions},
+                {"role": "user", "content": "Can I return a widget?"},
+            ]
+        ),
+        4,
+    )
     return first.ttft_s, second.ttft_s, second.cached_prefix_tokens
 
 
@@ -106,8 +138,13 @@ def main() -> None:
 
     from llama_cpp import Llama
 
-    engine = InferenceEngine(str(MODEL), n_ctx=8192, n_threads=args.threads,
-                             max_sequences=args.concurrency, queue_size=64)
+    engine = InferenceEngine(
+        str(MODEL),
+        n_ctx=8192,
+        n_threads=args.threads,
+        max_sequences=args.concurrency,
+        queue_size=64,
+    )
     engine.start()
     threads = engine.n_threads
     raw = Llama(str(MODEL), n_ctx=2048, n_threads=threads, n_threads_batch=threads, verbose=False)
@@ -121,7 +158,7 @@ def main() -> None:
     single, batched, raw_tps, lags, ttft_first, ttft_second, cached = [], [], [], [], [], [], []
     cpu_single, cpu_batched = [], []
     for r in range(1, args.rounds + 1):
-        topics = TOPICS[(r * 3) % len(TOPICS):] + TOPICS[: (r * 3) % len(TOPICS)]
+        topics = TOPICS[(r * 3) % len(TOPICS) :] + TOPICS[: (r * 3) % len(TOPICS)]
         # raw llama-cpp-python, then the engine alone, on the identical prompt
         prompt = story(topics[0], r)
         t0 = time.perf_counter()
@@ -143,34 +180,40 @@ def main() -> None:
         ttft_first.append(a)
         ttft_second.append(b)
         cached.append(n)
-        log(f"round {r}: raw {raw_tps[-1]:.1f} tok/s, engine x1 {single[-1]:.1f} tok/s, "
+        log(
+            f"round {r}: raw {raw_tps[-1]:.1f} tok/s, engine x1 {single[-1]:.1f} tok/s, "
             f"x{args.concurrency} {batched[-1]:.1f} tok/s (loop lag {lag * 1000:.0f} ms), "
-            f"ttft {a * 1000:.0f} ms -> {b * 1000:.0f} ms with {n} cached tokens")
+            f"ttft {a * 1000:.0f} ms -> {b * 1000:.0f} ms with {n} cached tokens"
+        )
 
     engine.close()
     raw.close()
     med = statistics.median
-    print(json.dumps({
-        "bench": "engine",
-        "batching_ratio": round(med(b / s for b, s in zip(batched, single)), 2),
-        "engine_vs_raw_ratio": round(med(e / w for e, w in zip(single, raw_tps)), 2),
-        "prefix_ttft_ratio": round(med(s / f for s, f in zip(ttft_second, ttft_first)), 3),
-        "tokens_per_s_single": round(med(single), 1),
-        "tokens_per_s_concurrent": round(med(batched), 1),
-        "tokens_per_s_raw": round(med(raw_tps), 1),
-        "concurrency": args.concurrency,
-        "ttft_first_s": round(med(ttft_first), 3),
-        "ttft_cached_prefix_s": round(med(ttft_second), 3),
-        "cached_prefix_tokens": int(med(cached)),
-        "cpu_ms_per_token_single": round(med(cpu_single) * 1000, 2),
-        "cpu_ms_per_token_concurrent": round(med(cpu_batched) * 1000, 2),
-        "loop_lag_max_ms": round(max(lags) * 1000, 1),
-        "threads": threads,
-        "max_tokens": args.max_tokens,
-        "rounds": args.rounds,
-        "loadavg_before": round(load_before, 2),
-        "loadavg_after": round(os.getloadavg()[0], 2),
-    }))
+    print(
+        json.dumps(
+            {
+                "bench": "engine",
+                "batching_ratio": round(med(b / s for b, s in zip(batched, single)), 2),
+                "engine_vs_raw_ratio": round(med(e / w for e, w in zip(single, raw_tps)), 2),
+                "prefix_ttft_ratio": round(med(s / f for s, f in zip(ttft_second, ttft_first)), 3),
+                "tokens_per_s_single": round(med(single), 1),
+                "tokens_per_s_concurrent": round(med(batched), 1),
+                "tokens_per_s_raw": round(med(raw_tps), 1),
+                "concurrency": args.concurrency,
+                "ttft_first_s": round(med(ttft_first), 3),
+                "ttft_cached_prefix_s": round(med(ttft_second), 3),
+                "cached_prefix_tokens": int(med(cached)),
+                "cpu_ms_per_token_single": round(med(cpu_single) * 1000, 2),
+                "cpu_ms_per_token_concurrent": round(med(cpu_batched) * 1000, 2),
+                "loop_lag_max_ms": round(max(lags) * 1000, 1),
+                "threads": threads,
+                "max_tokens": args.max_tokens,
+                "rounds": args.rounds,
+                "loadavg_before": round(load_before, 2),
+                "loadavg_after": round(os.getloadavg()[0], 2),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -1,7 +1,9 @@
 """The inference engine with the real chat model (SmolLM2-135M, temperature 0).
 
 Assertions are on structure and on equality with llama-cpp-python's own
-`Llama.create_completion`, never on the model's prose.
+`Llama.create_completion`, never on the model's prose. One thread everywhere:
+OpenMP's spin-waiting makes two threads on two busy cores many times slower, and
+the suite must not depend on what else the machine is running.
 """
 
 from __future__ import annotations
@@ -55,7 +57,7 @@ async def collect(engine: InferenceEngine, **kwargs: Any) -> tuple[str, Any]:
 
 
 def make_engine(**kwargs: Any) -> InferenceEngine:
-    engine = InferenceEngine(str(MODEL), n_threads=2, **kwargs)
+    engine = InferenceEngine(str(MODEL), n_threads=1, **kwargs)
     engine.start()
     return engine
 
@@ -79,7 +81,7 @@ def serial() -> Iterator[InferenceEngine]:
 def reference() -> Iterator[Callable[..., str]]:
     from llama_cpp import Llama
 
-    llama = Llama(str(MODEL), n_ctx=2048, n_threads=2, verbose=False)
+    llama = Llama(str(MODEL), n_ctx=2048, n_threads=1, n_threads_batch=1, verbose=False)
 
     def complete(prompt: str, max_tokens: int, **kwargs: Any) -> str:
         out = llama.create_completion(prompt, temperature=0, max_tokens=max_tokens, **kwargs)
@@ -180,8 +182,10 @@ def test_greedy_output_matches_llama_create_completion(
 ) -> None:
     n = 24
     expected = [reference(p, n) for p in PROMPTS]
-    alone = [run(lambda p=p: collect(engine, prompt=p, max_tokens=n, repeat_penalty=1.0))[0]
-             for p in PROMPTS]
+    alone = [
+        run(lambda p=p: collect(engine, prompt=p, max_tokens=n, repeat_penalty=1.0))[0]
+        for p in PROMPTS
+    ]
     assert alone == expected
 
     async def together() -> list[tuple[str, Any]]:
@@ -192,7 +196,10 @@ def test_greedy_output_matches_llama_create_completion(
     assert [text for text, _ in run(together)] == expected
     # repeat penalty: same semantics as llama.cpp's penalties sampler in create_completion
     penalised = reference(PROMPTS[2], n, repeat_penalty=1.3)
-    assert run(lambda: collect(engine, prompt=PROMPTS[2], max_tokens=n, repeat_penalty=1.3))[0] == penalised
+    assert (
+        run(lambda: collect(engine, prompt=PROMPTS[2], max_tokens=n, repeat_penalty=1.3))[0]
+        == penalised
+    )
 
 
 @needs_model
@@ -209,6 +216,33 @@ def test_second_request_with_same_prefix_reuses_kv_cache(engine: InferenceEngine
     assert first.cached_prefix_tokens < instructions // 2
     assert second.cached_prefix_tokens >= instructions
     assert second.ttft_s < first.ttft_s
+
+
+@needs_model
+def test_prefix_borrowed_from_a_running_sequence_keeps_outputs_exact(
+    engine: InferenceEngine, reference: Callable[..., str]
+) -> None:
+    def chat(question: str) -> str:
+        system = "Revision 7. " + INSTRUCTIONS  # no idle slot holds this yet
+        return engine.format_chat(
+            [{"role": "system", "content": system}, {"role": "user", "content": question}]
+        )
+
+    first, second = chat("How do I reset my password?"), chat("Where is my order?")
+
+    async def go() -> tuple[tuple[str, Any], tuple[str, Any]]:
+        running = engine.generate(
+            tenant="t", prompt=first, max_tokens=16, temperature=0, repeat_penalty=1.0
+        )
+        head = await running.__anext__()  # its prompt is in the KV cache now
+        borrowed = await collect(engine, prompt=second, max_tokens=16, repeat_penalty=1.0)
+        return (head + await running.text(), running.stats), borrowed
+
+    (text_a, stats_a), (text_b, stats_b) = run(go)
+    assert stats_b.cached_prefix_tokens >= engine.count_tokens(INSTRUCTIONS)
+    assert stats_a.cached_prefix_tokens < stats_b.cached_prefix_tokens
+    assert text_a == reference(first, 16)
+    assert text_b == reference(second, 16)
 
 
 @needs_model
@@ -250,13 +284,17 @@ def test_full_queue_raises_overloaded(serial: InferenceEngine) -> None:
         gens = [serial.generate(tenant="a", prompt=PROMPTS[2], max_tokens=200, temperature=0)]
         while serial.status()["active"] == 0:  # the first one decodes; the rest will wait
             await asyncio.sleep(0.01)
-        gens += [serial.generate(tenant="a", prompt=PROMPTS[2], max_tokens=4, temperature=0)
-                 for _ in range(6)]  # this tenant's share of the 8 seats
+        gens += [
+            serial.generate(tenant="a", prompt=PROMPTS[2], max_tokens=4, temperature=0)
+            for _ in range(6)
+        ]  # this tenant's share of the 8 seats
         with pytest.raises(EngineOverloaded) as err:
             serial.generate(tenant="a", prompt=PROMPTS[2], max_tokens=4, temperature=0)
         assert err.value.retry_after_s >= 1
-        gens += [serial.generate(tenant="b", prompt=PROMPTS[2], max_tokens=4, temperature=0)
-                 for _ in range(2)]  # the other tenants' seats
+        gens += [
+            serial.generate(tenant="b", prompt=PROMPTS[2], max_tokens=4, temperature=0)
+            for _ in range(2)
+        ]  # the other tenants' seats
         with pytest.raises(EngineOverloaded):
             serial.generate(tenant="c", prompt=PROMPTS[2], max_tokens=4, temperature=0)
         for gen in gens:
@@ -298,7 +336,9 @@ def test_abandoned_generation_frees_its_slot(serial: InferenceEngine) -> None:
         return await next_request_queue_s()
 
     async def dropped_by_consumer() -> float:
-        async for _ in serial.generate(tenant="t", prompt=PROMPTS[2], max_tokens=400, temperature=0):
+        async for _ in serial.generate(
+            tenant="t", prompt=PROMPTS[2], max_tokens=400, temperature=0
+        ):
             break  # the loop drops its only reference
         gc.collect()
         return await next_request_queue_s()
@@ -307,8 +347,9 @@ def test_abandoned_generation_frees_its_slot(serial: InferenceEngine) -> None:
         started = asyncio.Event()
 
         async def consume() -> None:
-            async for _ in serial.generate(tenant="t", prompt=PROMPTS[2], max_tokens=400,
-                                           temperature=0):
+            async for _ in serial.generate(
+                tenant="t", prompt=PROMPTS[2], max_tokens=400, temperature=0
+            ):
                 started.set()
 
         task = asyncio.ensure_future(consume())
@@ -328,7 +369,7 @@ def test_abandoned_generation_frees_its_slot(serial: InferenceEngine) -> None:
 def test_timeout_ends_generation_with_reason_timeout() -> None:
     engine = make_engine(n_ctx=1024, max_sequences=1, timeout_s=0.4)
     try:
-        text, stats = run(lambda: collect(engine, prompt=PROMPTS[2], max_tokens=900))
+        _, stats = run(lambda: collect(engine, prompt=PROMPTS[2], max_tokens=900))
         assert stats.finish_reason == "timeout"
         assert stats.completion_tokens < 900
         assert stats.total_s < 10
@@ -350,6 +391,7 @@ def test_failing_sequence_does_not_hurt_others_and_dead_worker_fails_everyone() 
 
     decoder._accept = flaky_accept  # type: ignore[method-assign]
     try:
+
         async def one_bad_one_good() -> None:
             bad = engine.generate(tenant="boom", prompt=PROMPTS[0], max_tokens=8, temperature=0)
             good = engine.generate(tenant="ok", prompt=PROMPTS[1], max_tokens=8, temperature=0)
@@ -367,8 +409,10 @@ def test_failing_sequence_does_not_hurt_others_and_dead_worker_fails_everyone() 
         decoder.step = broken_step  # type: ignore[method-assign]
 
         async def all_fail() -> list[BaseException]:
-            gens = [engine.generate(tenant=f"t{i}", prompt=PROMPTS[0], max_tokens=8,
-                                    temperature=0) for i in range(8)]
+            gens = [
+                engine.generate(tenant=f"t{i}", prompt=PROMPTS[0], max_tokens=8, temperature=0)
+                for i in range(8)
+            ]
             return await asyncio.gather(*(g.text() for g in gens), return_exceptions=True)
 
         # 3 failing steps of 2 sequences each kill the worker; the last 2 were still waiting
@@ -386,8 +430,10 @@ def test_close_fails_waiting_and_running_requests() -> None:
     engine = make_engine(n_ctx=1024, max_sequences=1)
 
     async def go() -> list[BaseException]:
-        gens = [engine.generate(tenant="t", prompt=PROMPTS[2], max_tokens=500, temperature=0)
-                for _ in range(3)]
+        gens = [
+            engine.generate(tenant="t", prompt=PROMPTS[2], max_tokens=500, temperature=0)
+            for _ in range(3)
+        ]
         await gens[0].__anext__()
         closer = threading.Thread(target=engine.close)
         closer.start()
@@ -399,3 +445,24 @@ def test_close_fails_waiting_and_running_requests() -> None:
     assert all(isinstance(r, EngineClosed) for r in results), results
     with pytest.raises(EngineClosed):
         engine.count_tokens("hi")
+
+
+@needs_model
+def test_unified_kv_lets_one_request_use_the_whole_context_and_waits_for_room() -> None:
+    engine = make_engine(n_ctx=256, max_sequences=2, kv_unified=True)
+    try:
+        assert engine.seq_ctx == 256  # split streams would allow 128 per request
+
+        async def go() -> tuple[Any, Any]:
+            first = engine.generate(tenant="a", prompt=PROMPTS[2], max_tokens=130, temperature=0)
+            second = engine.generate(tenant="b", prompt=PROMPTS[2], max_tokens=130, temperature=0)
+            # 2 x (10 + 130) cells do not fit in 256: the second waits for the first
+            await first.text()
+            assert await second.text()
+            return first.stats, second.stats
+
+        first, second = run(go)
+        assert second.queue_s >= first.total_s - first.queue_s - 0.1
+        assert second.cached_prefix_tokens > 0  # the first one's prompt was still cached
+    finally:
+        engine.close()
