@@ -70,7 +70,7 @@ async def open_models(app: Litestar, stack: AsyncExitStack, settings: Settings) 
     await asyncio.to_thread(engine.start)
     stack.callback(engine.close)
     app.state.engine = engine
-    app.state.readiness["chatModel"] = lambda: "ok"
+    app.state.readiness["chatModel"] = lambda: "ok" if engine.status()["running"] else "stopped"
     app.state.chat = ChatService(settings, app.state.db, knowledge, engine)
 
 

@@ -19,8 +19,9 @@ import numpy as np
 from . import answers, escalation, leads
 from .api.conversations import conversation_out, message_out
 from .api.leads import lead_out
-from .errors import not_found
+from .errors import ApiError, not_found
 from .knowledge.service import Hit, KnowledgeService
+from .llm.engine import EngineOverloaded, PromptTooLong
 from .settings import Settings
 from .store import conversations as conv_q
 from .store.db import Database
@@ -162,8 +163,18 @@ class ChatService:
             # since a draft that fails the grounding test is replaced by the extractive answer.
             prompt = self._prompt(bot, req.message, relevant, history)
             composed = Composed("", True, mode)
-            async for piece in self._generate(auth, bot, prompt, composed):
-                yield "token", piece
+            try:
+                async for piece in self._generate(auth, bot, prompt, composed):
+                    yield "token", piece
+            except EngineOverloaded as exc:
+                raise ApiError(
+                    503, "The chat model is busy with other conversations; retry shortly.",
+                    headers={"Retry-After": str(max(1, int(exc.retry_after_s)))},
+                ) from None
+            except PromptTooLong:
+                # Passages + history do not fit the model's context: answer without the LLM.
+                log.warning("prompt too long for chatbot %s; answering extractively", bot["id"])
+                composed.reply = ""
             composed = await asyncio.to_thread(self._check, bot, req.message, relevant, qvec, composed)
         latency_ms = int((time.perf_counter() - started) * 1000)
         result = await self._store(auth, bot, conv, req, relevant, composed, latency_ms)
