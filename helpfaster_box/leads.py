@@ -19,9 +19,9 @@ FIELDS = ("name", "email", "phone", "company")
 _EMAIL = re.compile(r"(?<![\w.+-])[A-Za-z0-9._%+-]{1,64}@(?:[A-Za-z0-9-]{1,63}\.)+[A-Za-z]{2,24}(?![\w-])")
 _PHONE = re.compile(r"(?<![\w+])(\+?\d[\d ()./-]{6,20}\d)(?!\w)")
 _NAME = re.compile(
-    r"\b(?:my name is|my name's|i am|i'm|this is|call me)\s+([A-Z][a-zA-Z'-]+(?:\s+[A-Z][a-zA-Z'-]+){0,2})"
+    r"\b(?i:my name is|my name's|i am|i'm|this is|call me)\s+([A-Z][a-zA-Z'-]+(?:\s+[A-Z][a-zA-Z'-]+){0,2})"
 )
-_COMPANY = re.compile(r"\b(?:i work (?:at|for)|from the company|my company is|company:)\s+([A-Z][\w&.'-]*(?:\s+[A-Z][\w&.'-]*){0,3})")
+_COMPANY = re.compile(r"\b(?i:i work (?:at|for)|from the company|my company is|company:)\s+([A-Z][\w&.'-]*(?:\s+[A-Z][\w&.'-]*){0,3})")
 _INTENT = re.compile(
     r"\b(?:pric(?:e|es|ing)|quote|buy|purchas\w*|demo|trial|sales|subscribe|subscription|plans?|"
     r"contact (?:me|us|you)|call me|email me|reach (?:me|out)|get in touch|interested in)\b",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Annotated, Any, Literal
 
 import msgspec
@@ -44,6 +44,13 @@ def _csv_line(values: list[Any]) -> str:
     return buf.getvalue()
 
 
+def _csv_lines(rows: list[dict[str, Any]]) -> Iterator[str]:
+    yield _csv_line(list(CSV_COLUMNS))
+    for lead in rows:
+        out = lead_out(lead, [])
+        yield _csv_line([out[c] for c in CSV_COLUMNS])
+
+
 class LeadsController(Controller):
     tags = ["Leads"]
 
@@ -58,15 +65,8 @@ class LeadsController(Controller):
         a, b = time_range(start, end)
         if format == "csv":
             rows = await db.aread(leads_q.all_leads, bot_id, a, b)
-
-            async def lines() -> AsyncIterator[str]:
-                yield _csv_line(list(CSV_COLUMNS))
-                for lead in rows:
-                    out = lead_out(lead, [])
-                    yield _csv_line([out[c] for c in CSV_COLUMNS])
-
-            return Stream(lines(), media_type="text/csv; charset=utf-8",
-                          headers={"Content-Disposition": f'attachment; filename="leads-{bot_id}.csv"'})
+            return Response("".join(_csv_lines(rows)), media_type="text/csv",
+                            headers={"Content-Disposition": f'attachment; filename="leads-{bot_id}.csv"'})
 
         def load(cur: Any) -> tuple[list[dict[str, Any]], str | None]:
             rows, nxt = leads_q.list_leads(cur, bot_id, limit=limit, cursor=cursor, start=a, end=b)
@@ -74,6 +74,23 @@ class LeadsController(Controller):
 
         items, nxt = await db.aread(load)
         return make_page(items, nxt)
+
+    @get("/chatbots/{bot_id:str}/leads/export", media_type="text/csv")
+    async def export_leads(
+        self, auth: AuthContext, db: Database, bot_id: str,
+        start: Annotated[str | None, Parameter(query="from", description="ISO 8601, inclusive.")] = None,
+        end: Annotated[str | None, Parameter(query="to", description="ISO 8601, inclusive.")] = None,
+    ) -> Stream:
+        """Every lead of the chatbot as CSV, streamed."""
+        await load_chatbot(db, auth, bot_id)
+        a, b = time_range(start, end)
+        rows = await db.aread(leads_q.all_leads, bot_id, a, b)
+
+        async def lines() -> AsyncIterator[str]:
+            for line in _csv_lines(rows):
+                yield line
+
+        return Stream(lines(), headers={"Content-Disposition": f'attachment; filename="leads-{bot_id}.csv"'})
 
     @get("/leads/{lead_id:str}")
     async def get_lead(self, auth: AuthContext, db: Database, lead_id: str) -> dict[str, Any]:
