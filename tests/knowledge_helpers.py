@@ -18,8 +18,16 @@ from unit.test_parsers import NOISY_HTML, make_docx, make_pdf
 from helpfaster_box.settings import Settings
 
 __all__ = [
-    "NOISY_HTML", "add_json", "create_bot", "ingested", "make_docx", "make_pdf",
-    "make_zip_bomb_docx", "models_settings", "search", "upload",
+    "NOISY_HTML",
+    "add_json",
+    "create_bot",
+    "ingested",
+    "make_docx",
+    "make_pdf",
+    "make_zip_bomb_docx",
+    "models_settings",
+    "search",
+    "upload",
 ]
 
 IDLE_TIMEOUT_S = 120.0  # a loaded 2-core machine; a healthy run takes a few seconds
@@ -37,8 +45,13 @@ def create_bot(client: TestClient, headers: dict[str, str], name: str = "Docs bo
 
 
 def upload(
-    client: TestClient, headers: dict[str, str], bot_id: str, filename: str, data: bytes,
-    content_type: str = "application/octet-stream", **form: str,
+    client: TestClient,
+    headers: dict[str, str],
+    bot_id: str,
+    filename: str,
+    data: bytes,
+    content_type: str = "application/octet-stream",
+    **form: str,
 ) -> Any:
     """POST a multipart document; returns the response."""
     return client.post(
@@ -61,7 +74,9 @@ def ingested(client: TestClient) -> None:
 def search(
     client: TestClient, headers: dict[str, str], bot_id: str, query: str, k: int = 5
 ) -> list[dict[str, Any]]:
-    resp = client.post(f"/v1/chatbots/{bot_id}/search", json={"query": query, "k": k}, headers=headers)
+    resp = client.post(
+        f"/v1/chatbots/{bot_id}/search", json={"query": query, "k": k}, headers=headers
+    )
     assert resp.status_code == 200, resp.text
     hits = resp.json()["data"]
     assert len(hits) <= k
@@ -71,8 +86,10 @@ def search(
 def make_zip_bomb_docx(megabytes: int = 40) -> bytes:
     """A valid docx plus one member of zeros that deflates ~1000:1 (40 MB -> ~40 KB)."""
     buffer = io.BytesIO()
-    with zipfile.ZipFile(io.BytesIO(make_docx())) as src, \
-            zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as dst:
+    with (
+        zipfile.ZipFile(io.BytesIO(make_docx())) as src,
+        zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as dst,
+    ):
         for info in src.infolist():
             dst.writestr(info, src.read(info.filename))
         with dst.open("word/media/image1.png", "w") as member:

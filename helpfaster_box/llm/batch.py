@@ -335,7 +335,7 @@ class BatchDecoder:
         events: list[Event] = [("text", out)] if out else []
         self._release(slot)
         if reason != "cancelled":
-            job.send(events + [("done", stats)])
+            job.send([*events, ("done", stats)])
         log.debug("sequence %d finished: %s", slot.seq_id, stats)
 
     def _fail(self, slot: Slot, error: Exception) -> None:

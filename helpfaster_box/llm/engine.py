@@ -2,30 +2,35 @@
 
     gen = engine.generate(tenant=org_id, prompt=engine.format_chat(messages),
                           max_tokens=300, temperature=0.2)
-    async for piece in gen:        # `await engine.generate(...)` returns the same object
+    async for piece in gen:     # or first `gen = await engine.generate(...)`
         ...
-    gen.stats                      # GenerationStats once the iteration has ended
+    gen.stats                   # GenerationStats once the iteration has ended
 
-Requests wait in a bounded queue (`EngineOverloaded` when it is full), are
-admitted fairly across tenants (see fairqueue.py) into at most `max_sequences`
-slots, and are decoded together, one `llama_decode` per step, on ONE worker
-thread (see batch.py). ctypes releases the GIL for every foreign call, so the
-event loop keeps running while llama.cpp computes; text comes back through
-`loop.call_soon_threadsafe` into a per-request asyncio.Queue.
+The request is queued by the first `await` or iteration (generation.py); that is
+where EngineOverloaded (queue full: 503 + Retry-After), PromptTooLong and
+EngineClosed are raised, before any waiting. Waiting requests are admitted
+fairly across tenants (fairqueue.py) into at most `max_sequences` slots and are
+decoded together, one `llama_decode` per step, on ONE worker thread (batch.py).
+ctypes releases the GIL for every foreign call, so the event loop keeps running
+while llama.cpp computes; text comes back through `loop.call_soon_threadsafe`
+into a per-request asyncio.Queue.
 
-Too long: a prompt whose tokens plus `max_tokens` exceed `seq_ctx` (the most
-one sequence may hold) is rejected at once with `PromptTooLong`, never
-truncated here. Only the caller knows what may go (old turns, a retrieved
-chunk) and what must stay (the instructions, the question).
+Too long: a prompt whose tokens plus `max_tokens` exceed `seq_ctx` (the most one
+sequence may hold; n_ctx / max_sequences by default, see batch.py) is rejected
+with `PromptTooLong`, never truncated here: only the caller knows what may go
+(old turns, a retrieved chunk) and what must stay (instructions, question).
 
-Timeouts: `timeout_s` bounds a generation from its admission to a slot; it
-ends with finish_reason "timeout" and keeps the text produced so far. A
-request still waiting in the queue after `timeout_s` also ends "timeout",
-with no text, rather than waiting indefinitely.
+Timeouts: `timeout_s` bounds a generation from its admission to a slot; it ends
+with finish_reason "timeout" and keeps the text produced so far. A request still
+waiting in the queue after `timeout_s` also ends "timeout", with no text.
 
 Cancellation: when the consumer stops (its task is cancelled, it calls
-`aclose()`, leaves `async with`, or drops the object), a waiting request
-leaves the queue and an active one is removed at the next step, freeing its slot.
+`aclose()`, leaves `async with`, or drops the object), a waiting request leaves
+the queue and an active one is removed at the next step, freeing its slot.
+
+Errors: a failure in one sequence fails only that request (EngineError); a
+failed llama_decode fails the sequences of that batch; a worker that dies fails
+every waiting and running request and later calls raise EngineClosed.
 """
 
 from __future__ import annotations
@@ -66,6 +71,7 @@ CHATML = (
     "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
 )
 _MAX_STEP_FAILURES = 3  # consecutive failing steps before the worker gives up
+_INLINE_TOKENIZE_CHARS = 2000  # longer prompts are tokenized off the event loop
 
 
 class EngineOverloaded(Exception):
@@ -124,6 +130,7 @@ class InferenceEngine:
         self._thread: threading.Thread | None = None
         self._stopping = False
         self._failure: BaseException | None = None
+        self._readers = 0  # tokenize() calls in flight on other threads
         self._formatter: Jinja2ChatFormatter | None = None
         self._service_s = 5.0  # running estimate of one generation's duration
 
@@ -174,6 +181,8 @@ class InferenceEngine:
             self._stopping = True
             waiting = self._queue.drain()
             self._cond.notify_all()
+            while self._readers:
+                self._cond.wait()
         closed = EngineClosed("The inference engine is shutting down.")
         for job in waiting:
             job.send([("error", closed)])
@@ -224,8 +233,9 @@ class InferenceEngine:
         return self._formatter(messages=list(messages)).prompt  # type: ignore[arg-type]
 
     def count_tokens(self, text: str) -> int:
-        """Tokens `text` takes as (part of) a prompt. Thread-safe, sub-millisecond."""
-        return len(self._running_decoder().tokenize(text))
+        """Tokens `text` takes as (part of) a prompt. Thread-safe; ~2 us a token, so
+        call it from a thread for long texts."""
+        return len(self._tokenize(text))
 
     # -- generation -----------------------------------------------------------------
 
@@ -241,34 +251,43 @@ class InferenceEngine:
         stop: Sequence[str] = (),
         seed: int = 0,
     ) -> Generation:
-        """Queue a request; raises EngineOverloaded / PromptTooLong / EngineClosed
-        at once. Must be called on the event loop that will consume the result."""
+        """A request for a completion of `prompt`, queued by the first `await` of the
+        result or the first iteration over it; see generation.py. Bad arguments raise
+        ValueError and a stopped engine EngineClosed here, at once."""
         if max_tokens < 1:
             raise ValueError("max_tokens must be >= 1")
         if temperature < 0 or not 0 < top_p <= 1 or repeat_penalty <= 0:
             raise ValueError("need temperature >= 0, 0 < top_p <= 1, repeat_penalty > 0")
         if isinstance(stop, str) or not all(isinstance(s, str) for s in stop):
             raise ValueError("stop must be a list of strings")
-        decoder = self._running_decoder()
-        tokens = decoder.tokenize(prompt)
+        self._running_decoder()
+        request = {
+            "tenant": tenant,
+            "prompt": prompt,
+            "max_tokens": max_tokens,
+            "temperature": temperature,
+            "top_p": top_p,
+            "repeat_penalty": repeat_penalty,
+            "stop": tuple(stop),
+            "seed": seed,
+        }
+        return Generation(self, request)
+
+    async def _submit(self, gen: Generation, request: dict[str, Any]) -> Job:
+        prompt: str = request["prompt"]
+        if len(prompt) <= _INLINE_TOKENIZE_CHARS:
+            tokens = self._tokenize(prompt)
+        else:  # ~3 ms for 1,300 tokens: not on the event loop
+            tokens = await asyncio.to_thread(self._tokenize, prompt)
         if not tokens:
             raise ValueError("prompt is empty")
-        if len(tokens) + max_tokens > self.seq_ctx:
-            raise PromptTooLong(len(tokens), max_tokens, self.seq_ctx)
-        loop = asyncio.get_running_loop()
-        gen = Generation(self, len(tokens))
+        limit = self.seq_ctx
+        if len(tokens) + request["max_tokens"] > limit:
+            raise PromptTooLong(len(tokens), request["max_tokens"], limit)
+        fields = {k: v for k, v in request.items() if k != "prompt"}
         job = Job(
-            tenant=tenant,
-            prompt_tokens=tokens,
-            max_tokens=max_tokens,
-            temperature=temperature,
-            top_p=top_p,
-            repeat_penalty=repeat_penalty,
-            stop=tuple(stop),
-            seed=seed,
-            deliver=deliver_to(loop, gen),
+            prompt_tokens=tokens, deliver=deliver_to(asyncio.get_running_loop(), gen), **fields
         )
-        gen._job = job
         with self._cond:
             self._running_decoder()
             try:
@@ -276,7 +295,20 @@ class InferenceEngine:
             except QueueFull:
                 raise EngineOverloaded(self._retry_after()) from None
             self._cond.notify()
-        return gen
+        gen.prompt_tokens = len(tokens)
+        return job
+
+    def _tokenize(self, text: str) -> list[int]:
+        # close() waits for tokenizations in flight before it frees the model.
+        with self._cond:
+            decoder = self._running_decoder()
+            self._readers += 1
+        try:
+            return decoder.tokenize(text)
+        finally:
+            with self._cond:
+                self._readers -= 1
+                self._cond.notify_all()
 
     def _running_decoder(self) -> BatchDecoder:
         if self._failure is not None:

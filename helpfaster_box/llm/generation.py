@@ -1,4 +1,10 @@
-"""The consumer's side of one request: an async iterator of text pieces."""
+"""The consumer's side of one request: an async iterator of text pieces.
+
+The request is queued by the first `await gen` or the first iteration, whichever
+comes first; that is where EngineOverloaded / PromptTooLong / EngineClosed are
+raised, before any waiting. So both `async for piece in engine.generate(...)`
+and `gen = await engine.generate(...)` work.
+"""
 
 from __future__ import annotations
 
@@ -16,18 +22,36 @@ if TYPE_CHECKING:
 class Generation:
     """Text pieces of one request, as they are produced; `stats` after the end."""
 
-    def __init__(self, engine: InferenceEngine, prompt_tokens: int) -> None:
+    def __init__(self, engine: InferenceEngine, request: dict[str, Any]) -> None:
         self._engine = engine
+        self._request = request
         self._events: asyncio.Queue[Event] = asyncio.Queue()
         self._job: Job | None = None
+        self._started = False
         self._finished = False
-        self.prompt_tokens = prompt_tokens
+        self.prompt_tokens: int | None = None  # known once queued
         self.stats: GenerationStats | None = None
 
-    def __aiter__(self) -> Generation:
+    async def start(self) -> Self:
+        """Queue the request now (otherwise the first `await` or iteration does)."""
+        if not self._started:
+            self._started = True
+            try:
+                self._job = await self._engine._submit(self, self._request)
+            except BaseException:
+                self._finished = True
+                raise
+        return self
+
+    def __await__(self) -> Generator[Any, None, Self]:
+        return self.start().__await__()
+
+    def __aiter__(self) -> Self:
         return self
 
     async def __anext__(self) -> str:
+        if not self._started:
+            await self.start()
         if self._finished:
             raise StopAsyncIteration
         try:
@@ -56,12 +80,6 @@ class Generation:
 
     async def __aexit__(self, *exc_info: object) -> None:
         self._abandon()
-
-    def __await__(self) -> Generator[Any, None, Generation]:
-        # Lets callers written against `async def generate()` do `await engine.generate(...)`.
-        if False:  # pragma: no cover - makes this a generator function
-            yield
-        return self
 
     def __del__(self) -> None:
         # May run on any thread, even the worker's mid-step: only flag, never lock.

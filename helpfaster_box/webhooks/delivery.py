@@ -64,6 +64,7 @@ ERROR_CHARS = 300
 BODY_PEEK_BYTES = 512
 JOB_ID = "webhook-delivery"
 PRUNE_JOB_ID = "webhook-log-prune"
+EXECUTOR = "webhooks"
 
 
 def url_problem(url: str, allow_private: bool) -> str | None:
@@ -159,9 +160,7 @@ class WebhookDispatcher:
         self.per_endpoint = per_endpoint
         self.tick_s = tick_s
         self._own_scheduler = scheduler is None
-        self._scheduler = scheduler or BackgroundScheduler(
-            executors={"default": SchedulerPool(2)}, timezone="UTC"
-        )
+        self._scheduler = scheduler or BackgroundScheduler(timezone="UTC")
         self._pool: concurrent.futures.ThreadPoolExecutor | None = None
         self._lock = threading.Lock()  # guards the fields below
         self._inflight: dict[str, int] = {}  # webhook id -> claimed, not yet recorded
@@ -179,13 +178,17 @@ class WebhookDispatcher:
         if recovered:
             log.info("webhooks: %d deliveries interrupted by a stop or crash are pending again", recovered)
         self._pool = concurrent.futures.ThreadPoolExecutor(self.pool_size, thread_name_prefix="webhook")
+        # Our own executor alias, so its "Running job" INFO lines (twice a second) can be muted
+        # without touching other jobs' logs.
+        logging.getLogger(f"apscheduler.executors.{EXECUTOR}").setLevel(logging.WARNING)
+        self._scheduler.add_executor(SchedulerPool(2), EXECUTOR)
         self._scheduler.add_job(
-            self.pump, "interval", seconds=self.tick_s, id=JOB_ID, replace_existing=True,
+            self.pump, "interval", seconds=self.tick_s, id=JOB_ID, replace_existing=True, executor=EXECUTOR,
             coalesce=True, max_instances=2, misfire_grace_time=None, next_run_time=datetime.now(UTC),
         )
         self._scheduler.add_job(
-            self._prune, "interval", hours=1, id=PRUNE_JOB_ID, replace_existing=True, coalesce=True,
-            max_instances=1, next_run_time=datetime.now(UTC) + timedelta(minutes=1),
+            self._prune, "interval", hours=1, id=PRUNE_JOB_ID, replace_existing=True, executor=EXECUTOR,
+            coalesce=True, max_instances=1, next_run_time=datetime.now(UTC) + timedelta(minutes=1),
         )
         if self._own_scheduler:
             self._scheduler.start()
@@ -204,6 +207,7 @@ class WebhookDispatcher:
         else:
             self._scheduler.remove_job(JOB_ID)
             self._scheduler.remove_job(PRUNE_JOB_ID)
+            self._scheduler.remove_executor(EXECUTOR)  # waits for a job under way
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
         self.pump()

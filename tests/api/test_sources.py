@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 from conftest import Org, assert_error_body, cli_create_org
@@ -48,9 +48,9 @@ a booking holds the room for at most two hours.</p></main></body></html>"""
 
 
 class _Intranet(BaseHTTPRequestHandler):
-    pages: dict[str, tuple[int, dict[str, str], bytes]] = {}
+    pages: ClassVar[dict[str, tuple[int, dict[str, str], bytes]]] = {}
 
-    def do_GET(self) -> None:  # noqa: N802 - the http.server API
+    def do_GET(self) -> None:
         status, headers, body = self.pages.get(self.path, (404, {}, b"not here"))
         self.send_response(status)
         for name, value in {"content-type": "text/html; charset=utf-8", **headers}.items():
@@ -81,6 +81,7 @@ def intranet() -> Iterator[str]:
 
 
 # ------------------------------------------------------------------ one app for the module
+
 
 @dataclass
 class Env:
@@ -146,24 +147,79 @@ Remove the agent from Settings > Apps; your synced files stay on the disk.
 def test_each_kind_is_ingested_and_searchable(env: Env) -> None:
     c, h, bot = env.client, env.admin, env.bot
     ids = {
-        "pdf": submitted(upload(c, h, bot, "manual.pdf", make_pdf(
-            [["Resetting the Vorpalux router", "Hold the reset button for ten seconds."],
-             ["The status light turns green when the router is ready."]], title="Router manual"),
-            "application/pdf")),
-        "docx": submitted(upload(c, h, bot, "handbook.docx", make_docx(),
-                                 "application/vnd.openxmlformats-officedocument.wordprocessingml.document")),
+        "pdf": submitted(
+            upload(
+                c,
+                h,
+                bot,
+                "manual.pdf",
+                make_pdf(
+                    [
+                        ["Resetting the Vorpalux router", "Hold the reset button for ten seconds."],
+                        ["The status light turns green when the router is ready."],
+                    ],
+                    title="Router manual",
+                ),
+                "application/pdf",
+            )
+        ),
+        "docx": submitted(
+            upload(
+                c,
+                h,
+                bot,
+                "handbook.docx",
+                make_docx(),
+                "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+            )
+        ),
         "html": submitted(upload(c, h, bot, "reset.html", NOISY_HTML, "text/html")),
-        "md": submitted(upload(c, h, bot, "guide.md", MARKDOWN.encode(), "text/markdown",
-                               url="https://docs.example/field-guide")),
-        "txt": submitted(upload(c, h, bot, "notes.txt",
-                                b"Parking\n\nVisitors park in the Ostrander garage, level minus two.\n",
-                                "text/plain", title="Office notes")),
-        "text": submitted(add_json(c, h, bot, {
-            "type": "text", "title": "Coffee machine",
-            "content": "Descale the Brewtonic coffee machine every Monday with one sachet."})),
-        "qa": submitted(add_json(c, h, bot, {
-            "type": "qa", "question": "Who waters the office plants?",
-            "answer": "The Greenhollow rota on the kitchen board says whose week it is."})),
+        "md": submitted(
+            upload(
+                c,
+                h,
+                bot,
+                "guide.md",
+                MARKDOWN.encode(),
+                "text/markdown",
+                url="https://docs.example/field-guide",
+            )
+        ),
+        "txt": submitted(
+            upload(
+                c,
+                h,
+                bot,
+                "notes.txt",
+                b"Parking\n\nVisitors park in the Ostrander garage, level minus two.\n",
+                "text/plain",
+                title="Office notes",
+            )
+        ),
+        "text": submitted(
+            add_json(
+                c,
+                h,
+                bot,
+                {
+                    "type": "text",
+                    "title": "Coffee machine",
+                    "content": "Descale the Brewtonic coffee machine every Monday with one sachet.",
+                },
+            )
+        ),
+        "qa": submitted(
+            add_json(
+                c,
+                h,
+                bot,
+                {
+                    "type": "qa",
+                    "question": "Who waters the office plants?",
+                    "answer": "The Greenhollow rota on the kitchen board says whose week it is.",
+                },
+            )
+        ),
     }
     ingested(c)
     sources = {kind: get_source(env, sid) for kind, sid in ids.items()}
@@ -173,14 +229,23 @@ def test_each_kind_is_ingested_and_searchable(env: Env) -> None:
         assert src["chatbotId"] == bot
     # The type comes from the content (md/txt also from the name); JSON text is sniffed.
     assert {k: s["format"] for k, s in sources.items()} == {
-        "pdf": "pdf", "docx": "docx", "html": "html", "md": "md", "txt": "txt",
-        "text": "txt", "qa": "md"}
+        "pdf": "pdf",
+        "docx": "docx",
+        "html": "html",
+        "md": "md",
+        "txt": "txt",
+        "text": "txt",
+        "qa": "md",
+    }
     assert sources["pdf"]["title"] == "Router manual"  # from the PDF's metadata
     assert sources["docx"]["title"] == "Employee Handbook"  # its Title paragraph
     assert sources["html"]["title"] == "Reset password - ACME Help"  # <title>
     assert sources["txt"]["title"] == "Office notes"  # the form field wins
     assert sources["qa"]["title"] == "Who waters the office plants?"
-    assert sources["md"]["filename"] == "guide.md" and sources["md"]["url"] == "https://docs.example/field-guide"
+    assert (
+        sources["md"]["filename"] == "guide.md"
+        and sources["md"]["url"] == "https://docs.example/field-guide"
+    )
     assert {s["type"] for s in sources.values()} == {"file", "text", "qa"}
 
     expectations = [
@@ -206,36 +271,64 @@ def test_each_kind_is_ingested_and_searchable(env: Env) -> None:
     assert pdf_hit["sourceId"] == ids["pdf"] and pdf_hit["section"] == "Page 2"
 
     # HTML boilerplate was dropped before indexing: no chunk holds any of it.
-    for noise in ("scriptnoise trackme", "navnoise", "stylenoise", "footernoise copyright",
-                  "cookienoise cookies", "headernoise logo", "asidenoise related links"):
+    for noise in (
+        "scriptnoise trackme",
+        "navnoise",
+        "stylenoise",
+        "footernoise copyright",
+        "cookienoise cookies",
+        "headernoise logo",
+        "asidenoise related links",
+    ):
         for hit in search(c, h, bot, noise, k=10):
             assert noise.split()[0] not in hit["text"], (noise, hit)
 
 
 # ------------------------------------------------------------------ hostile inputs
 
+
 def test_hostile_inputs_fail_with_a_reason_and_never_stick(env: Env) -> None:
     c, h = env.client, env.admin
     bot = create_bot(c, h, "Hostile")
     pdf = make_pdf([["Some text on the page"]])
     cases = {
-        "truncated pdf": (upload(c, h, bot, "broken.pdf", pdf[: len(pdf) // 2], "application/pdf"),
-                          r"PDF"),
+        "truncated pdf": (
+            upload(c, h, bot, "broken.pdf", pdf[: len(pdf) // 2], "application/pdf"),
+            r"PDF",
+        ),
         "zip bomb": (upload(c, h, bot, "bomb.docx", make_zip_bomb_docx()), r"zip bomb"),
         "corrupt docx": (upload(c, h, bot, "half.docx", make_docx()[:3000]), r"Word document|zip"),
-        "junk as txt": (upload(c, h, bot, "notes.txt", random.Random(7).randbytes(4096), "text/plain"),
-                        r"binary|not valid text"),
+        "junk as txt": (
+            upload(c, h, bot, "notes.txt", random.Random(7).randbytes(4096), "text/plain"),
+            r"binary|not valid text",
+        ),
         "png as txt": (upload(c, h, bot, "photo.txt", b"\x89PNG\r\n\x1a\n" + bytes(200)), r"image"),
-        "whitespace text": (add_json(c, h, bot, {"type": "text", "title": "Blank", "content": " \n\t "}),
-                            r"empty"),
-        "html without text": (upload(c, h, bot, "menu.html",
-                                     b"<html><body><nav>menu</nav><script>x=1</script></body></html>",
-                                     "text/html"), r"no readable text"),
+        "whitespace text": (
+            add_json(c, h, bot, {"type": "text", "title": "Blank", "content": " \n\t "}),
+            r"empty",
+        ),
+        "html without text": (
+            upload(
+                c,
+                h,
+                bot,
+                "menu.html",
+                b"<html><body><nav>menu</nav><script>x=1</script></body></html>",
+                "text/html",
+            ),
+            r"no readable text",
+        ),
     }
     ids = {name: submitted(resp) for name, (resp, _) in cases.items()}
     # The worker survives all of them: a good document behind them is ingested.
-    good = submitted(add_json(c, h, bot, {"type": "text", "title": "Fine",
-                                          "content": "The Quarnby office opens at eight."}))
+    good = submitted(
+        add_json(
+            c,
+            h,
+            bot,
+            {"type": "text", "title": "Fine", "content": "The Quarnby office opens at eight."},
+        )
+    )
     ingested(c)
     for name, (_, reason) in cases.items():
         src = get_source(env, ids[name])
@@ -281,7 +374,9 @@ def test_empty_and_malformed_submissions_are_400(env: Env) -> None:
         resp = c.post(url, json=body, headers=h)
         assert resp.status_code == 400, (body, resp.text)
         assert_error_body(resp.json(), "bad_request")
-    resp = c.post(url, content=b'{"type": "text", "title":', headers={**h, "content-type": "application/json"})
+    resp = c.post(
+        url, content=b'{"type": "text", "title":', headers={**h, "content-type": "application/json"}
+    )
     assert resp.status_code == 400
     assert_error_body(resp.json(), "bad_request")
     assert c.get(f"{url}?limit=100", headers=h).json()["data"] == before  # nothing was created
@@ -290,7 +385,12 @@ def test_empty_and_malformed_submissions_are_400(env: Env) -> None:
 def test_wrong_content_types_are_415(env: Env) -> None:
     c, h, bot = env.client, env.admin, env.bot
     url = f"/v1/chatbots/{bot}/sources"
-    for ctype in ("text/plain", "application/pdf", "application/x-www-form-urlencoded", "text/markdown"):
+    for ctype in (
+        "text/plain",
+        "application/pdf",
+        "application/x-www-form-urlencoded",
+        "text/markdown",
+    ):
         resp = c.post(url, content=b"# Hello\n\nworld", headers={**h, "content-type": ctype})
         assert resp.status_code == 415, (ctype, resp.text)
         assert_error_body(resp.json(), "unsupported_media_type")
@@ -308,7 +408,11 @@ def test_size_limits(env: Env) -> None:
     resp = upload(c, h, bot, "big.txt", b"word " * (MAX_UPLOAD // 5 + 100), "text/plain")
     assert resp.status_code == 413
     assert_error_body(resp.json(), "payload_too_large")
-    resp = c.post(url, json={"type": "text", "title": "Big", "content": "word " * (MAX_UPLOAD // 5)}, headers=h)
+    resp = c.post(
+        url,
+        json={"type": "text", "title": "Big", "content": "word " * (MAX_UPLOAD // 5)},
+        headers=h,
+    )
     assert resp.status_code == 413
     assert_error_body(resp.json(), "payload_too_large")
     # Above the JSON body limit but under max_upload_bytes: uploads have their own limit.
@@ -324,6 +428,7 @@ def test_size_limits(env: Env) -> None:
 
 
 # ------------------------------------------------------------------ URL sources
+
 
 def test_url_source_from_an_allowed_host(env: Env, intranet: str) -> None:
     c, h = env.client, env.admin
@@ -362,8 +467,9 @@ def test_url_source_from_an_allowed_host(env: Env, intranet: str) -> None:
         ("not a url", "http"),
     ],
 )
-def test_url_source_from_other_hosts_is_refused_at_submit(env: Env, intranet: str, url: str,
-                                                          reason: str) -> None:
+def test_url_source_from_other_hosts_is_refused_at_submit(
+    env: Env, intranet: str, url: str, reason: str
+) -> None:
     url = url.format(port=intranet.rsplit(":", 1)[1])
     resp = add_json(env.client, env.admin, env.bot, {"type": "url", "url": url})
     assert resp.status_code == 400, resp.text
@@ -373,6 +479,7 @@ def test_url_source_from_other_hosts_is_refused_at_submit(env: Env, intranet: st
 
 
 # ------------------------------------------------------------------ de-duplication
+
 
 def test_same_content_again_returns_the_existing_source(env: Env) -> None:
     c, h = env.client, env.admin
@@ -384,8 +491,10 @@ def test_same_content_again_returns_the_existing_source(env: Env) -> None:
     ingested(c)
     chunks = get_source(env, first)["chunkCount"]
     assert chunks > 0
-    for resp in (upload(c, h, bot, "badges.md", doc, "text/markdown"),
-                 add_json(c, h, bot, {"type": "text", "title": "Same bytes", "content": doc.decode()})):
+    for resp in (
+        upload(c, h, bot, "badges.md", doc, "text/markdown"),
+        add_json(c, h, bot, {"type": "text", "title": "Same bytes", "content": doc.decode()}),
+    ):
         assert resp.status_code == 200, resp.text
         assert resp.json()["id"] == first and resp.json()["status"] == "ready"
     qa = {"type": "qa", "question": "Where is the Tillerby desk?", "answer": "On the ground floor."}
@@ -409,6 +518,7 @@ def test_same_content_again_returns_the_existing_source(env: Env) -> None:
 
 # ------------------------------------------------------------------ isolation and paging
 
+
 def test_another_org_sees_nothing(env: Env) -> None:
     c, h, b = env.client, env.admin, env.org_b.admin
     bot = create_bot(c, h, "Private")
@@ -417,7 +527,11 @@ def test_another_org_sees_nothing(env: Env) -> None:
     ingested(c)
     for method, path, kwargs in (
         ("GET", f"/v1/chatbots/{bot}/sources", {}),
-        ("POST", f"/v1/chatbots/{bot}/sources", {"json": {"type": "text", "title": "x", "content": "y"}}),
+        (
+            "POST",
+            f"/v1/chatbots/{bot}/sources",
+            {"json": {"type": "text", "title": "x", "content": "y"}},
+        ),
         ("POST", f"/v1/chatbots/{bot}/search", {"json": {"query": "vault code"}}),
         ("GET", f"/v1/sources/{sid}", {}),
         ("DELETE", f"/v1/sources/{sid}", {}),
@@ -442,8 +556,18 @@ def test_source_pages_and_delete(env: Env) -> None:
     c, h = env.client, env.admin
     bot = create_bot(c, h, "Paging")
     made = [
-        submitted(add_json(c, h, bot, {"type": "qa", "question": f"Question {i}?",
-                                       "answer": f"Answer number {i} about the Yarrowby kiosk."}))
+        submitted(
+            add_json(
+                c,
+                h,
+                bot,
+                {
+                    "type": "qa",
+                    "question": f"Question {i}?",
+                    "answer": f"Answer number {i} about the Yarrowby kiosk.",
+                },
+            )
+        )
         for i in range(5)
     ]
     url = f"/v1/chatbots/{bot}/sources"
@@ -481,24 +605,31 @@ def test_source_pages_and_delete(env: Env) -> None:
 
 # ------------------------------------------------------------------ restart resumes work
 
+
 def test_queued_sources_resume_after_a_restart(tmp_path: Path) -> None:
     settings = models_settings(tmp_path / "data")
     h = {"x-api-key": bootstrap(settings)}
-    docs = {name: f"The {name} room of the Brackenholt wing seats {seats} people."
-            for name, seats in (("Alder", 4), ("Birch", 8), ("Cedar", 12))}
+    docs = {
+        name: f"The {name} room of the Brackenholt wing seats {seats} people."
+        for name, seats in (("Alder", 4), ("Birch", 8), ("Cedar", 12))
+    }
     with TestClient(create_app(settings)) as c:
         bot = create_bot(c, h, "Resume")
         # The worker stops, as if the server had been killed before it got to the backlog.
         c.app.state.knowledge.close()
-        ids = [submitted(add_json(c, h, bot, {"type": "text", "title": t, "content": x}))
-               for t, x in docs.items()]
+        ids = [
+            submitted(add_json(c, h, bot, {"type": "text", "title": t, "content": x}))
+            for t, x in docs.items()
+        ]
         assert {get_source_in(c, h, i)["status"] for i in ids} == {"queued"}
     with TestClient(create_app(settings)) as c:
         ingested(c)
         for sid in ids:
             src = get_source_in(c, h, sid)
             assert src["status"] == "ready" and src["chunkCount"] == 1, src
-        assert hit_sources(search(c, h, bot, "How many people fit in the Birch room?", k=1)) == [ids[1]]
+        assert hit_sources(search(c, h, bot, "How many people fit in the Birch room?", k=1)) == [
+            ids[1]
+        ]
 
 
 def get_source_in(client: TestClient, headers: dict[str, str], source_id: str) -> dict[str, Any]:

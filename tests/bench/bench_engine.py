@@ -8,11 +8,15 @@ Measures, in alternating rounds (medians reported, progress on stderr):
   over the tokens/s of one request alone;                              target >= 1.5
 - overhead: tokens/s of one request through the engine over llama-cpp-python's
   `Llama.create_completion` on the identical prompt, same threads;      target >= 0.9
+  (also as CPU seconds per token, raw over engine: steadier when the machine is shared)
 - prefix cache: time to first token of a request whose long prefix (the chatbot's
   instructions) another request already decoded, over the first one's; lower is better
 - loop lag: the worst delay of a 5 ms asyncio timer while 8 requests decode.
 Every request is greedy with max_tokens tokens and a prompt that does not end soon;
-each round uses new prompts so no run profits from an earlier one's KV cache.
+each round uses new prompts so no run profits from an earlier one's KV cache, and
+raw / engine alternate which goes first. On a shared machine compare runs only at
+similar `loadavg_*`; `--threads 1` is far less sensitive to other load (OpenMP's
+spin-waiting degrades badly when the cores are oversubscribed).
 """
 
 from __future__ import annotations
@@ -156,18 +160,27 @@ def main() -> None:
     raw.create_completion(story("warmup", 0), temperature=0, max_tokens=8)
 
     single, batched, raw_tps, lags, ttft_first, ttft_second, cached = [], [], [], [], [], [], []
-    cpu_single, cpu_batched = [], []
+    cpu_single, cpu_batched, cpu_raw = [], [], []
     for r in range(1, args.rounds + 1):
         topics = TOPICS[(r * 3) % len(TOPICS) :] + TOPICS[: (r * 3) % len(TOPICS)]
-        # raw llama-cpp-python, then the engine alone, on the identical prompt
+        # raw llama-cpp-python and the engine alone on the identical prompt, in ABBA order
         prompt = story(topics[0], r)
-        t0 = time.perf_counter()
-        out = raw.create_completion(prompt, temperature=0, max_tokens=args.max_tokens)
-        raw_tps.append(out["usage"]["completion_tokens"] / (time.perf_counter() - t0))
-        c0 = time.process_time()
-        tokens, elapsed, _ = asyncio.run(timed(engine, [prompt], args.max_tokens))
-        single.append(tokens / elapsed)
-        cpu_single.append((time.process_time() - c0) / tokens)
+
+        def run_raw(prompt: str = prompt) -> None:
+            t0, c0 = time.perf_counter(), time.process_time()
+            out = raw.create_completion(prompt, temperature=0, max_tokens=args.max_tokens)
+            tokens = out["usage"]["completion_tokens"]
+            raw_tps.append(tokens / (time.perf_counter() - t0))
+            cpu_raw.append((time.process_time() - c0) / tokens)
+
+        def run_engine(prompt: str = prompt) -> None:
+            c0 = time.process_time()
+            tokens, elapsed, _ = asyncio.run(timed(engine, [prompt], args.max_tokens))
+            single.append(tokens / elapsed)
+            cpu_single.append((time.process_time() - c0) / tokens)
+
+        for run_one in (run_raw, run_engine) if r % 2 else (run_engine, run_raw):
+            run_one()
         # concurrent requests, each its own prompt and tenant
         c0 = time.process_time()
         tokens, elapsed, lag = asyncio.run(
@@ -203,6 +216,10 @@ def main() -> None:
                 "ttft_first_s": round(med(ttft_first), 3),
                 "ttft_cached_prefix_s": round(med(ttft_second), 3),
                 "cached_prefix_tokens": int(med(cached)),
+                "engine_vs_raw_cpu_ratio": round(
+                    med(r / e for r, e in zip(cpu_raw, cpu_single)), 2
+                ),
+                "cpu_ms_per_token_raw": round(med(cpu_raw) * 1000, 2),
                 "cpu_ms_per_token_single": round(med(cpu_single) * 1000, 2),
                 "cpu_ms_per_token_concurrent": round(med(cpu_batched) * 1000, 2),
                 "loop_lag_max_ms": round(max(lags) * 1000, 1),

@@ -74,7 +74,7 @@ class Question:
     question: str
     answerable: bool
     key: list[str] = field(default_factory=list)
-    page: str | None = None
+    pages: list[str] = field(default_factory=list)  # html files that answer it
     kind: str = ""
 
     def has_key(self, text: str) -> bool:
@@ -88,7 +88,8 @@ def questions() -> list[Question]:
     for i, q in enumerate(raw["question"], 1):
         out.append(Question(
             id=q.get("id", f"q{i}"), question=q["question"], answerable=q.get("answerable", True),
-            key=list(q.get("key", [])), page=q.get("page"), kind=q.get("kind", ""),
+            key=list(q.get("key", [])), kind=q.get("kind", ""),
+            pages=[q["page"]] if isinstance(q.get("page"), str) else list(q.get("page", [])),
         ))
     return out
 
@@ -183,3 +184,31 @@ def page_of_url(url: str | None) -> str | None:
     if not url:
         return None
     return url.split("#", 1)[0].rsplit("/", 1)[-1]
+
+
+# -- results.md ------------------------------------------------------------------
+RESULTS = HERE / "results.md"
+RESULTS_HEADER = (
+    "# Quality results on the Debian Administrator's Handbook\n\n"
+    "Written by `tests/quality/eval_retrieval.py` and `tests/quality/eval_answers.py`"
+    " (each rewrites its own section). See README.md for what is measured.\n"
+)
+
+
+def write_section(name: str, text: str) -> None:
+    """Replace (or append) the `name` section of results.md, leaving the others."""
+    start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
+    body = RESULTS.read_text() if RESULTS.exists() else RESULTS_HEADER
+    block = f"{start}\n{text.rstrip()}\n{end}"
+    if start in body and end in body:
+        head, rest = body.split(start, 1)
+        body = head + block + rest.split(end, 1)[1]
+    else:
+        body = body.rstrip() + "\n\n" + block + "\n"
+    RESULTS.write_text(body)
+
+
+def md_table(header: list[str], rows: list[list[Any]]) -> str:
+    out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    out += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
+    return "\n".join(out)

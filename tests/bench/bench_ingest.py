@@ -1,0 +1,322 @@
+"""Ingestion benchmark: chunks/s through the sources API against raw batched embedding.
+
+Run: .venv/bin/python tests/bench/bench_ingest.py [--docs 40] [--sections 53] [--rounds 1]
+Prints one JSON line: {"ratio": api_chunks_per_s / raw_chunks_per_s, ...}; target >= 0.8.
+
+A generated corpus of markdown documents (headings, ~105-130-word support-style sections,
+so one section is one ~180-token chunk) is posted to a fresh chatbot through the
+Litestar TestClient with the real embedding model, timed from the first POST until the
+ingestion worker is idle (parse, chunk, embed, DuckDB writes, FAISS + BM25 updates,
+index saves). Then the same chunk texts, read back from the database and formed the way
+the service embeds them (`passage_text`), go through `embedder.embed()` on the same
+embedder instance, one call per source as the service makes them. With --rounds > 1
+each round uses a new chatbot (de-duplication is per chatbot) and medians are reported.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+
+from conftest import make_settings
+from litestar.testing import TestClient
+
+from helpfaster_box.app import create_app
+from helpfaster_box.knowledge.service import passage_text
+from helpfaster_box.server import bootstrap
+
+PRODUCTS = [
+    "Ledgerly",
+    "Relaybox",
+    "Atlas Desk",
+    "Northwind Sync",
+    "Quillpad",
+    "Harbor VPN",
+    "Beacon Mail",
+    "Cobalt Drive",
+    "Trellis CRM",
+    "Pinecone Print",
+]
+AREAS = [
+    "user accounts",
+    "single sign-on",
+    "the mobile app",
+    "shared folders",
+    "invoices",
+    "email notifications",
+    "the admin console",
+    "offline mode",
+    "backups",
+    "audit logs",
+    "device enrollment",
+    "guest access",
+    "the browser extension",
+    "scheduled reports",
+    "data export",
+    "API tokens",
+    "the desktop client",
+    "team permissions",
+    "webhooks",
+    "calendar sync",
+]
+ACTIONS = [
+    "set up",
+    "turn off",
+    "troubleshoot",
+    "migrate",
+    "restrict",
+    "automate",
+    "review",
+    "reset",
+    "share",
+    "archive",
+]
+UI = [
+    "Settings > Security",
+    "Admin > Policies",
+    "Profile > Devices",
+    "Billing > Plans",
+    "Reports > Schedules",
+    "Admin > Integrations",
+    "Settings > Notifications",
+    "Team > Roles",
+    "Storage > Retention",
+    "Help > Diagnostics",
+]
+ROLES = [
+    "an administrator",
+    "the account owner",
+    "a team lead",
+    "any member",
+    "the billing contact",
+    "a support agent",
+]
+TIMES = [
+    "a few seconds",
+    "about five minutes",
+    "up to an hour",
+    "one business day",
+    "the next sync cycle",
+    "24 hours",
+]
+SENTENCES = [
+    "Open {ui} and choose the {area} section to {action} it for the whole organization.",
+    "Only {role} can {action} {area}; other people see the option greyed out.",
+    "Changes to {area} reach every device within {time}, so tell your team before you start.",
+    "If {product} shows error {code}, the request to {area} timed out; try again after {time}.",
+    "The setting is stored in {path} on managed machines, and a policy overrides local edits.",
+    "Before you {action} {area}, export a copy of the current configuration as a safeguard.",
+    "{product} keeps a history of every change to {area} for 90 days under {ui}.",
+    "Users who cannot find {area} are usually on an older plan; {role} can upgrade it.",
+    "To undo a change, open the history, pick the last good version and select Restore.",
+    "When several people edit {area} at once, the last saved change wins and others are told.",
+    "Large organizations often {action} {area} in stages, one department at a time.",
+    "The command `{cli}` prints the current state of {area} for scripts and audits.",
+    "Logs for {area} are written to {path}; attach them when you contact support.",
+    "Mobile devices pick up the new rules for {area} the next time the app is opened.",
+    "A banner in {product} confirms when {area} has been updated successfully.",
+    "Guests never see {area}, even if {role} shares a direct link with them.",
+    "Error {code} means the limit for {area} was reached; {role} can raise it under {ui}.",
+    "Plan the change for a quiet hour: {area} is briefly read-only while it is applied.",
+]
+
+
+def make_corpus(n_docs: int, n_sections: int, seed: int) -> list[tuple[str, str]]:
+    """(filename, markdown) documents; each section ~105-130 words."""
+    rng = random.Random(seed)
+    docs = []
+    for d in range(n_docs):
+        product = PRODUCTS[d % len(PRODUCTS)]
+        lines = [f"# {product} administration guide, part {d + 1}", ""]
+        for s in range(n_sections):
+            area, action = rng.choice(AREAS), rng.choice(ACTIONS)
+            lines += [f"## How to {action} {area} ({d + 1}.{s + 1})", ""]
+            words, sentences = 0, []
+            while words < rng.randint(105, 130):
+                sentence = rng.choice(SENTENCES).format(
+                    ui=rng.choice(UI),
+                    area=rng.choice([area, rng.choice(AREAS)]),
+                    action=rng.choice([action, rng.choice(ACTIONS)]),
+                    role=rng.choice(ROLES),
+                    time=rng.choice(TIMES),
+                    product=product,
+                    code=f"{product[:2].upper()}-{rng.randint(1000, 9999)}",
+                    path=f"/etc/{product.split()[0].lower()}/{area.split()[-1]}.conf",
+                    cli=f"{product.split()[0].lower()} status --{area.split()[-1]}",
+                )
+                sentences.append(sentence)
+                words += len(sentence.split())
+            # Two paragraphs, as a writer would break it.
+            cut = len(sentences) // 2
+            lines += [" ".join(sentences[:cut]), "", " ".join(sentences[cut:]), ""]
+        docs.append((f"guide-{d + 1:02d}.md", "\n".join(lines)))
+    return docs
+
+
+class EmbedTimer:
+    """Wraps embedder.embed on the instance the service uses: time spent embedding
+    inside the API path, to tell pipeline overhead from a slower embedder."""
+
+    def __init__(self, embedder: Any) -> None:
+        self.seconds = 0.0
+        self._embed = embedder.embed
+        embedder.embed = self
+
+    def __call__(self, texts: Any) -> Any:
+        t0 = time.perf_counter()
+        try:
+            return self._embed(texts)
+        finally:
+            self.seconds += time.perf_counter() - t0
+
+
+def log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def ingest_round(
+    client: TestClient, headers: dict[str, str], docs: list[tuple[str, str]], name: str
+) -> dict[str, Any]:
+    bot = client.post("/v1/chatbots", json={"name": name}, headers=headers).json()["id"]
+    knowledge = client.app.state.knowledge
+    timer: EmbedTimer = client.app.state.embedder.embed
+    embed0 = timer.seconds
+    cpu0, t0 = time.process_time(), time.perf_counter()
+    for filename, text in docs:
+        resp = client.post(
+            f"/v1/chatbots/{bot}/sources",
+            headers=headers,
+            files={"file": (filename, text.encode(), "text/markdown")},
+        )
+        assert resp.status_code == 202, resp.text
+    if not knowledge.wait_idle(3600):
+        raise SystemExit("ingestion did not finish within an hour")
+    wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+    sources = client.get(f"/v1/chatbots/{bot}/sources?limit=100", headers=headers).json()["data"]
+    bad = [s for s in sources if s["status"] != "ready"]
+    if bad:
+        raise SystemExit(f"sources not ready: {bad[:3]}")
+    return {
+        "bot": bot,
+        "wall": wall,
+        "cpu": cpu,
+        "embed": timer.seconds - embed0,
+        "chunks": sum(s["chunkCount"] for s in sources),
+    }
+
+
+def chunk_passages(db: Any, bot: str) -> list[list[str]]:
+    """The texts the service embedded, grouped per source as it embedded them."""
+    rows = db.read(
+        lambda cur: cur.execute(
+            "SELECT c.source_id, c.section, c.text FROM chunks c JOIN sources s ON s.id = c.source_id "
+            "WHERE c.chatbot_id = ? ORDER BY s.created_at, c.source_id, c.position",
+            [bot],
+        ).fetchall()
+    )
+    groups: dict[str, list[str]] = {}
+    for source_id, section, text in rows:
+        groups.setdefault(source_id, []).append(passage_text(section, text))
+    return list(groups.values())
+
+
+def raw_round(embedder: Any, groups: list[list[str]]) -> dict[str, Any]:
+    embed = embedder.embed._embed  # the real method, not the timer
+    cpu0, t0 = time.process_time(), time.perf_counter()
+    for texts in groups:
+        embed(texts)
+    return {
+        "wall": time.perf_counter() - t0,
+        "cpu": time.process_time() - cpu0,
+        "chunks": sum(len(g) for g in groups),
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--docs", type=int, default=40)
+    ap.add_argument(
+        "--sections", type=int, default=53, help="sections (~1 chunk each) per document"
+    )
+    ap.add_argument("--rounds", type=int, default=1)
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args()
+
+    docs = make_corpus(args.docs, args.sections, args.seed)
+    with tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp:
+        settings = make_settings(Path(tmp) / "data", load_models=True, rate_limit_scale=10_000_000)
+        headers = {"x-api-key": bootstrap(settings)}
+        with TestClient(create_app(settings)) as client:
+            embedder, db = client.app.state.embedder, client.app.state.db
+            embedder.embed(["warm-up"] * 4)
+            EmbedTimer(embedder)
+            api_rounds, raw_rounds = [], []
+            groups: list[list[str]] = []
+            # Rounds alternate their order (api, raw | raw, api | ...) so that drift in
+            # the machine's load does not always favour the same side.
+            for r in range(args.rounds):
+                order = ["api", "raw"] if r % 2 == 0 else ["raw", "api"]
+                for phase in order:
+                    if phase == "api":
+                        log(f"round {r + 1}: ingesting {len(docs)} documents through the API ...")
+                        api = ingest_round(client, headers, docs, f"bench {r}")
+                        log(
+                            f"  api: {api['chunks']} chunks in {api['wall']:.1f} s "
+                            f"({api['chunks'] / api['wall']:.1f} chunks/s; "
+                            f"{api['embed']:.1f} s of it in embed())"
+                        )
+                        if not groups:
+                            groups = chunk_passages(db, api["bot"])
+                        api_rounds.append(api)
+                    else:
+                        raw = raw_round(embedder, groups)
+                        log(
+                            f"round {r + 1}: raw embed(): {raw['chunks']} chunks in {raw['wall']:.1f} s "
+                            f"({raw['chunks'] / raw['wall']:.1f} chunks/s)"
+                        )
+                        raw_rounds.append(raw)
+                assert raw_rounds[-1]["chunks"] == api_rounds[-1]["chunks"]
+            token_counts = [embedder.count_tokens(t) for g in groups for t in g]
+
+    ratios = [
+        (a["chunks"] / a["wall"]) / (r["chunks"] / r["wall"])
+        for a, r in zip(api_rounds, raw_rounds)
+    ]
+    cpu_ratios = [
+        (r["cpu"] / r["chunks"]) / (a["cpu"] / a["chunks"]) for a, r in zip(api_rounds, raw_rounds)
+    ]
+    result = {
+        "ratio": round(statistics.median(ratios), 3),
+        "cpu_ratio": round(statistics.median(cpu_ratios), 3),
+        "api_chunks_per_s": round(
+            statistics.median(a["chunks"] / a["wall"] for a in api_rounds), 2
+        ),
+        "raw_chunks_per_s": round(
+            statistics.median(r["chunks"] / r["wall"] for r in raw_rounds), 2
+        ),
+        "api_embed_share": round(statistics.median(a["embed"] / a["wall"] for a in api_rounds), 3),
+        "api_embed_chunks_per_s": round(
+            statistics.median(a["chunks"] / a["embed"] for a in api_rounds), 2
+        ),
+        "chunks": api_rounds[0]["chunks"],
+        "documents": len(docs),
+        "tokens_per_chunk_mean": round(statistics.fmean(token_counts), 1),
+        "rounds": args.rounds,
+        "round_ratios": [round(x, 3) for x in ratios],
+        "target": 0.8,
+    }
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
