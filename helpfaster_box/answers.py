@@ -19,13 +19,7 @@ _WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9_./:+-]*[A-Za-z0-9]|[A-Za-z0-9]")
 # Tokens a support bot must never invent: numbers, paths, flags, commands, versions.
 _EXACT = re.compile(r"\d|/|^-|_|\.[a-z]|::")
 STOPWORDS = frozenset(
-    """a an the and or but if then so of to in on at by for with from into onto as is are was were be been
-    being it its this that these those there here you your yours we our us i me my he she they them their
-    his her do does did done can could should would will shall may might must not no yes also only just
-    very more most less least than too what which who whom whose when where why how all any each some
-    such other about over under again further once both few own same up down out off have has had having
-    let get got use used using one two please thanks thank hello hi make makes made way like need want
-    know see time note""".split()
+    ["a", "an", "the", "and", "or", "but", "if", "then", "so", "of", "to", "in", "on", "at", "by", "for", "with", "from", "into", "onto", "as", "is", "are", "was", "were", "be", "been", "being", "it", "its", "this", "that", "these", "those", "there", "here", "you", "your", "yours", "we", "our", "us", "i", "me", "my", "he", "she", "they", "them", "their", "his", "her", "do", "does", "did", "done", "can", "could", "should", "would", "will", "shall", "may", "might", "must", "not", "no", "yes", "also", "only", "just", "very", "more", "most", "less", "least", "than", "too", "what", "which", "who", "whom", "whose", "when", "where", "why", "how", "all", "any", "each", "some", "such", "other", "about", "over", "under", "again", "further", "once", "both", "few", "own", "same", "up", "down", "out", "off", "have", "has", "had", "having", "let", "get", "got", "use", "used", "using", "one", "two", "please", "thanks", "thank", "hello", "hi", "make", "makes", "made", "way", "like", "need", "want", "know", "see", "time", "note"]
 )
 
 Embed = Callable[[list[str]], np.ndarray]

@@ -17,7 +17,6 @@ from .store import orgs as orgs_q
 from .store.db import Database, DatabaseLocked, SchemaTooNew, open_database
 from .store.ids import iso
 
-
 SETTING_FLAGS = {"host", "port", "log_level"}
 
 

@@ -52,9 +52,9 @@ def normalize_phone(value: str | None) -> str | None:
 def detect_contacts(text: str) -> dict[str, str]:
     """Contact details a visitor typed: validated email, plausible phone, stated name/company."""
     found: dict[str, str] = {}
-    if m := _EMAIL.search(text):
-        if email := normalize_email(m.group(0)):
-            found["email"] = email
+    email = normalize_email(m.group(0)) if (m := _EMAIL.search(text)) else None
+    if email:
+        found["email"] = email
     for m in _PHONE.finditer(text):
         candidate = m.group(1)
         # Dates, versions and prices are digit runs too; a phone has 7+ digits and few dots.

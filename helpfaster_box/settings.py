@@ -10,8 +10,9 @@ import json
 import os
 import tomllib
 import typing
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any, Mapping
+from typing import Annotated, Any
 
 import msgspec
 from msgspec import Meta

@@ -87,7 +87,7 @@ async def _stream(first: tuple[str, Any], events: AsyncIterator[tuple[str, Any]]
         return
     except ApiError as exc:
         yield _sse("error", error_body(exc.status, exc.message))
-    except Exception:  # noqa: BLE001 - the stream is open: report in-band, never a traceback
+    except Exception:
         log.exception("chat stream failed")
         yield _sse("error", error_body(500, "Something went wrong on our side. It has been logged."))
     finally:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 import msgspec
 from litestar import Controller, Request, delete, get, patch, post
@@ -149,7 +149,7 @@ async def load_chatbot(db: Database, auth: AuthContext, bot_id: str) -> dict[str
 
 class ChatbotsController(Controller):
     path = "/chatbots"
-    tags = ["Chatbots"]
+    tags: ClassVar[list[str]] = ["Chatbots"]
 
     @get("/")
     async def list_chatbots(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 import msgspec
 from litestar import Controller, get, post
@@ -87,7 +87,7 @@ class Feedback(msgspec.Struct, forbid_unknown_fields=True):
 
 
 class ConversationsController(Controller):
-    tags = ["Conversations"]
+    tags: ClassVar[list[str]] = ["Conversations"]
 
     @get("/chatbots/{bot_id:str}/conversations")
     async def list_conversations(

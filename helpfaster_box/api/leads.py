@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import AsyncIterator, Iterator
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 import msgspec
 from litestar import Controller, Request, get, post
@@ -52,7 +52,7 @@ def _csv_lines(rows: list[dict[str, Any]]) -> Iterator[str]:
 
 
 class LeadsController(Controller):
-    tags = ["Leads"]
+    tags: ClassVar[list[str]] = ["Leads"]
 
     @get("/chatbots/{bot_id:str}/leads")
     async def list_leads(

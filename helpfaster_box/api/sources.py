@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 import msgspec
 from litestar import Controller, Request, delete, get, post
@@ -187,7 +187,7 @@ def add_source_handler(max_upload_bytes: int) -> Any:
 
 
 class SourcesController(Controller):
-    tags = ["Sources"]
+    tags: ClassVar[list[str]] = ["Sources"]
 
     @get("/chatbots/{bot_id:str}/sources")
     async def list_sources(

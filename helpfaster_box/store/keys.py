@@ -8,8 +8,8 @@ from typing import Any
 import duckdb
 
 from .db import row_as_dict
-from .pagination import page
 from .ids import new_id, random_token, utcnow
+from .pagination import page
 
 KEY_PREFIX = "hf_live_"
 ROLES = ("admin", "member")
