@@ -68,7 +68,7 @@ async def open_models(app: Litestar, stack: AsyncExitStack, settings: Settings) 
         timeout_s=settings.llm_timeout_s,
     )
     await asyncio.to_thread(engine.start)
-    stack.callback(engine.close)
+    stack.push_async_callback(engine.aclose)
     app.state.engine = engine
     app.state.readiness["chatModel"] = lambda: "ok" if engine.status()["running"] else "stopped"
     app.state.chat = ChatService(settings, app.state.db, knowledge, engine)
