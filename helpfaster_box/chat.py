@@ -84,14 +84,17 @@ class ChatService:
             return [], None
         # A follow-up ("and how do I undo that?") is searchable only with the turn before it.
         previous = [m["content"] for m in history if m["role"] == "user"][-1:]
-        query = " ".join([*previous, message]) if previous else message
-        hits = self.knowledge.search(bot_id, query, 8)
+        if not len(self.knowledge.indexes.get(bot_id)):
+            return [], None
+        query = " ".join([*previous, message])
+        vectors = self.knowledge.embedder.embed([message, query] if previous else [message])
+        qvec = vectors[0]
+        hits = self.knowledge.search(bot_id, query, 8, vectors[-1])
         if previous:
-            # The question itself must still matter most: merge a search on it alone.
-            own = self.knowledge.search(bot_id, message, 8)
+            # Read in context first; the question alone can still add passages.
+            own = self.knowledge.search(bot_id, message, 8, qvec)
             seen = {h.chunk_id for h in hits}
             hits = sorted(hits + [h for h in own if h.chunk_id not in seen], key=lambda h: -(h.dense or 0))
-        qvec = self.knowledge.embedder.embed([message])[0] if hits else None
         return hits, qvec
 
     def _relevant(self, hits: list[Hit]) -> list[Hit]:
@@ -228,8 +231,9 @@ class ChatService:
                 c.prompt_tokens, c.completion_tokens, c.ttft_ms,
             )
             return fallback
-        ranked = answers.rank_sentences(c.reply, texts, self.knowledge.embedder.embed if self.knowledge else None)
-        used = sorted({s.passage for s in ranked[:3]}, key=lambda p: p)
+        # Which passages the reply drew on: shared words are enough, and cost no embedding.
+        ranked = answers.rank_sentences(c.reply, texts, None)
+        used = sorted({s.passage for s in ranked[:3] if s.score > 0})
         c.used = used or [0]
         c.focus = {p: [s.text for s in ranked if s.passage == p][:2] for p in c.used}
         if c.mode == "grounded":

@@ -261,12 +261,14 @@ class KnowledgeService:
         return rebuilt
 
     # -- retrieval -----------------------------------------------------------
-    def search(self, chatbot_id: str, query: str, k: int) -> list[Hit]:
-        """Hybrid search; runs in a worker thread (embedding is CPU work)."""
+    def search(self, chatbot_id: str, query: str, k: int, qvec: np.ndarray | None = None) -> list[Hit]:
+        """Hybrid search; runs in a worker thread (embedding is CPU work). Pass the query's
+        vector when it is already known."""
         index = self.indexes.get(chatbot_id)
         if len(index) == 0:
             return []
-        qvec = self.embedder.embed([query])[0]
+        if qvec is None:
+            qvec = self.embedder.embed([query])[0]
         results = index.search(
             qvec, query, k,
             dense_weight=self.settings.dense_weight, lexical_weight=self.settings.lexical_weight,
