@@ -207,3 +207,12 @@ def test_second_process_gets_database_locked(tmp_path, hold_database):
         open_database(path)
     message = str(err.value)
     assert str(path) in message and "API" in message
+
+
+def test_schema_sql_matches_the_migrations():
+    from pathlib import Path
+
+    from helpfaster_box.store import schema
+
+    shipped = Path(schema.__file__).with_name("schema.sql").read_text(encoding="utf-8")
+    assert shipped == schema.render(), "run: python -m helpfaster_box.store.schema > helpfaster_box/store/schema.sql"
