@@ -70,8 +70,9 @@ def rank_sentences(
         cos = vecs @ q
     for s, c in zip(found, cos):
         # Later passages rank lower: retrieval already ordered them by relevance.
-        s.score = (float(c) + OVERLAP_WEIGHT * _overlap(qwords, s.text) - 0.03 * s.passage
-                   + TERM_BONUS * _has_term(s.text) - SHORT_PENALTY * _fragment(s.text))
+        s.score = float(c) + OVERLAP_WEIGHT * _overlap(qwords, s.text) - 0.03 * s.passage
+        if embed is not None:  # answering a question (not matching a reply to its passages)
+            s.score += TERM_BONUS * _has_term(s.text) - SHORT_PENALTY * _fragment(s.text)
     return sorted(found, key=lambda s: s.score, reverse=True)
 
 
@@ -156,7 +157,7 @@ class Grounding:
     reason: str
 
 
-_MARKUP = re.compile(r"</?passage\b|<\|im_(?:start|end)\|>", re.I)
+_MARKUP = re.compile(r"</?passage\b|<\|im_(?:start|end)\|>", re.IGNORECASE)
 _CODE_SPAN = re.compile(r"`([^`\n]{2,200})`")
 _FLAG = re.compile(r"(?<![\w-])--?[A-Za-z][\w-]*")
 _SPACES = re.compile(r"\s+")

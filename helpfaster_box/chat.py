@@ -223,7 +223,7 @@ class ChatService:
                                 prompt_tokens=c.prompt_tokens, completion_tokens=c.completion_tokens,
                                 ttft_ms=c.ttft_ms)
             return c
-        grounding = answers.check_grounding(c.reply, texts, self.settings.grounding_min_share)
+        grounding = answers.check_grounding(c.reply, texts, self.settings.grounding_min_share, question=message)
         if leaked or (c.mode == "grounded" and not grounding.supported) or not c.reply:
             fallback = self._extractive(message, hits, qvec)
             fallback.mode = f"{c.mode}-extractive"

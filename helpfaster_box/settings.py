@@ -12,7 +12,7 @@ import tomllib
 import typing
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import msgspec
 from msgspec import Meta
@@ -82,6 +82,10 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     url_fetch_max_bytes: Annotated[int, Meta(ge=1024, description="Largest page fetched for a URL source.")] = 10_485_760
     url_fetch_timeout_s: Annotated[float, Meta(gt=0, description="Time limit for fetching a URL source.")] = 20.0
     # --- chat ---------------------------------------------------------------
+    default_answer_mode: Annotated[
+        Literal["extractive", "grounded", "generative"],
+        _h("answerMode of chatbots created without one (see tests/quality: extractive wins with the 135M default model)."),
+    ] = "extractive"
     relevance_threshold: Annotated[
         float, Meta(ge=-1, le=1, description="Least cosine similarity of the best passage to answer at all.")
     ] = 0.35

@@ -48,7 +48,6 @@ DEFAULTS: dict[str, Any] = {
     "welcome_message": "Hi! How can I help you today?",
     "fallback_message": DEFAULT_FALLBACK,
     "escalation_message": DEFAULT_ESCALATION,
-    "answer_mode": "grounded",
     "temperature": 0.2,
     "max_tokens": 256,
 }
@@ -98,13 +97,15 @@ class ChatbotOut(Out):
     updated_at: str
 
 
-def _value(field: str, value: Any) -> Any:
+def _value(field: str, value: Any, settings: Any) -> Any:
     """The stored value for a field given in a request (None = default)."""
     if field == "lead_capture":
         return msgspec.to_builtins(value or LeadCapture())
     if field == "escalation":
         return msgspec.to_builtins(value or Escalation())
-    return DEFAULTS[field] if value is None else value
+    if value is not None:
+        return value
+    return settings.default_answer_mode if field == "answer_mode" else DEFAULTS[field]
 
 
 def chatbot_out(row: dict[str, Any]) -> ChatbotOut:
@@ -162,9 +163,12 @@ class ChatbotsController(Controller):
         return await db.aread_cached(("chatbots", auth.org_id, limit, cursor), load)
 
     @post("/", status_code=201)
-    async def create_chatbot(self, auth: AuthContext, db: Database, data: ChatbotCreate) -> ChatbotOut:
+    async def create_chatbot(
+        self, request: Request, auth: AuthContext, db: Database, data: ChatbotCreate
+    ) -> ChatbotOut:
         given = msgspec.structs.asdict(data)
-        values = {k: _value(k, v) for k, v in given.items() if k != "name"}
+        settings = request.app.state.settings
+        values = {k: _value(k, v, settings) for k, v in given.items() if k != "name"}
         values["name"] = data.name
         cols = _to_columns(values, None)
         row = await db.awrite(bots_q.create_chatbot, auth.org_id, cols)
@@ -176,10 +180,11 @@ class ChatbotsController(Controller):
 
     @patch("/{bot_id:str}")
     async def update_chatbot(
-        self, auth: AuthContext, db: Database, bot_id: str, data: ChatbotPatch
+        self, request: Request, auth: AuthContext, db: Database, bot_id: str, data: ChatbotPatch
     ) -> ChatbotOut:
         given = {k: v for k, v in msgspec.structs.asdict(data).items() if v is not UNSET}
-        values = {k: (v if k == "name" else _value(k, v)) for k, v in given.items()}
+        settings = request.app.state.settings
+        values = {k: (v if k == "name" else _value(k, v, settings)) for k, v in given.items()}
 
         def apply(cur):
             current = bots_q.get_chatbot(cur, auth.org_id, bot_id)

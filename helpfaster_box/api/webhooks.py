@@ -12,6 +12,7 @@ truncated error text.
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 import msgspec
@@ -23,7 +24,7 @@ from ..store import webhooks as webhooks_q
 from ..store.db import Database
 from ..store.ids import iso, utcnow
 from ..webhooks import outbox
-from ..webhooks.delivery import url_problem
+from ..webhooks.sender import url_problem
 from .auth import AuthContext
 from .common import Cursor, Limit, Out, Page, Struct, make_page
 
@@ -90,6 +91,10 @@ class DeliveryOut(Out):
     updated_at: str
 
 
+def _ts(value: datetime) -> str:
+    return iso(value) or ""
+
+
 def webhook_out(row: dict[str, Any], secret: str | None = None) -> WebhookOut:
     expires = row["previous_secret_expires_at"]
     return WebhookOut(
@@ -98,7 +103,7 @@ def webhook_out(row: dict[str, Any], secret: str | None = None) -> WebhookOut:
         disabled_at=iso(row["disabled_at"]), consecutive_failures=row["failure_streak"],
         last_success_at=iso(row["last_success_at"]),
         previous_secret_expires_at=iso(expires) if expires and expires > utcnow() else None,
-        created_at=iso(row["created_at"]), updated_at=iso(row["updated_at"]), secret=secret,
+        created_at=_ts(row["created_at"]), updated_at=_ts(row["updated_at"]), secret=secret,
     )
 
 
@@ -107,13 +112,13 @@ def delivery_out(row: dict[str, Any]) -> DeliveryOut:
         id=row["id"], webhook_id=row["webhook_id"], event_id=row["event_id"], event_type=row["event_type"],
         status=row["status"],
         attempts=[
-            AttemptOut(attempt=a["attempt"], attempted_at=iso(a["attempted_at"]), status_code=a["status_code"],
+            AttemptOut(attempt=a["attempt"], attempted_at=_ts(a["attempted_at"]), status_code=a["status_code"],
                        latency_ms=a["latency_ms"], error=a["error"])
             for a in row["attempt_log"]
         ],
         next_attempt_at=iso(row["next_attempt_at"]) if row["status"] == "pending" else None,
         last_status_code=row["last_status_code"], last_error=row["last_error"],
-        created_at=iso(row["created_at"]), updated_at=iso(row["updated_at"]),
+        created_at=_ts(row["created_at"]), updated_at=_ts(row["updated_at"]),
     )
 
 

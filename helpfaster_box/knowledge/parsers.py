@@ -321,8 +321,11 @@ _DROP = ("nav", "header", "footer", "aside", "script", "style", "noscript", "for
          "iframe", "template", "button", "select", "textarea", "canvas", "object", "embed",
          "dialog", "menu")
 _BOILER_ROLES = {"navigation", "banner", "contentinfo", "complementary", "search", "dialog"}
+# Not "sidebar": DocBook and Sphinx put tips and warnings inside the text in
+# <div class="sidebar"> (26% of the Debian handbook); page sidebars are <aside>
+# or role=complementary, dropped above.
 _BOILER_NAME = re.compile(
-    r"(?:^|[\s_-])(?:nav|navbar|navigation|menu|sidebar|breadcrumbs?|cookies?|consent|gdpr"
+    r"(?:^|[\s_-])(?:nav|navbar|navigation|menu|breadcrumbs?|cookies?|consent|gdpr"
     r"|skip-?link|share|sharing|social|ads?|advert\w*|sponsored|popup|modal|pagination"
     r"|pager|newsletter|subscribe)(?:$|[\s_-])", re.IGNORECASE)
 _BLOCK = {"p", "div", "li", "ul", "ol", "dl", "dt", "dd", "table", "tr", "blockquote", "pre",

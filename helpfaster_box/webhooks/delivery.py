@@ -2,11 +2,13 @@
 
 An APScheduler job (every TICK_S, or at once after `poke`) runs the pump: one
 short write transaction records the outcomes of finished attempts and claims
-due deliveries (pending -> delivering), which go to a small thread pool of
-httpx posts. Each endpoint may hold at most PER_ENDPOINT pool slots, so a slow
-or hanging receiver (up to webhook_timeout_s per attempt) delays only itself.
-Workers pump again when they finish, so a backlog drains at full speed rather
-than one batch per tick.
+due deliveries (pending -> delivering), which go to a thread pool of signed
+POSTs (sender.py). An endpoint holds at most PER_ENDPOINT of the pool's slots,
+so a slow or hanging receiver (webhook_timeout_s per attempt) delays only itself.
+While due deliveries wait (a backlog), workers pump as they finish, so it drains
+at full speed; otherwise outcomes are recorded by the next tick together with its
+claims. Every transaction costs CPU that chat generation on the same box needs,
+so a chat's burst of deliveries takes about one transaction, not three.
 
 Everything is in DuckDB: a delivery left `delivering` by a crash goes back to
 `pending` at start, so a restart loses nothing (delivery is at least once;
@@ -16,31 +18,24 @@ Everything is in DuckDB: a delivery left `delivering` by a crash goes back to
 from __future__ import annotations
 
 import concurrent.futures
-import email.utils
-import ipaddress
 import logging
 import random
-import re
-import socket
 import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import urlsplit
 
 import duckdb
-import httpx
 from apscheduler.executors.pool import ThreadPoolExecutor as SchedulerPool
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.base import BaseScheduler
 
-from .. import __version__
 from ..settings import Settings
 from ..store import webhooks as webhooks_q
 from ..store.db import Database, rows_as_dicts
 from ..store.ids import utcnow
-from . import signing
+from .sender import Answer, Sender
 
 log = logging.getLogger("helpfaster_box.webhooks")
 
@@ -50,9 +45,9 @@ SCHEDULE_S = (5, 300, 1_800, 7_200, 18_000, 36_000)
 JITTER = 0.2  # each delay is scaled by a random factor in [0.8, 1.2] so retries do not arrive in herds
 MAX_RETRY_AFTER_S = 86_400
 # An endpoint is disabled after sustained failure: at least DISABLE_AFTER_FAILURES consecutive
-# failed attempts AND no success for DISABLE_AFTER_QUIET (times the backoff scale). Both, so a
-# burst of events to a receiver that is down for ten minutes does not disable it, and a receiver
-# that sees one event a day is not disabled after a single bad day of retries.
+# failed attempts AND no success for DISABLE_AFTER_QUIET (times the backoff scale). Both: a burst
+# of events to a receiver that is down for ten minutes must not disable it, nor must a few
+# retried events to a quiet endpoint during one bad afternoon.
 DISABLE_AFTER_FAILURES = 20
 DISABLE_AFTER_QUIET = timedelta(hours=24)
 POOL_SIZE = 32
@@ -61,68 +56,9 @@ TICK_S = 0.5
 SETTLE_S = 0.005
 LAST_SUCCESS_STEP = timedelta(minutes=1)
 RETENTION = timedelta(days=30)  # the delivery log (and the events it sent) is kept this long
-ERROR_CHARS = 300
-BODY_PEEK_BYTES = 512
 JOB_ID = "webhook-delivery"
 PRUNE_JOB_ID = "webhook-log-prune"
 EXECUTOR = "webhooks"
-
-
-def url_problem(url: str, allow_private: bool) -> str | None:
-    """Why we would refuse to send to this URL, or None. Resolves the host when private
-    addresses are not allowed (blocking: call it from a thread)."""
-    try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError as exc:
-        return f"url is not a valid URL ({exc})."
-    if parts.scheme not in ("http", "https"):
-        return "url must start with http:// or https://."
-    if not parts.hostname:
-        return "url has no host."
-    if parts.username is not None or parts.password is not None:
-        return "url must not contain credentials; receivers authenticate us by the signature."
-    if allow_private:
-        return None
-    host = parts.hostname
-    try:
-        addresses = [ipaddress.ip_address(host)]
-    except ValueError:
-        try:
-            infos = socket.getaddrinfo(host, port or (443 if parts.scheme == "https" else 80),
-                                       type=socket.SOCK_STREAM)
-        except (OSError, UnicodeError):
-            return f"the host {host} does not resolve."
-        addresses = [ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos]
-    for ip in addresses:
-        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
-            ip = ip.ipv4_mapped
-        if not ip.is_global or ip.is_multicast:
-            return (
-                f"{host} resolves to {ip}, a loopback, private or link-local address, and this server "
-                "has webhook_allow_private = false."
-            )
-    return None
-
-
-def retry_after_seconds(value: str | None) -> float | None:
-    """A Retry-After header (delta seconds or HTTP date) as seconds from now."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
-
-
-def _clean(text: str) -> str:
-    return re.sub(r"\s+", " ", "".join(c if c.isprintable() else " " for c in text)).strip()
 
 
 @dataclass(slots=True)
@@ -168,9 +104,13 @@ class WebhookDispatcher:
         self._outcomes: list[Outcome] = []
         self._pumping = False
         self._again = False
+        self._backlog = False  # due deliveries were left unclaimed by the last pump
         self._closing = False
         self._running = False
-        self._http: httpx.Client | None = None
+        self._sender = Sender(
+            timeout_s=settings.webhook_timeout_s, allow_private=settings.webhook_allow_private,
+            max_idle=per_endpoint,
+        )
 
     # -- lifecycle ---------------------------------------------------------------
     def start(self) -> None:
@@ -178,13 +118,6 @@ class WebhookDispatcher:
         if recovered:
             log.info("webhooks: %d deliveries interrupted by a stop or crash are pending again", recovered)
         self._pool = concurrent.futures.ThreadPoolExecutor(self.pool_size, thread_name_prefix="webhook")
-        # One client for all pool threads (its connection pool is thread-safe): keep-alive
-        # connections are shared and the TLS context is built once, not per thread.
-        self._http = httpx.Client(
-            timeout=self.settings.webhook_timeout_s, follow_redirects=False,
-            limits=httpx.Limits(max_connections=self.pool_size, max_keepalive_connections=self.pool_size),
-            headers={"user-agent": f"HelpFaster-Box-Webhooks/{__version__}"},
-        )
         # Our own executor alias, so its "Running job" INFO lines (twice a second) can be muted
         # without touching other jobs' logs.
         logging.getLogger(f"apscheduler.executors.{EXECUTOR}").setLevel(logging.WARNING)
@@ -218,8 +151,7 @@ class WebhookDispatcher:
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
         self.pump()
-        if self._http is not None:
-            self._http.close()
+        self._sender.close()
 
     @staticmethod
     def _recover(cur: duckdb.DuckDBPyConnection) -> int:
@@ -292,7 +224,7 @@ class WebhookDispatcher:
         if not outcomes and (not claiming or budget <= 0 or not self.db.read(self._due_exists)):
             return
         try:
-            jobs = self.db.write(self._record_and_claim, outcomes, budget if claiming else 0)
+            jobs, self._backlog = self.db.write(self._record_and_claim, outcomes, budget if claiming else 0)
         except Exception:
             log.exception("webhooks: could not record outcomes / claim deliveries; will retry")
             with self._lock:
@@ -321,7 +253,8 @@ class WebhookDispatcher:
 
     def _record_and_claim(
         self, cur: duckdb.DuckDBPyConnection, outcomes: list[Outcome], budget: int
-    ) -> list[Job]:
+    ) -> tuple[list[Job], bool]:
+        """Returns the claimed jobs and whether due deliveries are still waiting."""
         # Every statement costs ~0.5-1 ms of CPU taken from chat generation, so one read of the
         # (small) endpoints table serves both halves.
         hooks = {r["id"]: r for r in rows_as_dicts(cur.execute(
@@ -329,7 +262,10 @@ class WebhookDispatcher:
             "last_success_at, coalesce(last_success_at, created_at) AS since FROM webhooks"
         ))}
         self._record(cur, outcomes, hooks)
-        return self._claim(cur, budget, hooks) if budget > 0 else []
+        if budget <= 0:
+            return [], True
+        jobs = self._claim(cur, budget, hooks)
+        return jobs, self._due_exists(cur)
 
     def _claim(self, cur: duckdb.DuckDBPyConnection, budget: int, hooks: dict[str, dict[str, Any]]) -> list[Job]:
         """Due deliveries, oldest first, with at most per_endpoint `delivering` per endpoint ->
@@ -427,7 +363,7 @@ class WebhookDispatcher:
             rows.append((job.delivery_id, job.attempt, o.attempted_at, o.status_code, o.latency_ms, o.error,
                          status, next_at))
         cols = list(zip(*rows))
-        params = {"id": list(cols[0]), "attempt": list(cols[1]), "at": list(cols[2]), "code": list(cols[3]),
+        params: dict[str, Any] = {"id": list(cols[0]), "attempt": list(cols[1]), "at": list(cols[2]), "code": list(cols[3]),
                   "latency": list(cols[4]), "error": list(cols[5]), "status": list(cols[6]),
                   "next": list(cols[7]), "now": now}
         updated = cur.execute(
@@ -479,49 +415,17 @@ class WebhookDispatcher:
 
     # -- one attempt (pool thread) -------------------------------------------------
     def _run(self, job: Job) -> None:
+        attempted_at = utcnow()
         try:
-            outcome = self._attempt(job)
+            answer = self._sender.send(job.url, job.event_id, job.secrets, job.body)
         except Exception as exc:  # never lose a claimed delivery to a bug: record it as a failure
             log.exception("webhooks: attempt of %s crashed", job.delivery_id)
-            outcome = Outcome(job, utcnow(), 0, error=f"internal error: {type(exc).__name__}")
+            answer = Answer(0, error=f"internal error: {type(exc).__name__}")
+        outcome = Outcome(job, attempted_at, answer.latency_ms, answer.status_code, answer.error,
+                          answer.retry_after_s)
         with self._lock:
             self._outcomes.append(outcome)
-        self.pump(settle=True)
-
-    def _attempt(self, job: Job) -> Outcome:
-        attempted_at, start = utcnow(), time.monotonic()
-
-        def done(**kw: Any) -> Outcome:
-            error = kw.pop("error", None)
-            return Outcome(job, attempted_at, int((time.monotonic() - start) * 1000),
-                           error=error[:ERROR_CHARS] if error else None, **kw)
-
-        if not self.settings.webhook_allow_private:
-            # Checked again at send time: the name may resolve elsewhere than it did at creation.
-            problem = url_problem(job.url, allow_private=False)
-            if problem:
-                return done(error=f"Not sent: {problem}")
-        ts = int(time.time())
-        headers = {**signing.headers(job.secrets, job.event_id, ts, job.body), "content-type": "application/json"}
-        try:
-            assert self._http is not None
-            with self._http.stream("POST", job.url, content=job.body, headers=headers) as resp:
-                code = resp.status_code
-                if 200 <= code < 300:
-                    return done(status_code=code)
-                peek = b""
-                for chunk in resp.iter_bytes():
-                    peek += chunk
-                    if len(peek) >= BODY_PEEK_BYTES:
-                        break
-                # Only a short, cleaned excerpt of the receiver's answer is ever kept or shown.
-                text = _clean(peek[:BODY_PEEK_BYTES].decode("utf-8", "replace"))
-                error = f"HTTP {code}" + (" (redirects are not followed)" if 300 <= code < 400 else "")
-                if text:
-                    error += f": {text}"
-                return done(status_code=code, error=error,
-                            retry_after_s=retry_after_seconds(resp.headers.get("retry-after")))
-        except httpx.TimeoutException:
-            return done(error=f"timed out after {self.settings.webhook_timeout_s:g} s")
-        except httpx.HTTPError as exc:
-            return done(error=_clean(f"{type(exc).__name__}: {exc}"))
+        # With a backlog, record at once so the freed slot takes the next delivery; otherwise the
+        # next tick records this together with whatever it claims: one transaction, not two.
+        if self._backlog:
+            self.pump(settle=True)

@@ -62,7 +62,7 @@ def test_crud(client, admin):
 
 def test_create_with_only_a_name_fills_the_defaults(client, admin):
     bot = create(client, admin, name="Minimal")
-    assert bot["answerMode"] == "grounded"
+    assert bot["answerMode"] == "extractive"  # settings.default_answer_mode
     assert 0 <= bot["temperature"] <= 2 and bot["maxTokens"] >= 1
     for text in ("instructions", "welcomeMessage", "fallbackMessage", "escalationMessage"):
         assert isinstance(bot[text], str) and bot[text]

@@ -78,7 +78,7 @@ class Question:
     kind: str = ""
 
     def has_key(self, text: str) -> bool:
-        return any(re.search(p, text, re.I) for p in self.key)
+        return any(re.search(p, text, re.IGNORECASE) for p in self.key)
 
 
 def questions() -> list[Question]:

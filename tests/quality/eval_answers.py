@@ -48,7 +48,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import corpus  # noqa: E402
+import corpus
 
 MODES = ["extractive", "grounded", "generative"]
 _TERM = re.compile(r"[A-Za-z0-9_./~:+-]+")
@@ -98,7 +98,6 @@ def main() -> None:
     with corpus.harness(**overrides) as h:
         c, bot_id, hd = h.client, h.bot_id, h.headers
         chat = h.app.state.chat
-        knowledge = h.app.state.knowledge
         settings = chat.settings
         r = c.patch(f"/v1/chatbots/{bot_id}", headers=hd, json={
             "temperature": 0, "escalation": {"enabled": False}, "leadCapture": {"enabled": False},
@@ -170,8 +169,7 @@ def main() -> None:
 
     if args.dump:
         with open(args.dump, "w") as fh:
-            for rec in records:
-                fh.write(json.dumps(rec) + "\n")
+            fh.writelines(json.dumps(rec) + "\n" for rec in records)
 
     # -- report -----------------------------------------------------------------
     n_ans = sum(q.answerable for q in qs)
@@ -188,7 +186,7 @@ def main() -> None:
 
     # -- relevance gate sweep ----------------------------------------------------
     sweep = []
-    for i in range(0, 17):
+    for i in range(17):
         t = round(0.20 + 0.025 * i, 3)
         kept = sum(best_cos[q.id] >= t or has_exact[q.id] for q in qs if q.answerable)
         declined = sum(best_cos[q.id] < t and not has_exact[q.id] for q in qs if not q.answerable)
@@ -237,8 +235,8 @@ def main() -> None:
     report = "\n".join([
         "## Answers (eval_answers.py)", "", config, "", mode_table, "",
         "### Relevance gate sweep", "", sweep_table, "",
-        f"Recommended relevance_threshold: **{rec_t:.3f}** (declines every unanswerable question, "
-        f"keeps {top:.0%} of answerable ones). {cos_note}", "",
+        (f"Recommended relevance_threshold: **{rec_t:.3f}** (declines every unanswerable question, "
+         f"keeps {top:.0%} of answerable ones). {cos_note}"), "",
         "### Five question/reply pairs per mode", "", *pairs,
     ])
     print(report)

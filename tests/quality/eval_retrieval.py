@@ -14,8 +14,9 @@ query vector from app.state.knowledge.embedder):
 
 A hit = one of the top k chunks comes from a page that answers the question (the
 chunk's sourceId -> the uploaded file name). Also reports the rank of the first
-right chunk (MRR@k) and the hit rate on the `rare` questions (exact terms: an option,
-a file, a tool name). Prints a table and one JSON line; rewrites the `retrieval`
+right chunk (MRR@k) and the hit rate on the questions about rare exact terms (kind
+`rare`: the answer is an option, a file, a tool name; kind `exact`: the question
+quotes one). Prints a table and one JSON line; rewrites the `retrieval`
 section of results.md.
 """
 
@@ -29,7 +30,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import corpus  # noqa: E402
+import corpus
 
 WEIGHTS = [(1.0, 1.0), (1.0, 0.5), (1.0, 0.75), (1.0, 1.5), (1.0, 0.25), (1.0, 2.0)]
 
@@ -76,20 +77,20 @@ def main() -> None:
                 if rank is not None:
                     hits += 1
                     rr += 1 / (rank + 1)
-                    rare_hits += q.kind == "rare"
+                    rare_hits += q.kind in ("rare", "exact")
                 else:
                     misses.append(q.question)
-            n_rare = sum(q.kind == "rare" for q in qs)
+            n_rare = sum(q.kind in ("rare", "exact") for q in qs)
             results[name] = {
                 "hit": round(hits / len(qs), 3), "mrr": round(rr / len(qs), 3),
                 "rare_hit": round(rare_hits / max(n_rare, 1), 3),
                 "ms": round(1000 * t / len(qs), 1), "misses": misses,
             }
 
-    n_rare = sum(q.kind == "rare" for q in qs)
+    n_rare = sum(q.kind in ("rare", "exact") for q in qs)
     rows = [[name, f"{r['hit']:.3f}", f"{r['mrr']:.3f}", f"{r['rare_hit']:.3f}", r["ms"]]
             for name, r in results.items()]
-    header = ["method (dense/lexical weight)", f"top-{k} hit", f"MRR@{k}", f"rare terms ({n_rare})", "ms/query"]
+    header = ["method (dense/lexical weight)", f"top-{k} hit", f"MRR@{k}", f"exact terms ({n_rare})", "ms/query"]
     table = corpus.md_table(header, rows)
     hybrids = {n: r for n, r in results.items() if n.startswith("hybrid")}
     best = max(hybrids, key=lambda n: (hybrids[n]["hit"], hybrids[n]["rare_hit"], hybrids[n]["mrr"]))

@@ -192,13 +192,24 @@ def test_html_keeps_content_and_drops_boilerplate():
 
 
 def test_html_title_from_first_h1_and_class_heuristic_keeps_main_content():
-    page = (b"<html><body class='has-sidebar'><div class='page-with-sidebar'>"
+    page = (b"<html><body class='has-navbar'><div class='page-with-navbar'>"
             b"<h1>Shipping times</h1><p>Orders ship in two days.</p></div>"
-            b"<div class='sidebar'>sidebarnoise</div></body></html>")
+            b"<div class='navbar'>navbarnoise</div></body></html>")
     doc = parse(page, "html")
     assert doc.title == "Shipping times"
     assert doc.sections[0].text == "Orders ship in two days."
-    assert "sidebarnoise" not in str(doc)
+    assert "navbarnoise" not in str(doc)
+
+
+def test_html_docbook_sidebar_boxes_are_content():
+    # DocBook (the Debian handbook) puts TIP / CAUTION boxes in <div class="sidebar">.
+    page = (b"<html><body><h1>Users</h1><p>Edit the files with care.</p>"
+            b"<div class='sidebar'><div class='titlepage'><p><strong>TIP</strong></p></div>"
+            b"<p>Use vipw and vigr to edit /etc/passwd safely.</p></div>"
+            b"<aside>asidenoise</aside></body></html>")
+    text = str(parse(page, "html"))
+    assert "vipw and vigr" in text
+    assert "asidenoise" not in text
 
 
 def test_html_legacy_charset_and_xml_declaration():
