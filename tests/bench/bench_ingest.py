@@ -1,16 +1,18 @@
 """Ingestion benchmark: chunks/s through the sources API against raw batched embedding.
 
-Run: .venv/bin/python tests/bench/bench_ingest.py [--docs 40] [--sections 53] [--rounds 1]
+Run: .venv/bin/python tests/bench/bench_ingest.py [--docs 40] [--sections 53] [--batch-docs 4]
 Prints one JSON line: {"ratio": api_chunks_per_s / raw_chunks_per_s, ...}; target >= 0.8.
 
 A generated corpus of markdown documents (headings, ~105-130-word support-style sections,
-so one section is one ~180-token chunk) is posted to a fresh chatbot through the
-Litestar TestClient with the real embedding model, timed from the first POST until the
-ingestion worker is idle (parse, chunk, embed, DuckDB writes, FAISS + BM25 updates,
-index saves). Then the same chunk texts, read back from the database and formed the way
-the service embeds them (`passage_text`), go through `embedder.embed()` on the same
-embedder instance, one call per source as the service makes them. With --rounds > 1
-each round uses a new chatbot (de-duplication is per chatbot) and medians are reported.
+so a section is one ~180-token chunk; ~2,150 chunks by default) is posted to one chatbot
+through the Litestar TestClient with the real models loaded, a few documents at a time.
+Each batch is timed from its first POST until the ingestion worker is idle (parse,
+chunk, embed, DuckDB writes, FAISS + BM25 updates, index saves), and right after it the
+same chunk texts, read back from the database and formed as the service embeds them
+(`passage_text`), go through `embedder.embed()` on the same embedder instance, one call
+per source as the service makes them. Pairing the two sides in short, adjacent runs
+keeps the comparison fair on a machine whose load from other work drifts; `ratio` is
+total API chunks/s over total raw chunks/s, `cpu_ratio` the same in process CPU time.
 """
 
 from __future__ import annotations
@@ -184,14 +186,15 @@ def log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
-def ingest_round(
-    client: TestClient, headers: dict[str, str], docs: list[tuple[str, str]], name: str
+def ingest_batch(
+    client: TestClient, headers: dict[str, str], bot: str, docs: list[tuple[str, str]]
 ) -> dict[str, Any]:
-    bot = client.post("/v1/chatbots", json={"name": name}, headers=headers).json()["id"]
+    """POST documents and wait for the worker to finish them: the API side of a pair."""
     knowledge = client.app.state.knowledge
     timer: EmbedTimer = client.app.state.embedder.embed
     embed0 = timer.seconds
     cpu0, t0 = time.process_time(), time.perf_counter()
+    ids = []
     for filename, text in docs:
         resp = client.post(
             f"/v1/chatbots/{bot}/sources",
@@ -199,15 +202,16 @@ def ingest_round(
             files={"file": (filename, text.encode(), "text/markdown")},
         )
         assert resp.status_code == 202, resp.text
+        ids.append(resp.json()["id"])
     if not knowledge.wait_idle(3600):
         raise SystemExit("ingestion did not finish within an hour")
     wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
-    sources = client.get(f"/v1/chatbots/{bot}/sources?limit=100", headers=headers).json()["data"]
+    sources = [client.get(f"/v1/sources/{i}", headers=headers).json() for i in ids]
     bad = [s for s in sources if s["status"] != "ready"]
     if bad:
         raise SystemExit(f"sources not ready: {bad[:3]}")
     return {
-        "bot": bot,
+        "ids": ids,
         "wall": wall,
         "cpu": cpu,
         "embed": timer.seconds - embed0,
@@ -215,23 +219,23 @@ def ingest_round(
     }
 
 
-def chunk_passages(db: Any, bot: str) -> list[list[str]]:
-    """The texts the service embedded, grouped per source as it embedded them."""
+def chunk_passages(db: Any, source_ids: list[str]) -> list[list[str]]:
+    """The texts the service embedded, per source, as it embedded them."""
     rows = db.read(
         lambda cur: cur.execute(
-            "SELECT c.source_id, c.section, c.text FROM chunks c JOIN sources s ON s.id = c.source_id "
-            "WHERE c.chatbot_id = ? ORDER BY s.created_at, c.source_id, c.position",
-            [bot],
+            "SELECT source_id, section, text FROM chunks WHERE source_id IN ? "
+            "ORDER BY source_id, position",
+            [source_ids],
         ).fetchall()
     )
-    groups: dict[str, list[str]] = {}
+    groups: dict[str, list[str]] = {i: [] for i in source_ids}
     for source_id, section, text in rows:
-        groups.setdefault(source_id, []).append(passage_text(section, text))
+        groups[source_id].append(passage_text(section, text))
     return list(groups.values())
 
 
-def raw_round(embedder: Any, groups: list[list[str]]) -> dict[str, Any]:
-    embed = embedder.embed._embed  # the real method, not the timer
+def embed_raw(embed: Any, groups: list[list[str]]) -> dict[str, Any]:
+    """The same texts through embed(), one call per source: the raw side of a pair."""
     cpu0, t0 = time.process_time(), time.perf_counter()
     for texts in groups:
         embed(texts)
@@ -245,74 +249,59 @@ def raw_round(embedder: Any, groups: list[list[str]]) -> dict[str, Any]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--docs", type=int, default=40)
-    ap.add_argument(
-        "--sections", type=int, default=53, help="sections (~1 chunk each) per document"
-    )
-    ap.add_argument("--rounds", type=int, default=1)
+    ap.add_argument("--sections", type=int, default=53, help="sections (~1 chunk each) per doc")
+    ap.add_argument("--batch-docs", type=int, default=4, help="documents per api/raw pair")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
 
     docs = make_corpus(args.docs, args.sections, args.seed)
+    batches = [docs[i : i + args.batch_docs] for i in range(0, len(docs), args.batch_docs)]
+    pairs: list[tuple[dict[str, Any], dict[str, Any]]] = []
     with tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp:
-        settings = make_settings(Path(tmp) / "data", load_models=True, rate_limit_scale=10_000_000)
+        settings = make_settings(Path(tmp) / "data", load_models=True, rate_limit_scale=10**7)
         headers = {"x-api-key": bootstrap(settings)}
         with TestClient(create_app(settings)) as client:
             embedder, db = client.app.state.embedder, client.app.state.db
-            embedder.embed(["warm-up"] * 4)
+            raw_embed = embedder.embed
+            raw_embed(["warm-up"] * 4)
             EmbedTimer(embedder)
-            api_rounds, raw_rounds = [], []
-            groups: list[list[str]] = []
-            # Rounds alternate their order (api, raw | raw, api | ...) so that drift in
-            # the machine's load does not always favour the same side.
-            for r in range(args.rounds):
-                order = ["api", "raw"] if r % 2 == 0 else ["raw", "api"]
-                for phase in order:
-                    if phase == "api":
-                        log(f"round {r + 1}: ingesting {len(docs)} documents through the API ...")
-                        api = ingest_round(client, headers, docs, f"bench {r}")
-                        log(
-                            f"  api: {api['chunks']} chunks in {api['wall']:.1f} s "
-                            f"({api['chunks'] / api['wall']:.1f} chunks/s; "
-                            f"{api['embed']:.1f} s of it in embed())"
-                        )
-                        if not groups:
-                            groups = chunk_passages(db, api["bot"])
-                        api_rounds.append(api)
-                    else:
-                        raw = raw_round(embedder, groups)
-                        log(
-                            f"round {r + 1}: raw embed(): {raw['chunks']} chunks in {raw['wall']:.1f} s "
-                            f"({raw['chunks'] / raw['wall']:.1f} chunks/s)"
-                        )
-                        raw_rounds.append(raw)
-                assert raw_rounds[-1]["chunks"] == api_rounds[-1]["chunks"]
-            token_counts = [embedder.count_tokens(t) for g in groups for t in g]
+            bot = client.post("/v1/chatbots", json={"name": "bench"}, headers=headers).json()["id"]
+            for n, batch in enumerate(batches, 1):
+                api = ingest_batch(client, headers, bot, batch)
+                groups = chunk_passages(db, api["ids"])
+                raw = embed_raw(raw_embed, groups)
+                assert raw["chunks"] == api["chunks"], (raw["chunks"], api["chunks"])
+                pairs.append((api, raw))
+                log(
+                    f"batch {n}/{len(batches)}: {api['chunks']} chunks; "
+                    f"api {api['chunks'] / api['wall']:.1f}/s ({api['embed'] / api['wall']:.0%} "
+                    f"in embed), raw {raw['chunks'] / raw['wall']:.1f}/s"
+                )
+            token_counts = [
+                embedder.count_tokens(t)
+                for api, _ in pairs
+                for g in chunk_passages(db, api["ids"])
+                for t in g
+            ]
 
-    ratios = [
-        (a["chunks"] / a["wall"]) / (r["chunks"] / r["wall"])
-        for a, r in zip(api_rounds, raw_rounds)
-    ]
-    cpu_ratios = [
-        (r["cpu"] / r["chunks"]) / (a["cpu"] / a["chunks"]) for a, r in zip(api_rounds, raw_rounds)
-    ]
+    def total(side: int, key: str) -> float:
+        return float(sum(pair[side][key] for pair in pairs))
+
+    chunks = total(0, "chunks")
+    api_rate, raw_rate = chunks / total(0, "wall"), chunks / total(1, "wall")
+    pair_ratios = [(r["wall"] / a["wall"]) for a, r in pairs]  # same chunks on both sides
     result = {
-        "ratio": round(statistics.median(ratios), 3),
-        "cpu_ratio": round(statistics.median(cpu_ratios), 3),
-        "api_chunks_per_s": round(
-            statistics.median(a["chunks"] / a["wall"] for a in api_rounds), 2
-        ),
-        "raw_chunks_per_s": round(
-            statistics.median(r["chunks"] / r["wall"] for r in raw_rounds), 2
-        ),
-        "api_embed_share": round(statistics.median(a["embed"] / a["wall"] for a in api_rounds), 3),
-        "api_embed_chunks_per_s": round(
-            statistics.median(a["chunks"] / a["embed"] for a in api_rounds), 2
-        ),
-        "chunks": api_rounds[0]["chunks"],
+        "ratio": round(api_rate / raw_rate, 3),
+        "ratio_median_of_pairs": round(statistics.median(pair_ratios), 3),
+        "cpu_ratio": round(total(1, "cpu") / total(0, "cpu"), 3),
+        "api_chunks_per_s": round(api_rate, 2),
+        "raw_chunks_per_s": round(raw_rate, 2),
+        "api_embed_share": round(total(0, "embed") / total(0, "wall"), 3),
+        "api_embed_chunks_per_s": round(chunks / total(0, "embed"), 2),
+        "chunks": int(chunks),
         "documents": len(docs),
+        "pairs": len(pairs),
         "tokens_per_chunk_mean": round(statistics.fmean(token_counts), 1),
-        "rounds": args.rounds,
-        "round_ratios": [round(x, 3) for x in ratios],
         "target": 0.8,
     }
     print(json.dumps(result))
