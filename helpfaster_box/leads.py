@@ -13,7 +13,7 @@ import duckdb
 
 from .store.db import row_as_dict
 from .store.ids import new_id, utcnow
-from .store.pagination import page
+from .store.pagination import created_between, page
 
 FIELDS = ("name", "email", "phone", "company")
 _EMAIL = re.compile(r"(?<![\w.+-])[A-Za-z0-9._%+-]{1,64}@(?:[A-Za-z0-9-]{1,63}\.)+[A-Za-z]{2,24}(?![\w-])")
@@ -136,14 +136,8 @@ def lead_conversation_ids(cur: duckdb.DuckDBPyConnection, lead_id: str) -> list[
 
 def list_leads(cur: duckdb.DuckDBPyConnection, chatbot_id: str, *, limit: int, cursor: str | None,
                start: Any = None, end: Any = None) -> tuple[list[dict[str, Any]], str | None]:
-    sql = "SELECT * FROM leads WHERE chatbot_id = $bot"
     params: dict[str, Any] = {"bot": chatbot_id}
-    if start is not None:
-        sql += " AND created_at >= $start"
-        params["start"] = start
-    if end is not None:
-        sql += " AND created_at <= $end"
-        params["end"] = end
+    sql = created_between("SELECT * FROM leads WHERE chatbot_id = $bot", params, start, end)
     return page(cur, sql, params, limit=limit, cursor=cursor)
 
 

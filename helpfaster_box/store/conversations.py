@@ -10,7 +10,7 @@ import duckdb
 
 from .db import row_as_dict, rows_as_dicts
 from .ids import new_id, utcnow
-from .pagination import page
+from .pagination import created_between, page
 
 _JSON = ("visitor", "metadata", "sources")
 
@@ -53,14 +53,8 @@ def list_conversations(
     cur: duckdb.DuckDBPyConnection, chatbot_id: str, *, limit: int, cursor: str | None,
     start: datetime | None, end: datetime | None, status: str | None,
 ) -> tuple[list[dict[str, Any]], str | None]:
-    sql = "SELECT * FROM conversations WHERE chatbot_id = $bot"
     params: dict[str, Any] = {"bot": chatbot_id}
-    if start is not None:
-        sql += " AND created_at >= $start"
-        params["start"] = start
-    if end is not None:
-        sql += " AND created_at <= $end"
-        params["end"] = end
+    sql = created_between("SELECT * FROM conversations WHERE chatbot_id = $bot", params, start, end)
     if status:
         sql += " AND status = $status"
         params["status"] = status

@@ -56,3 +56,14 @@ def page(
         rows = rows[:limit]
         next_cursor = encode_cursor(rows[-1]["created_at"], rows[-1]["id"])
     return rows, next_cursor
+
+
+def created_between(sql: str, params: dict[str, Any], start: datetime | None, end: datetime | None) -> str:
+    """Add the inclusive `from`/`to` filters of list endpoints to a WHERE clause."""
+    if start is not None:
+        sql += " AND created_at >= $start"
+        params["start"] = start
+    if end is not None:
+        sql += " AND created_at <= $end"
+        params["end"] = end
+    return sql
