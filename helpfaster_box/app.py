@@ -25,6 +25,7 @@ from .api.keys import KeysController
 from .api.leads import LeadsController
 from .api.ratelimit import RateLimiter
 from .api.sources import SourcesController, add_source_handler
+from .api.webhooks import WebhookDeliveriesController, WebhooksController
 from .errors import handle_exception
 from .settings import Settings
 from .store.db import open_database
@@ -90,6 +91,7 @@ def create_app(settings: Settings) -> Litestar:
             "on_chatbot_deleted": [],
             "knowledge": None,
             "chat": None,
+            "webhooks": None,
         }
     )
 
@@ -100,6 +102,12 @@ def create_app(settings: Settings) -> Litestar:
             db = open_database(settings.db_path)
             stack.callback(db.close)
             app.state.db = db
+            from .webhooks.delivery import WebhookDispatcher
+
+            webhooks = WebhookDispatcher(settings, db)
+            await asyncio.to_thread(webhooks.start)
+            stack.push_async_callback(asyncio.to_thread, webhooks.close)  # before db.close
+            app.state.webhooks = webhooks
             if settings.load_models:
                 await open_models(app, stack, settings)
             yield
@@ -108,7 +116,8 @@ def create_app(settings: Settings) -> Litestar:
         path="/v1",
         route_handlers=[health, openapi_json, get_organization, KeysController, ChatbotsController,
                         SourcesController, add_source_handler(settings.max_upload_bytes),
-                        chat, ConversationsController, LeadsController],
+                        chat, ConversationsController, LeadsController, WebhooksController,
+                        WebhookDeliveriesController],
         middleware=[auth_middleware],
         dependencies={"auth": Provide(provide_auth), "db": Provide(provide_db)},
     )

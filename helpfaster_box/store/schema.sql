@@ -39,7 +39,7 @@ CREATE INDEX webhook_attempts_delivery ON webhook_attempts(delivery_id);
 CREATE TABLE webhook_deliveries(id VARCHAR PRIMARY KEY, webhook_id VARCHAR NOT NULL, event_id VARCHAR NOT NULL, status VARCHAR NOT NULL, attempts INTEGER DEFAULT(0) NOT NULL, next_attempt_at TIMESTAMP, last_status_code INTEGER, last_error VARCHAR, created_at TIMESTAMP NOT NULL, updated_at TIMESTAMP NOT NULL);
 CREATE INDEX webhook_deliveries_webhook ON webhook_deliveries(webhook_id, created_at);
 
-CREATE TABLE webhook_events(id VARCHAR PRIMARY KEY, org_id VARCHAR NOT NULL, chatbot_id VARCHAR, "type" VARCHAR NOT NULL, payload JSON NOT NULL, created_at TIMESTAMP NOT NULL);
+CREATE TABLE webhook_events(id VARCHAR PRIMARY KEY, org_id VARCHAR NOT NULL, chatbot_id VARCHAR, "type" VARCHAR NOT NULL, payload JSON NOT NULL, created_at TIMESTAMP NOT NULL, fanned_out BOOLEAN DEFAULT(true));
 
 CREATE TABLE webhooks(id VARCHAR PRIMARY KEY, org_id VARCHAR NOT NULL, url VARCHAR NOT NULL, description VARCHAR, events JSON NOT NULL, chatbot_ids JSON, "secret" VARCHAR NOT NULL, previous_secret VARCHAR, previous_secret_expires_at TIMESTAMP, enabled BOOLEAN NOT NULL, disabled_reason VARCHAR, disabled_at TIMESTAMP, failure_streak INTEGER DEFAULT(0) NOT NULL, last_success_at TIMESTAMP, created_at TIMESTAMP NOT NULL, updated_at TIMESTAMP NOT NULL);
 CREATE INDEX webhooks_org ON webhooks(org_id, created_at);

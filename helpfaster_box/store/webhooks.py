@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import duckdb
@@ -125,6 +125,110 @@ def delete_webhook(cur: duckdb.DuckDBPyConnection, org_id: str, webhook_id: str)
     cur.execute("DELETE FROM webhook_deliveries WHERE webhook_id = ?", [webhook_id])
     cur.execute("DELETE FROM webhooks WHERE id = ?", [webhook_id])
     return True
+
+
+# -- the dispatcher's queries (webhooks/delivery.py) --------------------------------
+
+
+def recover_interrupted(cur: duckdb.DuckDBPyConnection) -> int:
+    """Deliveries left `delivering` by a stop or crash become pending (due at once)."""
+    rows = cur.execute(
+        "UPDATE webhook_deliveries SET status = 'pending', next_attempt_at = coalesce(next_attempt_at, $now), "
+        "updated_at = $now WHERE status = 'delivering' RETURNING id",
+        {"now": utcnow()},
+    ).fetchall()
+    return len(rows)
+
+
+def work_waiting(cur: duckdb.DuckDBPyConnection, *, events: bool = True) -> bool:
+    """A pending delivery is due (or, with events, an event awaits fan-out)."""
+    sql = "SELECT 1 FROM webhook_deliveries WHERE status = 'pending' AND next_attempt_at <= ?"
+    if events:
+        sql += " UNION ALL SELECT 1 FROM webhook_events WHERE NOT fanned_out"
+    return bool(cur.execute(sql + " LIMIT 1", [utcnow()]).fetchall())
+
+
+def claim_due(
+    cur: duckdb.DuckDBPyConnection, budget: int, per_endpoint: int, now: datetime
+) -> list[tuple[str, str, str, int]]:
+    """Due deliveries -> delivering, oldest first, leaving at most per_endpoint `delivering` per
+    endpoint. Returns (delivery id, webhook id, event id, attempts so far)."""
+    return cur.execute(
+        "UPDATE webhook_deliveries SET status = 'delivering', updated_at = $now WHERE id IN ("
+        " SELECT p.id FROM (SELECT id, webhook_id, next_attempt_at, row_number() OVER"
+        "  (PARTITION BY webhook_id ORDER BY next_attempt_at, id) AS rank FROM webhook_deliveries"
+        "  WHERE status = 'pending' AND next_attempt_at <= $now) p"
+        " LEFT JOIN (SELECT webhook_id, count(*) AS busy FROM webhook_deliveries"
+        "  WHERE status = 'delivering' GROUP BY webhook_id) b ON b.webhook_id = p.webhook_id"
+        " WHERE p.rank + coalesce(b.busy, 0) <= $cap ORDER BY p.next_attempt_at, p.id LIMIT $budget"
+        ") RETURNING id, webhook_id, event_id, attempts",
+        {"now": now, "cap": per_endpoint, "budget": budget},
+    ).fetchall()
+
+
+def fail_deliveries(cur: duckdb.DuckDBPyConnection, delivery_ids: list[str], error: str) -> None:
+    cur.execute(
+        "UPDATE webhook_deliveries SET status = 'failed', next_attempt_at = NULL, updated_at = $now, "
+        "last_error = $error WHERE list_contains($ids, id)",
+        {"now": utcnow(), "error": error, "ids": delivery_ids},
+    )
+
+
+def payloads(cur: duckdb.DuckDBPyConnection, event_ids: list[str]) -> dict[str, str]:
+    # A narrow lookup: joining the payloads into the claim costs several times more.
+    return dict(cur.execute(
+        "SELECT id, payload FROM webhook_events WHERE list_contains($ids, id)", {"ids": event_ids}
+    ).fetchall())
+
+
+def record_attempts(cur: duckdb.DuckDBPyConnection, rows: list[tuple[Any, ...]], now: datetime) -> None:
+    """rows: (delivery id, attempt, attempted at, status code, latency ms, error, new status,
+    next attempt at). Set-based, a fixed number of statements however many rows; a delivery
+    deleted with its endpoint meanwhile is skipped."""
+    cols = [list(c) for c in zip(*rows)]
+    names = ("id", "attempt", "at", "code", "latency", "error", "status", "next")
+    p = dict(zip(names, cols))
+    updated = cur.execute(
+        "UPDATE webhook_deliveries SET status = u.status, attempts = u.attempt, next_attempt_at = u.next, "
+        "last_status_code = u.code, last_error = u.error, updated_at = $now FROM (SELECT "
+        "unnest($id::VARCHAR[]) AS id, unnest($status::VARCHAR[]) AS status, "
+        "unnest($attempt::INTEGER[]) AS attempt, unnest($next::TIMESTAMP[]) AS next, "
+        "unnest($code::INTEGER[]) AS code, unnest($error::VARCHAR[]) AS error) u "
+        "WHERE webhook_deliveries.id = u.id RETURNING webhook_deliveries.id",
+        {k: p[k] for k in ("id", "status", "attempt", "next", "code", "error")} | {"now": now},
+    ).fetchall()
+    alive = {r[0] for r in updated}
+    keep = [i for i, delivery_id in enumerate(p["id"]) if delivery_id in alive]
+    cur.execute(
+        "INSERT INTO webhook_attempts (delivery_id, attempt, attempted_at, status_code, latency_ms, error) "
+        "SELECT unnest($id::VARCHAR[]), unnest($attempt::INTEGER[]), unnest($at::TIMESTAMP[]), "
+        "unnest($code::INTEGER[]), unnest($latency::INTEGER[]), unnest($error::VARCHAR[])",
+        {k: [p[k][i] for i in keep] for k in ("id", "attempt", "at", "code", "latency", "error")},
+    )
+
+
+def set_health(cur: duckdb.DuckDBPyConnection, changes: list[tuple[str, int, datetime | None]]) -> None:
+    """(webhook id, consecutive failures, time of a success or None) per endpoint."""
+    cur.execute(
+        "UPDATE webhooks SET failure_streak = u.streak, "
+        "last_success_at = coalesce(u.success, webhooks.last_success_at) FROM (SELECT "
+        "unnest($id::VARCHAR[]) AS id, unnest($streak::INTEGER[]) AS streak, "
+        "unnest($success::TIMESTAMP[]) AS success) u WHERE webhooks.id = u.id",
+        {"id": [c[0] for c in changes], "streak": [c[1] for c in changes], "success": [c[2] for c in changes]},
+    )
+
+
+def prune(cur: duckdb.DuckDBPyConnection, cutoff: datetime) -> None:
+    """Drop finished deliveries, their attempts and their events older than cutoff."""
+    params = {"cutoff": cutoff}
+    old = "SELECT id FROM webhook_deliveries WHERE status IN ('succeeded', 'failed') AND updated_at < $cutoff"
+    cur.execute(f"DELETE FROM webhook_attempts WHERE delivery_id IN ({old})", params)
+    cur.execute(f"DELETE FROM webhook_deliveries WHERE id IN ({old})", params)
+    cur.execute(
+        "DELETE FROM webhook_events e WHERE created_at < $cutoff AND fanned_out AND NOT EXISTS "
+        "(SELECT 1 FROM webhook_deliveries d WHERE d.event_id = e.id)",
+        params,
+    )
 
 
 # -- deliveries ------------------------------------------------------------------

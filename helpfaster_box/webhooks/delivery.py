@@ -35,6 +35,7 @@ from ..settings import Settings
 from ..store import webhooks as webhooks_q
 from ..store.db import Database, rows_as_dicts
 from ..store.ids import utcnow
+from . import outbox
 from .sender import Answer, Sender
 
 log = logging.getLogger("helpfaster_box.webhooks")
@@ -114,7 +115,7 @@ class WebhookDispatcher:
 
     # -- lifecycle ---------------------------------------------------------------
     def start(self) -> None:
-        recovered = self.db.write(self._recover)
+        recovered = self.db.write(webhooks_q.recover_interrupted)
         if recovered:
             log.info("webhooks: %d deliveries interrupted by a stop or crash are pending again", recovered)
         self._pool = concurrent.futures.ThreadPoolExecutor(self.pool_size, thread_name_prefix="webhook")
@@ -153,15 +154,6 @@ class WebhookDispatcher:
         self.pump()
         self._sender.close()
 
-    @staticmethod
-    def _recover(cur: duckdb.DuckDBPyConnection) -> int:
-        rows = cur.execute(
-            "UPDATE webhook_deliveries SET status = 'pending', next_attempt_at = coalesce(next_attempt_at, $now), "
-            "updated_at = $now WHERE status = 'delivering' RETURNING id",
-            {"now": utcnow()},
-        ).fetchall()
-        return len(rows)
-
     # -- public helpers ----------------------------------------------------------
     def poke(self) -> None:
         """Run the pump now instead of at the next tick (something just became due)."""
@@ -184,7 +176,7 @@ class WebhookDispatcher:
         while time.monotonic() < deadline:
             with self._lock:
                 busy = bool(self._outcomes) or any(self._inflight.values()) or self._pumping
-            if not busy and not self.db.read(self._due_exists):
+            if not busy and not self.db.read(webhooks_q.work_waiting):
                 return True
             time.sleep(0.02)
         return False
@@ -220,11 +212,14 @@ class WebhookDispatcher:
         with self._lock:
             outcomes, self._outcomes = self._outcomes, []
             claiming = not self._closing and self._pool is not None
-            budget = self.pool_size - sum(self._inflight.values()) + len(outcomes)
-        if not outcomes and (not claiming or budget <= 0 or not self.db.read(self._due_exists)):
+            busy = dict(self._inflight)  # per endpoint, once these outcomes are recorded
+            for o in outcomes:
+                busy[o.job.webhook_id] -= 1
+            budget = self.pool_size - sum(busy.values()) if claiming else 0
+        if not outcomes and (budget <= 0 or not self.db.read(webhooks_q.work_waiting)):
             return
         try:
-            jobs, self._backlog = self.db.write(self._record_and_claim, outcomes, budget if claiming else 0)
+            jobs, self._backlog = self.db.write(self._record_and_claim, outcomes, budget, busy)
         except Exception:
             log.exception("webhooks: could not record outcomes / claim deliveries; will retry")
             with self._lock:
@@ -244,88 +239,90 @@ class WebhookDispatcher:
             except RuntimeError:  # pool shut down: the job stays `delivering`, recovered at next start
                 pass
 
-    @staticmethod
-    def _due_exists(cur: duckdb.DuckDBPyConnection) -> bool:
-        return bool(cur.execute(
-            "SELECT 1 FROM webhook_deliveries WHERE status = 'pending' AND next_attempt_at <= ? LIMIT 1",
-            [utcnow()],
-        ).fetchall())
-
     def _record_and_claim(
-        self, cur: duckdb.DuckDBPyConnection, outcomes: list[Outcome], budget: int
+        self, cur: duckdb.DuckDBPyConnection, outcomes: list[Outcome], budget: int, busy: dict[str, int]
     ) -> tuple[list[Job], bool]:
-        """Returns the claimed jobs and whether due deliveries are still waiting."""
-        # Every statement costs ~0.5-1 ms of CPU taken from chat generation, so one read of the
-        # (small) endpoints table serves both halves.
+        """Record outcomes, fan out new events, claim due deliveries, in one transaction.
+        Returns the jobs to start and whether due deliveries are still waiting."""
+        # Every statement costs ~0.5-1 ms of CPU taken from chat on the same cores, so one
+        # read of the (small) endpoints table serves all three steps, and a chat's fresh
+        # deliveries start as they are created instead of being claimed by another statement.
         hooks = {r["id"]: r for r in rows_as_dicts(cur.execute(
-            "SELECT id, enabled, url, secret, previous_secret, previous_secret_expires_at, failure_streak, "
-            "last_success_at, coalesce(last_success_at, created_at) AS since FROM webhooks"
+            "SELECT id, org_id, enabled, events, chatbot_ids, url, secret, previous_secret, "
+            "previous_secret_expires_at, failure_streak, last_success_at, "
+            "coalesce(last_success_at, created_at) AS since FROM webhooks"
         ))}
         self._record(cur, outcomes, hooks)
         if budget <= 0:
             return [], True
-        jobs = self._claim(cur, budget, hooks)
-        return jobs, self._due_exists(cur)
+        jobs = self._fan_out(cur, hooks, budget, busy)
+        if not webhooks_q.work_waiting(cur, events=False):
+            return jobs, False
+        if len(jobs) < budget:
+            jobs += self._claim(cur, budget - len(jobs), hooks)
+        return jobs, webhooks_q.work_waiting(cur, events=False)
+
+    def _fan_out(
+        self, cur: duckdb.DuckDBPyConnection, hooks: dict[str, dict[str, Any]], budget: int, busy: dict[str, int]
+    ) -> list[Job]:
+        """One delivery per (new event, endpoint that wants it now); those within the budget and
+        the endpoint's share of the pool start at once (`delivering`), the rest wait `pending`."""
+        events = cur.execute(
+            "UPDATE webhook_events SET fanned_out = true WHERE NOT fanned_out "
+            "RETURNING id, org_id, chatbot_id, type, payload"
+        ).fetchall()
+        by_org: dict[str, list[dict[str, Any]]] = {}
+        for hook in hooks.values():
+            by_org.setdefault(hook["org_id"], []).append(hook)
+        triples: list[tuple[str, str, str]] = []
+        starts: list[tuple[dict[str, Any], str, str]] = []
+        for event_id, org_id, chatbot_id, type, payload in events:
+            for hook in by_org.get(org_id, []):
+                if not outbox.wants(hook, type, chatbot_id):
+                    continue
+                start = len(starts) < budget and busy.get(hook["id"], 0) < self.per_endpoint
+                if start:
+                    busy[hook["id"]] = busy.get(hook["id"], 0) + 1
+                    starts.append((hook, event_id, payload))
+                triples.append((hook["id"], event_id, "delivering" if start else "pending"))
+        if not triples:
+            return []
+        ids = outbox.insert_deliveries(cur, triples)
+        started = [delivery_id for delivery_id, t in zip(ids, triples) if t[2] == "delivering"]
+        now = utcnow()
+        return [self._job(hook, delivery_id, event_id, 1, payload, now)
+                for delivery_id, (hook, event_id, payload) in zip(started, starts)]
+
+    @staticmethod
+    def _job(hook: dict[str, Any], delivery_id: str, event_id: str, attempt: int, payload: str,
+             now: datetime) -> Job:
+        secrets = [hook["secret"]]
+        expires = hook["previous_secret_expires_at"]
+        if hook["previous_secret"] and expires and expires > now:
+            secrets.append(hook["previous_secret"])  # rotation: both sign for 24 h
+        return Job(delivery_id, hook["id"], event_id, attempt, hook["url"], secrets, payload.encode())
 
     def _claim(self, cur: duckdb.DuckDBPyConnection, budget: int, hooks: dict[str, dict[str, Any]]) -> list[Job]:
         """Due deliveries, oldest first, with at most per_endpoint `delivering` per endpoint ->
         delivering. Narrow statements: one wide join with the payloads costs several times more."""
         now = utcnow()
-        chosen = cur.execute(
-            "UPDATE webhook_deliveries SET status = 'delivering', updated_at = $now WHERE id IN ("
-            " SELECT p.id FROM (SELECT id, webhook_id, next_attempt_at, row_number() OVER"
-            "  (PARTITION BY webhook_id ORDER BY next_attempt_at, id) AS rank FROM webhook_deliveries"
-            "  WHERE status = 'pending' AND next_attempt_at <= $now) p"
-            " LEFT JOIN (SELECT webhook_id, count(*) AS busy FROM webhook_deliveries"
-            "  WHERE status = 'delivering' GROUP BY webhook_id) b ON b.webhook_id = p.webhook_id"
-            " WHERE p.rank + coalesce(b.busy, 0) <= $cap ORDER BY p.next_attempt_at, p.id LIMIT $budget"
-            ") RETURNING id, webhook_id, event_id, attempts",
-            {"now": now, "cap": self.per_endpoint, "budget": budget},
-        ).fetchall()
+        chosen = webhooks_q.claim_due(cur, budget, self.per_endpoint, now)
         if not chosen:
             return []
         orphans = [row[0] for row in chosen if not hooks.get(row[1], {}).get("enabled")]
         if orphans:  # normally none: disabling or deleting an endpoint settles its deliveries
-            cur.execute(
-                "UPDATE webhook_deliveries SET status = 'failed', next_attempt_at = NULL, updated_at = $now, "
-                "last_error = 'Not sent: the endpoint is disabled.' WHERE list_contains($ids, id)",
-                {"now": now, "ids": orphans},
-            )
+            webhooks_q.fail_deliveries(cur, orphans, "Not sent: the endpoint is disabled.")
             chosen = [row for row in chosen if hooks.get(row[1], {}).get("enabled")]
-        payloads = dict(cur.execute(
-            "SELECT id, payload FROM webhook_events WHERE list_contains($ids, id)",
-            {"ids": [row[2] for row in chosen]},
-        ).fetchall())
-        jobs = []
-        for delivery_id, webhook_id, event_id, attempts in chosen:
-            hook = hooks[webhook_id]
-            secrets = [hook["secret"]]
-            expires = hook["previous_secret_expires_at"]
-            if hook["previous_secret"] and expires and expires > now:
-                secrets.append(hook["previous_secret"])
-            jobs.append(Job(delivery_id, webhook_id, event_id, attempts + 1, hook["url"], secrets,
-                            payloads[event_id].encode()))
-        return jobs
+        payloads = webhooks_q.payloads(cur, [row[2] for row in chosen])
+        return [self._job(hooks[webhook_id], delivery_id, event_id, attempts + 1, payloads[event_id], now)
+                for delivery_id, webhook_id, event_id, attempts in chosen]
 
     def _prune(self) -> None:
-        """Drop finished deliveries, their attempts and events older than RETENTION."""
-        def prune(cur: duckdb.DuckDBPyConnection) -> None:
-            params = {"cutoff": utcnow() - RETENTION}
-            old = "SELECT id FROM webhook_deliveries WHERE status IN ('succeeded', 'failed') AND updated_at < $cutoff"
-            cur.execute(f"DELETE FROM webhook_attempts WHERE delivery_id IN ({old})", params)
-            cur.execute(f"DELETE FROM webhook_deliveries WHERE id IN ({old})", params)
-            cur.execute(
-                "DELETE FROM webhook_events e WHERE created_at < $cutoff AND NOT EXISTS "
-                "(SELECT 1 FROM webhook_deliveries d WHERE d.event_id = e.id)",
-                params,
-            )
-
         try:
-            self.db.write(prune)
+            self.db.write(webhooks_q.prune, utcnow() - RETENTION)
         except Exception:
             log.exception("webhooks: pruning the delivery log failed; will try again")
 
-    # -- recording attempts ----------------------------------------------------------
     def _record(
         self, cur: duckdb.DuckDBPyConnection, outcomes: list[Outcome], hooks: dict[str, dict[str, Any]]
     ) -> None:
@@ -362,27 +359,7 @@ class WebhookDispatcher:
                     )
             rows.append((job.delivery_id, job.attempt, o.attempted_at, o.status_code, o.latency_ms, o.error,
                          status, next_at))
-        cols = list(zip(*rows))
-        params: dict[str, Any] = {"id": list(cols[0]), "attempt": list(cols[1]), "at": list(cols[2]), "code": list(cols[3]),
-                  "latency": list(cols[4]), "error": list(cols[5]), "status": list(cols[6]),
-                  "next": list(cols[7]), "now": now}
-        updated = cur.execute(
-            "UPDATE webhook_deliveries SET status = u.status, attempts = u.attempt, next_attempt_at = u.next, "
-            "last_status_code = u.code, last_error = u.error, updated_at = $now FROM (SELECT "
-            "unnest($id::VARCHAR[]) AS id, unnest($status::VARCHAR[]) AS status, "
-            "unnest($attempt::INTEGER[]) AS attempt, unnest($next::TIMESTAMP[]) AS next, "
-            "unnest($code::INTEGER[]) AS code, unnest($error::VARCHAR[]) AS error) u "
-            "WHERE webhook_deliveries.id = u.id RETURNING webhook_deliveries.id",
-            {k: v for k, v in params.items() if k not in ("at", "latency")},
-        ).fetchall()
-        alive = {r[0] for r in updated}  # a delivery deleted with its endpoint meanwhile is gone
-        keep = [i for i, delivery_id in enumerate(params["id"]) if delivery_id in alive]
-        cur.execute(
-            "INSERT INTO webhook_attempts (delivery_id, attempt, attempted_at, status_code, latency_ms, error) "
-            "SELECT unnest($id::VARCHAR[]), unnest($attempt::INTEGER[]), unnest($at::TIMESTAMP[]), "
-            "unnest($code::INTEGER[]), unnest($latency::INTEGER[]), unnest($error::VARCHAR[])",
-            {k: [params[k][i] for i in keep] for k in ("id", "attempt", "at", "code", "latency", "error")},
-        )
+        webhooks_q.record_attempts(cur, rows, now)
         changed = [  # lastSuccessAt is kept to the minute: no write per success to a busy endpoint
             wid for wid, st in state.items()
             if st["streak"] != hooks[wid]["failure_streak"] or (
@@ -391,14 +368,7 @@ class WebhookDispatcher:
             )
         ]
         if changed:
-            cur.execute(
-                "UPDATE webhooks SET failure_streak = u.streak, "
-                "last_success_at = coalesce(u.success, webhooks.last_success_at) FROM (SELECT "
-                "unnest($id::VARCHAR[]) AS id, unnest($streak::INTEGER[]) AS streak, "
-                "unnest($success::TIMESTAMP[]) AS success) u WHERE webhooks.id = u.id",
-                {"id": changed, "streak": [state[w]["streak"] for w in changed],
-                 "success": [state[w]["success"] for w in changed]},
-            )
+            webhooks_q.set_health(cur, [(w, state[w]["streak"], state[w]["success"]) for w in changed])
         for webhook_id, reason in to_disable.items():  # after the updates: this fails what is still pending
             webhooks_q.disable(cur, webhook_id, reason)
 

@@ -3,35 +3,28 @@ with the `standardwebhooks` package, the reference Standard Webhooks verifier.""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import socket
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
 from conftest import assert_error_body, cli_create_org, make_settings
-from litestar import Litestar, Router
-from litestar.di import Provide
+from litestar import Litestar
 from litestar.testing import TestClient
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
-from helpfaster_box.api.auth import auth_middleware
-from helpfaster_box.api.common import provide_auth, provide_db
-from helpfaster_box.api.webhooks import WebhookDeliveriesController, WebhooksController
 from helpfaster_box.app import create_app
 from helpfaster_box.settings import Settings
 from helpfaster_box.store.db import open_database
-from helpfaster_box.webhooks import outbox
-from helpfaster_box.webhooks.delivery import WebhookDispatcher
+from helpfaster_box.webhooks import delivery, outbox
 
 WAIT_S = 15.0
 
@@ -152,30 +145,7 @@ def receiver() -> Iterator[Receiver]:
 
 
 def build_app(settings: Settings) -> Litestar:
-    """create_app, plus the webhook routes and dispatcher if app.py does not wire them yet."""
-    app = create_app(settings)
-    if any(route.path.startswith("/v1/webhooks") for route in app.routes):
-        return app
-    app.register(Router(
-        path="/v1", route_handlers=[WebhooksController, WebhookDeliveriesController],
-        middleware=[auth_middleware],
-        dependencies={"auth": Provide(provide_auth), "db": Provide(provide_db)},
-    ))
-
-    @asynccontextmanager
-    async def dispatcher(app: Litestar) -> AsyncIterator[None]:
-        # The lines app.py gets: started after the database opens, closed before it closes.
-        app.state.webhooks = WebhookDispatcher(app.state.settings, app.state.db)
-        await asyncio.to_thread(app.state.webhooks.start)
-        try:
-            yield
-        finally:
-            await asyncio.to_thread(app.state.webhooks.close)
-
-    # Entered after (exited before) create_app's own lifespan, which owns the database;
-    # on_startup/on_shutdown hooks would run after the database is closed.
-    app._lifespan_managers.append(dispatcher)
-    return app
+    return create_app(settings)
 
 
 @pytest.fixture
@@ -478,6 +448,20 @@ def test_410_gone_disables_the_endpoint_until_re_enabled(client, admin, receiver
     assert again.payload["data"] == {"id": "lead_1"}
 
 
+def test_sustained_failure_disables_the_endpoint(client, admin, receiver, monkeypatch):
+    # Production: 20 consecutive failures and no success for 24 h; shrunk here.
+    monkeypatch.setattr(delivery, "DISABLE_AFTER_FAILURES", 3)
+    monkeypatch.setattr(delivery, "DISABLE_AFTER_QUIET", timedelta(0))
+    receiver.plan("/down", *[500] * 10)
+    hook = create_webhook(client, admin, receiver, "/down")
+    emit(client, admin, "lead.captured", {"id": "lead_1"})
+    got = wait_until(lambda: (w := client.get(f"/v1/webhooks/{hook['id']}", headers=admin).json())
+                     and not w["enabled"] and w)
+    assert "3 consecutive failed attempts" in got["disabledReason"]
+    (entry,) = deliveries(client, admin, hook["id"])
+    assert entry["status"] == "failed" and [a["statusCode"] for a in entry["attempts"]] == [500] * 3
+
+
 def test_manual_retry_redelivers_with_the_same_webhook_id(client, admin, receiver):
     hook = create_webhook(client, admin, receiver, "/re")
     delivery = client.post(f"/v1/webhooks/{hook['id']}/test", headers=admin).json()
@@ -515,7 +499,7 @@ def test_pending_deliveries_survive_a_restart(settings, admin_key, receiver):
     with TestClient(build_app(settings)) as client:
         hook = create_webhook(client, admin, receiver, "/later")
         event_id = emit(client, admin, "lead.captured", {"id": "lead_1"})
-        wait_until(lambda: deliveries(client, admin, hook["id"])[0]["attempts"])
+        wait_until(lambda: (d := deliveries(client, admin, hook["id"])) and d[0]["attempts"])
         (entry,) = deliveries(client, admin, hook["id"])
         assert entry["status"] in ("pending", "delivering") and entry["attempts"][0]["statusCode"] is None
 
@@ -532,22 +516,27 @@ def test_a_delivery_interrupted_by_a_crash_is_sent_after_restart(settings, admin
     with TestClient(build_app(settings)) as client:
         hook = create_webhook(client, admin, receiver, "/crash")
         org_id = client.get("/v1/organization", headers=admin).json()["id"]
-    # What a crash mid-attempt leaves behind: the event committed, its delivery claimed
-    # (`delivering`) but no outcome recorded. Built directly: a crash cannot be asked for over HTTP.
+    # What a crash leaves behind: one event committed but never fanned out, and one whose
+    # delivery was claimed (`delivering`) with no outcome recorded. Built directly: a crash
+    # cannot be asked for over HTTP.
     db = open_database(settings.db_path)
     try:
-        def crashed(cur: Any) -> str:
-            event_id = outbox.emit(cur, org_id=org_id, chatbot_id=None, type="lead.captured", data={"id": "l"})
-            cur.execute("UPDATE webhook_deliveries SET status = 'delivering' WHERE event_id = ?", [event_id])
-            return event_id
+        def crashed(cur: Any) -> tuple[str, str]:
+            fresh, claimed = (
+                outbox.emit(cur, org_id=org_id, chatbot_id=None, type="lead.captured", data={"id": lead})
+                for lead in ("l1", "l2")
+            )
+            cur.execute("UPDATE webhook_events SET fanned_out = true WHERE id = ?", [claimed])
+            outbox.insert_deliveries(cur, [(hook["id"], claimed, "delivering")])
+            return fresh, claimed
 
-        event_id = db.write(crashed)
+        event_ids = db.write(crashed)
     finally:
         db.close()
     with TestClient(build_app(settings)) as client:
-        (got,) = receiver.wait("/crash")
-        assert got.headers["webhook-id"] == event_id
-        wait_until(lambda: deliveries(client, admin, hook["id"])[0]["status"] == "succeeded")
+        got = receiver.wait("/crash", 2)
+        assert sorted(r.headers["webhook-id"] for r in got) == sorted(event_ids)
+        wait_until(lambda: [d["status"] for d in deliveries(client, admin, hook["id"])] == ["succeeded"] * 2)
 
 
 def test_emit_rolls_back_with_the_change_that_caused_it(client, admin, receiver):
