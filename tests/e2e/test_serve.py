@@ -28,12 +28,12 @@ def free_port() -> int:
 class Server:
     """One `serve` subprocess; stdout lines are collected by a thread."""
 
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, *, models: bool = False) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = {k: v for k, v in os.environ.items() if not k.startswith("HELPFASTER_")}
         env.pop("PYTHONUNBUFFERED", None)  # stdout is a pipe, as under systemd
-        env["HELPFASTER_LOAD_MODELS"] = "false"
+        env["HELPFASTER_LOAD_MODELS"] = "true" if models else "false"
         self.proc = subprocess.Popen(
             [
                 str(VENV_BIN / "helpfaster-box"),
@@ -123,8 +123,8 @@ def assert_clean_stop(server: Server, data_dir: Path) -> None:
 def servers():
     started: list[Server] = []
 
-    def start(data_dir: Path) -> Server:
-        server = Server(data_dir)
+    def start(data_dir: Path, models: bool = False) -> Server:
+        server = Server(data_dir, models=models)
         started.append(server)
         return server
 
@@ -184,3 +184,102 @@ def test_serve_first_run_http_docs_and_clean_shutdown(tmp_path, servers):
     out = "".join(second.stdout)
     assert "Data directory" in out and second.url in out
     assert not KEY_RE.search(out) and "First start" not in out, out
+
+
+class Receiver:
+    """A webhook receiver on loopback that verifies every delivery with `standardwebhooks`."""
+
+    def __init__(self) -> None:
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.secret: str | None = None
+        self.events: list[dict] = []
+        self.unverified = 0
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                import json
+
+                from standardwebhooks import Webhook
+
+                body = self.rfile.read(int(self.headers["content-length"]))
+                try:
+                    receiver.events.append(Webhook(receiver.secret).verify(body, dict(self.headers)))
+                except Exception:  # noqa: BLE001 - counted, the test asserts none
+                    receiver.unverified += 1
+                    receiver.events.append(json.loads(body))
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def types(self) -> list[str]:
+        return [e["type"] for e in self.events]
+
+
+def test_appliance_end_to_end_with_models_webhooks_and_a_crash(tmp_path, servers):
+    """The whole product over real HTTP: knowledge in, a streamed cited answer out, signed
+    webhooks delivered, and nothing lost when the process is killed without warning."""
+    data_dir = tmp_path / "data"
+    server = servers(data_dir, models=True)
+    key = server.wait_for_line(KEY_RE, timeout=60).group(0)
+    health = server.wait_healthy(timeout=60)
+    assert health["checks"]["chatModel"] == "ok" and health["checks"]["embeddingModel"] == "ok"
+    receiver = Receiver()
+    with httpx.Client(base_url=server.url, headers={"x-api-key": key}, timeout=60) as http:
+        hook = http.post("/v1/webhooks", json={"url": receiver.url, "events": [
+            "conversation.created", "message.sent", "lead.captured", "conversation.escalated"]}).json()
+        receiver.secret = hook["secret"]
+        bot = http.post("/v1/chatbots", json={"name": "E2E", "answerMode": "grounded",
+                                              "leadCapture": {"enabled": True}}).json()["id"]
+        doc = b"# VPN access\n\nTo reach the intranet from home, start the VPN client and sign in with your badge number.\n"
+        up = http.post(f"/v1/chatbots/{bot}/sources", files={"file": ("vpn.md", doc, "text/markdown")},
+                       data={"title": "VPN guide", "url": "http://wiki.intranet/vpn"})
+        assert up.status_code == 202, up.text
+        deadline = time.monotonic() + 120
+        while http.get(f"/v1/sources/{up.json()['id']}").json()["status"] != "ready":
+            assert time.monotonic() < deadline, "ingestion did not finish"
+            time.sleep(0.2)
+
+        events: list[str] = []
+        final = None
+        with http.stream("POST", f"/v1/chatbots/{bot}/chat", json={
+                "message": "How do I get on the intranet from home? I'm ana@example.com", "stream": True}) as r:
+            assert r.status_code == 200
+            import json
+
+            for line in r.iter_lines():
+                if line.startswith("event: "):
+                    events.append(line[7:])
+                elif line.startswith("data: ") and events and events[-1] == "done":
+                    final = json.loads(line[6:])
+        assert events[-1] == "done" and final is not None
+        assert final["sources"][0]["title"] == "VPN guide"
+        assert final["sources"][0]["url"].startswith("http://wiki.intranet/vpn")
+        conv = http.get(f"/v1/conversations/{final['conversationId']}").json()
+        assert conv["messages"][-1]["content"] == final["reply"]
+
+        deadline = time.monotonic() + 30
+        while len(receiver.events) < 4:  # conversation.created, lead.captured, 2x message.sent
+            assert time.monotonic() < deadline, receiver.types()
+            time.sleep(0.1)
+        assert receiver.unverified == 0
+        assert sorted(receiver.types()) == ["conversation.created", "lead.captured", "message.sent", "message.sent"]
+        roles = sorted(e["data"]["role"] for e in receiver.events if e["type"] == "message.sent")
+        assert roles == ["assistant", "user"]
+
+    server.kill()  # SIGKILL: no shutdown hooks, no checkpoint
+    again = servers(data_dir, models=True)
+    again.wait_healthy(timeout=60)
+    with httpx.Client(base_url=again.url, headers={"x-api-key": key}, timeout=60) as http:
+        conv2 = http.get(f"/v1/conversations/{final['conversationId']}").json()
+        assert [m["id"] for m in conv2["messages"]] == [m["id"] for m in conv["messages"]]
+        hits = http.post(f"/v1/chatbots/{bot}/search", json={"query": "badge number VPN", "k": 1}).json()["data"]
+        assert hits and hits[0]["title"] == "VPN guide"
+    assert_clean_stop(again, data_dir)
