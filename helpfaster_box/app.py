@@ -64,6 +64,7 @@ async def open_models(app: Litestar, stack: AsyncExitStack, settings: Settings) 
         str(resolve_model(settings, "chat")),
         n_ctx=settings.llm_context_size,
         n_threads=settings.llm_threads or None,
+        n_threads_decode=settings.llm_decode_threads or None,
         max_sequences=settings.llm_max_sequences,
         queue_size=settings.llm_queue_size,
         timeout_s=settings.llm_timeout_s,

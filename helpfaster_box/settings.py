@@ -68,6 +68,9 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     # --- inference ----------------------------------------------------------
     llm_context_size: Annotated[int, Meta(ge=512, description="Chat model context (tokens), shared by all sequences.")] = 8192
     llm_threads: Annotated[int, Meta(ge=0, description="CPU threads for inference; 0 = all cores.")] = 0
+    llm_decode_threads: Annotated[
+        int, Meta(ge=0, description="Threads for one-token steps (one conversation generating); 0 = llm_threads. 1 is fastest for small models.")
+    ] = 1
     llm_max_sequences: Annotated[int, Meta(ge=1, le=64, description="Generations decoded together in one batch.")] = 4
     llm_queue_size: Annotated[int, Meta(ge=1, description="Waiting chat requests before 503 overloaded.")] = 32
     llm_timeout_s: Annotated[float, Meta(gt=0, description="Per-request generation time limit, seconds.")] = 60.0

@@ -107,6 +107,7 @@ class InferenceEngine:
         *,
         n_ctx: int = 4096,
         n_threads: int | None = None,
+        n_threads_decode: int | None = None,
         max_sequences: int = 4,
         queue_size: int = 32,
         timeout_s: float = 60.0,
@@ -118,6 +119,7 @@ class InferenceEngine:
             raise ValueError("max_sequences, queue_size and timeout_s must be positive")
         self.model_path = model_path
         self.n_threads = n_threads or len(os.sched_getaffinity(0)) or 1
+        self.n_threads_decode = min(n_threads_decode or self.n_threads, self.n_threads)
         self.max_sequences = max_sequences
         self.timeout_s = timeout_s
         self._n_ctx = n_ctx
@@ -149,6 +151,7 @@ class InferenceEngine:
             self.model_path,
             n_ctx=self._n_ctx,
             n_threads=self.n_threads,
+            n_threads_decode=self.n_threads_decode,
             n_seq=self.max_sequences,
             n_batch=self._n_batch,
             kv_unified=self._kv_unified,

@@ -125,7 +125,9 @@ def main() -> None:
         # One client through /chat vs raw create_completion on the identical prompt.
         from llama_cpp import Llama
 
-        raw = Llama(model_path=str(resolve_model(settings, "chat")), n_ctx=4096, n_threads=None,
+        engine = srv.app.state.engine  # the same thread split as the engine's
+        raw = Llama(model_path=str(resolve_model(settings, "chat")), n_ctx=4096,
+                    n_threads=engine.n_threads_decode, n_threads_batch=engine.n_threads,
                     verbose=False, seed=0)
         api_tps, raw_tps = [], []
         for _ in range(args.rounds):
