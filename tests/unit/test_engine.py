@@ -29,7 +29,13 @@ from helpfaster_box.llm.fairqueue import FairQueue, QueueFull
 from helpfaster_box.llm.textstream import TextStream
 
 MODEL = Path(__file__).resolve().parents[2] / "models" / "SmolLM2-135M-Instruct.Q4_1.gguf"
-needs_model = pytest.mark.skipif(not MODEL.exists(), reason=f"chat model not installed: {MODEL}")
+@pytest.fixture
+def require_model() -> None:
+    # A missing model is a failed install, not a reason to skip: say how to fix it.
+    assert MODEL.exists(), f"chat model not installed: {MODEL}; run ./install.sh"
+
+
+needs_model = pytest.mark.usefixtures("require_model")
 T = TypeVar("T")
 
 PROMPTS = [
