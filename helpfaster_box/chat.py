@@ -179,6 +179,8 @@ class ChatService:
                 log.warning("prompt too long for chatbot %s; answering extractively", bot["id"])
                 composed.reply = ""
             composed = await asyncio.to_thread(self._check, bot, req.message, relevant, qvec, composed)
+        if composed.mode in ("extractive", "fallback", "escalation"):
+            yield "token", composed.reply  # not generated: the whole reply is one piece
         latency_ms = int((time.perf_counter() - started) * 1000)
         result = await self._store(auth, bot, conv, req, relevant, composed, latency_ms)
         yield "done", result

@@ -338,3 +338,18 @@ def test_full_queue_answers_503_with_retry_after(live):
     for t in [*busy, waiting]:
         t.join(180)
     assert any(e == "w:done" for e, _ in log)  # the queued one was served afterwards
+
+
+def test_streaming_an_extractive_reply_sends_it_as_one_token(chat_env):
+    c, h, bot = chat_env
+    c.patch(f"/v1/chatbots/{bot}", headers=h, json={"answerMode": "extractive"})
+    kinds, payloads = [], []
+    with c.stream("POST", f"/v1/chatbots/{bot}/chat", headers=h,
+                  json={"message": "How many days do I have to return an item?", "stream": True}) as r:
+        for line in r.iter_lines():
+            if line.startswith("event: "):
+                kinds.append(line[7:])
+            elif line.startswith("data: "):
+                payloads.append(json.loads(line[6:]))
+    assert kinds == ["token", "done"]
+    assert payloads[0]["text"] == payloads[1]["reply"] and "30 days" in payloads[1]["reply"]
