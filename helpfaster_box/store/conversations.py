@@ -8,7 +8,7 @@ from typing import Any
 
 import duckdb
 
-from .db import row_as_dict, rows_as_dicts
+from .db import decode_json, row_as_dict, rows_as_dicts
 from .ids import new_id, utcnow
 from .pagination import created_between, page
 
@@ -16,11 +16,7 @@ _JSON = ("visitor", "metadata", "sources")
 
 
 def _decode(row: dict[str, Any] | None) -> dict[str, Any] | None:
-    if row is not None:
-        for col in _JSON:
-            if isinstance(row.get(col), str):
-                row[col] = json.loads(row[col])
-    return row
+    return decode_json(row, _JSON)
 
 
 def _json(value: Any) -> str | None:

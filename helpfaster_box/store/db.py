@@ -10,6 +10,7 @@ waits on the database.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import threading
 from collections import OrderedDict
@@ -191,3 +192,12 @@ def rows_as_dicts(cur: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
 def row_as_dict(cur: duckdb.DuckDBPyConnection) -> dict[str, Any] | None:
     rows = rows_as_dicts(cur)
     return rows[0] if rows else None
+
+
+def decode_json(row: dict[str, Any] | None, columns: tuple[str, ...]) -> dict[str, Any] | None:
+    """Parse a row's JSON columns (DuckDB returns them as text) in place."""
+    if row is not None:
+        for col in columns:
+            if isinstance(row.get(col), str):
+                row[col] = json.loads(row[col])
+    return row

@@ -9,7 +9,7 @@ from typing import Any
 import duckdb
 
 from ..webhooks.signing import new_secret
-from .db import row_as_dict, rows_as_dicts
+from .db import decode_json, row_as_dict, rows_as_dicts
 from .ids import new_id, utcnow
 from .pagination import page
 
@@ -18,11 +18,7 @@ _JSON = ("events", "chatbot_ids")
 
 
 def _decode(row: dict[str, Any] | None) -> dict[str, Any] | None:
-    if row is not None:
-        for col in _JSON:
-            if isinstance(row.get(col), str):
-                row[col] = json.loads(row[col])
-    return row
+    return decode_json(row, _JSON)
 
 
 def _params(values: dict[str, Any]) -> dict[str, Any]:
