@@ -29,8 +29,8 @@ def make_page(items: list[Any], next_cursor: str | None) -> Page[Any]:
 
 
 async def provide_auth(request: Request) -> AuthContext:
-    auth = request.state.get("auth") if hasattr(request.state, "get") else getattr(request.state, "auth", None)
-    if auth is None:  # the middleware always sets it on /v1 routes; guard anyway
+    auth = request.state.get("auth")
+    if auth is None:  # the auth middleware sets it on every /v1 route; guard anyway
         raise ApiError(401)
     return auth
 

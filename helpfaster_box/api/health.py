@@ -9,6 +9,7 @@ from litestar import Request, Response, get
 from .. import __version__
 from ..store import orgs as orgs_q
 from ..store.db import Database
+from ..store.ids import iso
 from .auth import AuthContext
 
 
@@ -31,16 +32,13 @@ async def health(request: Request) -> Response[dict[str, Any]]:
 async def get_organization(request: Request, auth: AuthContext, db: Database) -> dict[str, Any]:
     settings = request.app.state.settings
 
-    def load(cur):
+    def load(cur: Any) -> tuple[dict[str, Any], dict[str, int]]:
         org = orgs_q.get_org(cur, auth.org_id)
-        usage = {}
-        for table in request.app.state.usage_tables:
-            usage[table[0]] = cur.execute(table[1], [auth.org_id]).fetchone()[0]
+        usage = {name: cur.execute(sql, [auth.org_id]).fetchone()[0]
+                 for name, sql in request.app.state.usage_tables}
         return org, usage
 
     org, usage = await db.aread(load)
-    from ..store.ids import iso
-
     return {
         "id": org["id"],
         "name": org["name"],

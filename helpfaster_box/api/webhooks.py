@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 import msgspec
 from litestar import Controller, Request, delete, get, patch, post
@@ -158,7 +158,7 @@ def _poke(request: Request) -> None:
 
 class WebhooksController(Controller):
     path = "/webhooks"
-    tags = ["Webhooks"]
+    tags: ClassVar[list[str]] = ["Webhooks"]
 
     @get("/")
     async def list_webhooks(
@@ -284,7 +284,7 @@ def _disabled(hook: dict[str, Any]) -> ApiError:
 
 class WebhookDeliveriesController(Controller):
     path = "/webhook-deliveries"
-    tags = ["Webhooks"]
+    tags: ClassVar[list[str]] = ["Webhooks"]
 
     @get("/{delivery_id:str}")
     async def get_delivery(self, auth: AuthContext, db: Database, delivery_id: str) -> DeliveryOut:
