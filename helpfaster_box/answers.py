@@ -180,13 +180,13 @@ def check_grounding(
     source_words = set(content_words(source_text))
     present = [w for w in words if w in source_words or w in source_text]
     share = len(present) / len(words)
-    exact_missing = {w for w in words if _EXACT.search(w) and w not in source_text}
-    exact_missing |= {f.lower() for f in _FLAG.findall(reply) if f.lower() not in source_text}
-    exact_missing |= {
+    missing = {w for w in words if _EXACT.search(w) and w not in source_text}
+    missing |= {f.lower() for f in _FLAG.findall(reply) if f.lower() not in source_text}
+    missing |= {
         c.strip() for c in _CODE_SPAN.findall(reply)
         if _SPACES.sub(" ", c.strip().lower().removeprefix("sudo ")) not in source_flat
     }
-    exact_missing = sorted(exact_missing)
+    exact_missing = sorted(missing)
     if _MARKUP.search(reply):
         return Grounding(False, share, exact_missing, "the reply echoes prompt markup")
     if question is not None:

@@ -119,7 +119,8 @@ class ChatService:
 
     def _prompt(self, bot: dict[str, Any], message: str, hits: list[Hit], history: list[dict[str, Any]]) -> str:
         system = f"{bot['instructions'].strip()}\n\n{RULES}"
-        blocks, used_tokens = [], 0
+        blocks: list[str] = []
+        used_tokens = 0
         for i, h in enumerate(hits[:PASSAGES_FOR_LLM], 1):
             block = f'<passage id="{i}" title="{h.title or "Untitled"}">\n{h.text}\n</passage>'
             cost = self.engine.count_tokens(block)
@@ -148,7 +149,8 @@ class ChatService:
             and escalation_settings.get("onHumanRequest", True)
             and escalation.wants_human(req.message)
         )
-        hits, qvec = [], None
+        hits: list[Hit] = []
+        qvec: np.ndarray | None = None
         if not human:
             hits, qvec = await asyncio.to_thread(self._retrieve, bot["id"], req.message, history)
         relevant = self._relevant(hits)
@@ -210,9 +212,10 @@ class ChatService:
             out.ttft_ms = int(stats.ttft_s * 1000) if stats.ttft_s is not None else None
 
     async def _has_knowledge(self, bot_id: str) -> bool:
-        if self.knowledge is None:
+        knowledge = self.knowledge
+        if knowledge is None:
             return False
-        return bool(await asyncio.to_thread(lambda: len(self.knowledge.indexes.get(bot_id))))
+        return bool(await asyncio.to_thread(lambda: len(knowledge.indexes.get(bot_id))))
 
     def _check(self, bot: dict[str, Any], message: str, hits: list[Hit], qvec: np.ndarray | None, c: Composed) -> Composed:
         """Guards on a generated reply: no instruction leaks; in grounded mode, support."""
@@ -244,11 +247,12 @@ class ChatService:
 
     # -- persistence ---------------------------------------------------------
     async def _conversation(self, auth: Any, bot: dict[str, Any], req: ChatInput) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
-        if req.conversation_id is None:
+        conv_id = req.conversation_id
+        if conv_id is None:
             return None, []
 
         def load(cur: Any) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
-            conv = conv_q.get_conversation(cur, auth.org_id, req.conversation_id)
+            conv = conv_q.get_conversation(cur, auth.org_id, conv_id)
             if conv is None or conv["chatbot_id"] != bot["id"]:
                 return None, []
             return conv, conv_q.recent_messages(cur, conv["id"], HISTORY_TURNS)
@@ -311,7 +315,7 @@ class ChatService:
             conv_q.set_unanswered_streak(cur, conv["id"], streak)
             if reason and conv_q.escalate(cur, conv["id"], reason):
                 emit(cur, org_id, bot_id, "conversation.escalated",
-                     conversation_out(conv_q.get_conversation(cur, org_id, conv["id"]), None))
+                     conversation_out(conv_q.must_get(cur, org_id, conv["id"]), None))
             emit(cur, org_id, bot_id, "message.sent", event_message(conv, assistant))
             final = conv_q.get_conversation(cur, org_id, conv["id"])
             return {"conversation": final, "assistant": assistant}

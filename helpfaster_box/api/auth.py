@@ -76,7 +76,7 @@ async def authenticate(state: Any, raw_key: str | None) -> AuthContext:
 
 def check_content_type(scope: Scope, headers: dict[bytes, bytes]) -> None:
     """Bodies are JSON, except document uploads which may be multipart."""
-    if scope["method"].encode() not in BODY_METHODS:
+    if str(scope.get("method", "")).encode() not in BODY_METHODS:
         return
     if headers.get(b"content-length", b"0") == b"0" and b"transfer-encoding" not in headers:
         return

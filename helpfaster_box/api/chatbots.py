@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 from litestar import Controller, Request, delete, get, patch, post
@@ -150,7 +150,7 @@ async def load_chatbot(db: Database, auth: AuthContext, bot_id: str) -> dict[str
 
 class ChatbotsController(Controller):
     path = "/chatbots"
-    tags: ClassVar[list[str]] = ["Chatbots"]
+    tags = ["Chatbots"]  # noqa: RUF012 - declared by Litestar's Controller
 
     @get("/")
     async def list_chatbots(

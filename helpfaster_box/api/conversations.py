@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 from litestar import Controller, get, post
@@ -87,7 +87,7 @@ class Feedback(msgspec.Struct, forbid_unknown_fields=True):
 
 
 class ConversationsController(Controller):
-    tags: ClassVar[list[str]] = ["Conversations"]
+    tags = ["Conversations"]  # noqa: RUF012 - declared by Litestar's Controller
 
     @get("/chatbots/{bot_id:str}/conversations")
     async def list_conversations(

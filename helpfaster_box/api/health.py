@@ -34,6 +34,7 @@ async def get_organization(request: Request, auth: AuthContext, db: Database) ->
 
     def load(cur: Any) -> tuple[dict[str, Any], dict[str, int]]:
         org = orgs_q.get_org(cur, auth.org_id)
+        assert org is not None  # the key that authenticated belongs to it
         usage = {name: cur.execute(sql, [auth.org_id]).fetchone()[0]
                  for name, sql in request.app.state.usage_tables}
         return org, usage

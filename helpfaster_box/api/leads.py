@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import AsyncIterator, Iterator
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 from litestar import Controller, Request, get, post
@@ -52,7 +52,7 @@ def _csv_lines(rows: list[dict[str, Any]]) -> Iterator[str]:
 
 
 class LeadsController(Controller):
-    tags: ClassVar[list[str]] = ["Leads"]
+    tags = ["Leads"]  # noqa: RUF012 - declared by Litestar's Controller
 
     @get("/chatbots/{bot_id:str}/leads")
     async def list_leads(
@@ -100,10 +100,9 @@ class LeadsController(Controller):
                 return None
             ids = leads_q.lead_conversation_ids(cur, lead_id)
             out = lead_out(lead, ids)
+            convs = [(cid, conv_q.get_conversation(cur, auth.org_id, cid)) for cid in ids]
             out["conversations"] = [
-                conversation_out(conv_q.get_conversation(cur, auth.org_id, cid), conv_q.messages_of(cur, cid))
-                for cid in ids
-                if conv_q.get_conversation(cur, auth.org_id, cid) is not None
+                conversation_out(conv, conv_q.messages_of(cur, cid)) for cid, conv in convs if conv is not None
             ]
             return out
 
@@ -127,7 +126,7 @@ class LeadsController(Controller):
                 return "missing"
             if not conv_q.escalate(cur, conv_id, reason):
                 return "already"
-            out = conversation_out(conv_q.get_conversation(cur, auth.org_id, conv_id), None)
+            out = conversation_out(conv_q.must_get(cur, auth.org_id, conv_id), None)
             emit(cur, auth.org_id, conv["chatbot_id"], "conversation.escalated", out)
             return out
 
@@ -136,4 +135,5 @@ class LeadsController(Controller):
             raise not_found("Conversation")
         if result == "already":
             raise ApiError(409, "This conversation has already been escalated.")
+        assert isinstance(result, dict)
         return Response(result)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 from litestar import Controller, Request, delete, get, post
@@ -142,6 +142,7 @@ async def add_source(request: Request, auth: AuthContext, db: Database, bot_id: 
     await load_chatbot(db, auth, bot_id)
     settings = request.app.state.settings
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    data: bytes | None
     if ctype == "multipart/form-data":
         fields, data = await _from_multipart(request)
     else:
@@ -187,7 +188,7 @@ def add_source_handler(max_upload_bytes: int) -> Any:
 
 
 class SourcesController(Controller):
-    tags: ClassVar[list[str]] = ["Sources"]
+    tags = ["Sources"]  # noqa: RUF012 - declared by Litestar's Controller
 
     @get("/chatbots/{bot_id:str}/sources")
     async def list_sources(

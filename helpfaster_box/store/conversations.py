@@ -8,7 +8,7 @@ from typing import Any
 
 import duckdb
 
-from .db import decode_json, row_as_dict, rows_as_dicts
+from .db import decode_json, row_as_dict, rows_as_dicts, scalar
 from .ids import new_id, utcnow
 from .pagination import created_between, page
 
@@ -60,11 +60,12 @@ def list_conversations(
 
 def add_message(cur: duckdb.DuckDBPyConnection, conv: dict[str, Any], fields: dict[str, Any]) -> dict[str, Any]:
     """Append a message and bump the conversation's counters, in the caller's transaction."""
-    seq = cur.execute(
+    seq = scalar(
+        cur,
         "UPDATE conversations SET message_count = message_count + 1, updated_at = ? WHERE id = ? "
         "RETURNING message_count",
         [utcnow(), conv["id"]],
-    ).fetchone()[0]
+    )
     row = {
         "id": new_id("msg"), "org_id": conv["org_id"], "chatbot_id": conv["chatbot_id"],
         "conversation_id": conv["id"], "seq": seq, "sources": None, "answered": None,
@@ -121,3 +122,10 @@ def escalate(cur: duckdb.DuckDBPyConnection, conv_id: str, reason: str) -> bool:
         {"now": utcnow(), "reason": reason, "id": conv_id},
     ).fetchall()
     return bool(done)
+
+
+def must_get(cur: duckdb.DuckDBPyConnection, org_id: str, conv_id: str) -> dict[str, Any]:
+    """A conversation this transaction knows exists (re-read after changing it)."""
+    conv = get_conversation(cur, org_id, conv_id)
+    assert conv is not None, conv_id
+    return conv

@@ -126,13 +126,12 @@ class Database:
     # -- schema --------------------------------------------------------------
     def schema_version(self) -> int:
         cur = self.cursor()
-        exists = cur.execute(
-            "SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_migrations'"
-        ).fetchone()[0]
+        exists = scalar(
+            cur, "SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_migrations'"
+        )
         if not exists:
             return 0
-        row = cur.execute("SELECT max(version) FROM schema_migrations").fetchone()
-        return int(row[0] or 0)
+        return int(scalar(cur, "SELECT max(version) FROM schema_migrations") or 0)
 
     def migrate(self) -> list[str]:
         """Apply pending migrations in order; refuse a database newer than the code."""
@@ -201,3 +200,10 @@ def decode_json(row: dict[str, Any] | None, columns: tuple[str, ...]) -> dict[st
             if isinstance(row.get(col), str):
                 row[col] = json.loads(row[col])
     return row
+
+
+def scalar(cur: duckdb.DuckDBPyConnection, sql: str, params: Any = None) -> Any:
+    """The first column of the first row of a query that always returns one."""
+    row = cur.execute(sql, params).fetchone()
+    assert row is not None, sql
+    return row[0]

@@ -6,7 +6,7 @@ from typing import Any
 
 import duckdb
 
-from .db import row_as_dict, rows_as_dicts
+from .db import row_as_dict, rows_as_dicts, scalar
 from .ids import new_id, utcnow
 
 
@@ -36,4 +36,4 @@ def set_plan(cur: duckdb.DuckDBPyConnection, org_id: str, plan: str) -> None:
 
 
 def count_orgs(cur: duckdb.DuckDBPyConnection) -> int:
-    return int(cur.execute("SELECT count(*) FROM organizations").fetchone()[0])
+    return int(scalar(cur, "SELECT count(*) FROM organizations"))

@@ -7,7 +7,7 @@ from typing import Any
 import duckdb
 import numpy as np
 
-from .db import row_as_dict, rows_as_dicts
+from .db import row_as_dict, rows_as_dicts, scalar
 from .ids import new_id, utcnow
 from .pagination import page
 
@@ -134,7 +134,7 @@ def chunks_by_ids(cur: duckdb.DuckDBPyConnection, ids: list[int]) -> dict[int, d
 
 
 def chunk_count(cur: duckdb.DuckDBPyConnection, chatbot_id: str) -> int:
-    return int(cur.execute("SELECT count(*) FROM chunks WHERE chatbot_id = ?", [chatbot_id]).fetchone()[0])
+    return int(scalar(cur, "SELECT count(*) FROM chunks WHERE chatbot_id = ?", [chatbot_id]))
 
 
 def all_chunks(
