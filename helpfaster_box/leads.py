@@ -18,6 +18,10 @@ from .store.pagination import created_between, page
 FIELDS = ("name", "email", "phone", "company")
 _EMAIL = re.compile(r"(?<![\w.+-])[A-Za-z0-9._%+-]{1,64}@(?:[A-Za-z0-9-]{1,63}\.)+[A-Za-z]{2,24}(?![\w-])")
 _PHONE = re.compile(r"(?<![\w+])(\+?\d[\d ()./-]{6,20}\d)(?!\w)")
+_PHONE_CUE = re.compile(
+    r"\b(?:phone|call|tel|telephone|mobile|cell|whatsapp|text me|sms|ring|reach me|number is)\b",
+    re.IGNORECASE,
+)
 _NAME = re.compile(
     r"\b(?i:my name is|my name's|i am|i'm|this is|call me)\s+([A-Z][a-zA-Z'-]+(?:\s+[A-Z][a-zA-Z'-]+){0,2})"
 )
@@ -55,8 +59,13 @@ def detect_contacts(text: str) -> dict[str, str]:
     email = normalize_email(m.group(0)) if (m := _EMAIL.search(text)) else None
     if email:
         found["email"] = email
+    # Order numbers and ticket ids are digit runs too: a bare number counts as a phone
+    # only when the visitor says it is one (or writes it international, with a +).
+    cue = bool(_PHONE_CUE.search(text))
     for m in _PHONE.finditer(text):
         candidate = m.group(1)
+        if not (cue or candidate.startswith("+")):
+            continue
         # Dates, versions and prices are digit runs too; a phone has 7+ digits and few dots.
         if candidate.count(".") > 1 or re.fullmatch(r"\d{4}-\d{2}-\d{2}", candidate.strip()):
             continue

@@ -53,6 +53,8 @@ def test_contact_detection():
     assert detect_contacts("Delivered on 2026-11-26, version 1.2.3, costs 12.50 EUR") == {}
     assert detect_contacts("write to not-an-email@ or @nobody") == {}
     assert normalize_phone("12345") is None
+    assert detect_contacts("My order 12345678 has not arrived") == {}  # an order number, not a phone
+    assert detect_contacts("my mobile is 98765432") == {"phone": "98765432"}
     assert wants_human("Can I talk to a human please?")
     assert wants_human("I want to speak with a real person")
     assert not wants_human("How do humans ship to Norway?")
