@@ -23,6 +23,7 @@ from .errors import ApiError, not_found
 from .knowledge.service import Hit, KnowledgeService
 from .llm.engine import EngineOverloaded, PromptTooLong
 from .settings import Settings
+from .store import chatbots as bots_q
 from .store import conversations as conv_q
 from .store.db import Database
 
@@ -279,14 +280,7 @@ class ChatService:
         """Write the turn, its lead, its escalation and their webhook events in one transaction."""
         sources = self.sources_of(hits, c) if c.answered else []
         esc = bot["escalation"]
-        streak = 0 if c.answered or c.mode == "escalation" else (conv["unanswered_streak"] if conv else 0) + 1
-        already = conv is not None and conv["status"] == "escalated"
-        reason = None if already else escalation.auto_reason(esc, req.message, c.answered, streak)
         reply = c.reply
-        if reason == escalation.HUMAN_REQUEST:
-            reply = esc.get("message") or reply
-        elif reason:
-            reply = f"{c.reply} {esc.get('message') or ''}".strip()
         capture = bot["lead_capture"]
         details: dict[str, str] = {}
         if capture.get("enabled", True):
@@ -295,6 +289,21 @@ class ChatService:
 
         def write(cur: Any) -> dict[str, Any]:
             nonlocal conv, reply
+            if bots_q.get_chatbot(cur, org_id, bot_id) is None:
+                raise not_found("Chatbot")  # deleted while this turn was being answered
+            if conv is not None:
+                # Re-read: another turn of this conversation may have committed meanwhile.
+                conv = conv_q.get_conversation(cur, org_id, conv["id"])
+                if conv is None:
+                    raise not_found("Conversation")
+            unanswered = not c.answered and c.mode != "escalation"
+            streak = (conv["unanswered_streak"] + 1 if conv else 1) if unanswered else 0
+            already = conv is not None and conv["status"] == "escalated"
+            reason = None if already else escalation.auto_reason(esc, req.message, c.answered, streak)
+            if reason == escalation.HUMAN_REQUEST:
+                reply = esc.get("message") or reply
+            elif reason:
+                reply = f"{c.reply} {esc.get('message') or ''}".strip()
             if conv is None:
                 conv = conv_q.create_conversation(cur, org_id, bot_id, req.visitor, req.metadata)
                 emit(cur, org_id, bot_id, "conversation.created", conversation_out(conv, []))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 import msgspec
@@ -34,6 +34,8 @@ def parse_time(value: str | None, name: str) -> datetime | None:
 
 def time_range(start: str | None, end: str | None) -> tuple[datetime | None, datetime | None]:
     a, b = parse_time(start, "from"), parse_time(end, "to")
+    if b is not None and end is not None and len(end) == 10:  # a date: `to` includes that whole day
+        b = b + timedelta(days=1) - timedelta(microseconds=1)
     if a is not None and b is not None and a > b:
         raise bad_request("from must not be after to.", field="from")
     return a, b

@@ -38,6 +38,13 @@ class EscalateRequest(msgspec.Struct, forbid_unknown_fields=True):
     reason: Annotated[str, Meta(min_length=1, max_length=500)] | None = None
 
 
+def _csv_cell(value: Any) -> Any:
+    """Visitors type these fields: a leading = + - @ would run as a spreadsheet formula."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
 def _csv_line(values: list[Any]) -> str:
     buf = io.StringIO()
     csv.writer(buf).writerow(["" if v is None else v for v in values])
@@ -48,7 +55,8 @@ def _csv_lines(rows: list[dict[str, Any]]) -> Iterator[str]:
     yield _csv_line(list(CSV_COLUMNS))
     for lead in rows:
         out = lead_out(lead, [])
-        yield _csv_line([out[c] for c in CSV_COLUMNS])
+        # Phones are normalized digits ("+47..."): safe, and must keep their "+".
+        yield _csv_line([out[c] if c == "phone" else _csv_cell(out[c]) for c in CSV_COLUMNS])
 
 
 class LeadsController(Controller):

@@ -15,6 +15,7 @@ from msgspec import Meta
 
 from ..errors import ApiError, bad_request, not_found
 from ..knowledge.fetch import FetchError, check_url
+from ..store import chatbots as bots_q
 from ..store import sources as src_q
 from ..store.db import Database
 from ..store.ids import iso, new_id
@@ -156,6 +157,8 @@ async def add_source(request: Request, auth: AuthContext, db: Database, bot_id: 
         await asyncio.to_thread(service.save_original, bot_id, source_id, data)
 
     def insert(cur: Any) -> tuple[dict[str, Any], bool]:
+        if bots_q.get_chatbot(cur, auth.org_id, bot_id) is None:
+            raise not_found("Chatbot")  # deleted while the upload arrived
         existing = src_q.find_duplicate(cur, bot_id, digest)
         if existing is not None:
             return existing, False

@@ -148,3 +148,15 @@ def test_streamed_export_route(env):
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
     assert "export@example.com" in r.text
     assert r.text.splitlines()[0] == "id,name,email,phone,company,createdAt,updatedAt"
+
+
+def test_csv_export_neutralizes_formulas_and_to_date_includes_the_day(env):
+    c, h, bot = env
+    _chat(c, h, bot, "Hi", visitor={"name": '=HYPERLINK("http://evil","x")', "email": "formula@example.com",
+                                    "phone": "+4711223344"})
+    rows = list(csv.DictReader(io.StringIO(c.get(f"/v1/chatbots/{bot}/leads?format=csv", headers=h).text)))
+    row = next(r for r in rows if r["email"] == "formula@example.com")
+    assert row["name"].startswith("'=") and row["phone"] == "+4711223344"
+    today = c.get(f"/v1/chatbots/{bot}/leads", headers=h).json()["data"][0]["createdAt"][:10]
+    same_day = c.get(f"/v1/chatbots/{bot}/leads?from={today}&to={today}&limit=100", headers=h).json()["data"]
+    assert "formula@example.com" in [x["email"] for x in same_day]
