@@ -80,5 +80,14 @@ def delete_chatbot(cur: duckdb.DuckDBPyConnection, org_id: str, bot_id: str) -> 
         return False
     for table in OWNED_TABLES:
         cur.execute(f"DELETE FROM {table} WHERE chatbot_id = ?", [bot_id])
+    # Webhooks filtered to this chatbot forget it (an emptied filter matches nothing).
+    hooks = cur.execute(
+        "SELECT id, chatbot_ids FROM webhooks WHERE org_id = ? AND chatbot_ids IS NOT NULL", [org_id]
+    ).fetchall()
+    for hook_id, raw in hooks:
+        ids = json.loads(raw)
+        if bot_id in ids:
+            ids.remove(bot_id)
+            cur.execute("UPDATE webhooks SET chatbot_ids = ? WHERE id = ?", [json.dumps(ids), hook_id])
     cur.execute("DELETE FROM chatbots WHERE id = ? AND org_id = ?", [bot_id, org_id])
     return True

@@ -22,6 +22,7 @@ from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
 from helpfaster_box.app import create_app
+from helpfaster_box.server import bootstrap
 from helpfaster_box.settings import Settings
 from helpfaster_box.store.db import open_database
 from helpfaster_box.webhooks import delivery, outbox
@@ -555,3 +556,20 @@ def test_emit_rolls_back_with_the_change_that_caused_it(client, admin, receiver)
         )
     assert client.app.state.webhooks.wait_idle(WAIT_S)
     assert deliveries(client, admin, hook["id"]) == [] and receiver.got("/rb") == []
+
+
+def test_deleting_a_chatbot_removes_it_from_webhook_filters(tmp_path):
+    settings = make_settings(tmp_path / "data")
+    key = bootstrap(settings)
+    with TestClient(build_app(settings)) as c:
+        h = {"x-api-key": key}
+        keep = c.post("/v1/chatbots", headers=h, json={"name": "keep"}).json()["id"]
+        gone = c.post("/v1/chatbots", headers=h, json={"name": "gone"}).json()["id"]
+        hook = c.post("/v1/webhooks", headers=h, json={
+            "url": "http://127.0.0.1:9/hook", "events": ["message.sent"], "chatbotIds": [keep, gone]}).json()
+        assert c.delete(f"/v1/chatbots/{gone}", headers=h).status_code == 204
+        after = c.get(f"/v1/webhooks/{hook['id']}", headers=h).json()
+        assert after["chatbotIds"] == [keep]
+        # Resending the filter as read back is accepted (no reference to a deleted chatbot).
+        r = c.patch(f"/v1/webhooks/{hook['id']}", headers=h, json={"chatbotIds": after["chatbotIds"]})
+        assert r.status_code == 200, r.text
