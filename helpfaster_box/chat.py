@@ -26,13 +26,12 @@ from .settings import Settings
 from .store import chatbots as bots_q
 from .store import conversations as conv_q
 from .store.db import Database
+from .webhooks import outbox
 
 log = logging.getLogger("helpfaster_box.chat")
 
 
 def emit(cur: Any, org_id: str, chatbot_id: str, event_type: str, data: dict[str, Any]) -> None:
-    from .webhooks import outbox
-
     outbox.emit(cur, org_id=org_id, chatbot_id=chatbot_id, type=event_type, data=data)
 
 

@@ -18,6 +18,7 @@ from ..errors import ApiError, not_found
 from ..store import conversations as conv_q
 from ..store.db import Database
 from ..store.ids import iso
+from ..webhooks import outbox
 from .auth import AuthContext
 from .chatbots import load_chatbot
 from .common import Cursor, Limit, make_page
@@ -124,8 +125,6 @@ class LeadsController(Controller):
         self, request: Request, auth: AuthContext, db: Database, conv_id: str, data: EscalateRequest | None = None
     ) -> Response[dict[str, Any]]:
         """Hand the conversation to a human; happens once per conversation."""
-        from ..chat import emit
-
         reason = (data.reason if data else None) or "escalated by an operator"
 
         def apply(cur: Any) -> dict[str, Any] | str:
@@ -135,7 +134,8 @@ class LeadsController(Controller):
             if not conv_q.escalate(cur, conv_id, reason):
                 return "already"
             out = conversation_out(conv_q.must_get(cur, auth.org_id, conv_id), None)
-            emit(cur, auth.org_id, conv["chatbot_id"], "conversation.escalated", out)
+            outbox.emit(cur, org_id=auth.org_id, chatbot_id=conv["chatbot_id"],
+                        type="conversation.escalated", data=out)
             return out
 
         result = await db.awrite(apply)

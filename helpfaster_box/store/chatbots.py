@@ -7,7 +7,7 @@ from typing import Any
 
 import duckdb
 
-from .db import row_as_dict
+from .db import decode_json, row_as_dict
 from .ids import new_id, utcnow
 from .pagination import page
 
@@ -18,11 +18,7 @@ _COLUMNS = (
 
 
 def _decode(row: dict[str, Any] | None) -> dict[str, Any] | None:
-    if row is not None:
-        for col in ("lead_capture", "escalation"):
-            if isinstance(row[col], str):
-                row[col] = json.loads(row[col])
-    return row
+    return decode_json(row, ("lead_capture", "escalation"))
 
 
 def create_chatbot(cur: duckdb.DuckDBPyConnection, org_id: str, fields: dict[str, Any]) -> dict[str, Any]:
