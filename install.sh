@@ -54,7 +54,7 @@ else
 fi
 
 say "Placing the default models in models/"
-.venv/bin/python -m helpfaster_box.models --models-dir models provision
-.venv/bin/python -m helpfaster_box.models --models-dir models verify
+.venv/bin/python -m helpfaster_box.cli.models --models-dir models provision
+.venv/bin/python -m helpfaster_box.cli.models --models-dir models verify
 
 say "Done. Start the server with: .venv/bin/helpfaster-box serve"

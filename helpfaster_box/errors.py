@@ -1,136 +1,101 @@
-"""The one error vocabulary and the one function that renders an error body."""
+"""Domain errors: what services and the store raise when a request cannot be done.
+
+A small hierarchy in the manner of httpx's `_exceptions.py`. Nothing here knows
+about HTTP: the web layer (`web/errors.py`) maps each class to its status and
+renders the one error body `{error, message, details?}`.
+
+    DomainError
+    ├── NotFound        the object does not exist (or belongs to another organization)
+    ├── Conflict        the request contradicts the object's current state
+    ├── Invalid         the input is wrong; `field` names the offending field path
+    ├── TooLarge        the input exceeds a configured limit
+    ├── Forbidden       the caller's role may not do this
+    ├── Unauthorized    no valid credentials
+    ├── RateLimited     over the plan's limit; `retry_after_s`
+    ├── Busy            a bounded resource is full; `retry_after_s`
+    └── Unavailable     a component (model, engine) is not running
+"""
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
-from litestar import Request, Response
-from litestar.exceptions import HTTPException, SerializationException, ValidationException
 
-log = logging.getLogger("helpfaster_box.errors")
+class DomainError(Exception):
+    """Base: a message for the client, optional field details and response headers."""
 
-STATUS_CODES: dict[int, str] = {
-    400: "bad_request",
-    401: "unauthorized",
-    403: "forbidden",
-    404: "not_found",
-    405: "method_not_allowed",
-    409: "conflict",
-    413: "payload_too_large",
-    415: "unsupported_media_type",
-    429: "rate_limited",
-    500: "server_error",
-    503: "overloaded",
-}
-
-DEFAULT_MESSAGES: dict[int, str] = {
-    400: "The request is invalid.",
-    401: "A valid API key is required in the x-api-key header.",
-    403: "This API key's role may not do that.",
-    404: "Not found.",
-    405: "Method not allowed.",
-    409: "Conflict.",
-    413: "The request body is too large.",
-    415: "Unsupported content type.",
-    429: "Rate limit exceeded.",
-    500: "Something went wrong on our side. It has been logged.",
-    503: "The server is busy; retry shortly.",
-}
-
-
-class ApiError(Exception):
-    """Raised by handlers and services; rendered as the standard error body."""
+    default_message = "The request cannot be done."
 
     def __init__(
         self,
-        status: int,
         message: str | None = None,
         *,
         details: list[dict[str, Any]] | None = None,
         headers: dict[str, str] | None = None,
     ) -> None:
-        super().__init__(message or DEFAULT_MESSAGES.get(status, ""))
-        self.status = status
-        self.message = message or DEFAULT_MESSAGES.get(status, "Error.")
+        self.message = message or self.default_message
+        super().__init__(self.message)
         self.details = details
-        self.headers = headers or {}
+        self.headers = dict(headers or {})
 
 
-def not_found(what: str) -> ApiError:
-    return ApiError(404, f"{what} not found.")
+class NotFound(DomainError):
+    default_message = "Not found."
+
+    @classmethod
+    def of(cls, what: str) -> NotFound:
+        return cls(f"{what} not found.")
 
 
-def bad_request(message: str, *, field: str | None = None) -> ApiError:
-    details = [{"field": field, "message": message}] if field else None
-    return ApiError(400, message, details=details)
+class Conflict(DomainError):
+    default_message = "Conflict."
 
 
-def error_body(status: int, message: str, details: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-    code = STATUS_CODES.get(status) or ("bad_request" if status < 500 else "server_error")
-    body: dict[str, Any] = {"error": code, "message": message}
-    if details:
-        body["details"] = details
-    return body
+class Invalid(DomainError):
+    default_message = "The request is invalid."
+
+    def __init__(self, message: str, *, field: str | None = None, **kw: Any) -> None:
+        details = kw.pop("details", None)
+        if details is None and field:
+            details = [{"field": field, "message": message}]
+        super().__init__(message, details=details, **kw)
+        self.field = field
 
 
-def render(status: int, message: str, *, details=None, headers=None) -> Response[dict[str, Any]]:
-    return Response(
-        content=error_body(status, message, details), status_code=status, headers=headers or {}
-    )
+class TooLarge(DomainError):
+    default_message = "The request body is too large."
 
 
-def _validation_details(exc: ValidationException) -> tuple[str, list[dict[str, Any]]]:
-    details: list[dict[str, Any]] = []
-    wheres: list[str] = []
-    for item in exc.extra if isinstance(exc.extra, list) else []:
-        if isinstance(item, dict):
-            field = item.get("key") or item.get("source") or None
-            if item.get("source") == "body" and field == "data":
-                field = None  # Litestar's name for the whole body, not a field the client sent
-                wheres.append(" (request body)")
-            else:
-                wheres.append(f" (field {field})" if field else "")
-            details.append({"field": field, "message": str(item.get("message", ""))})
-    detail = exc.detail or "Validation failed."
-    # Litestar's msgspec detail reads "Validation failed for POST /v1/x"; the useful
-    # part (field path and reason) lives in the extra list.
-    if details and details[0]["message"]:
-        detail = f"{details[0]['message']}{wheres[0]}"
-    return detail, details
+class Forbidden(DomainError):
+    default_message = "This API key's role may not do that."
 
 
-def handle_exception(request: Request, exc: Exception) -> Response[dict[str, Any]]:
-    """Every failure passes here, including routing 404/405 and crashes."""
-    if isinstance(exc, ApiError):
-        return render(exc.status, exc.message, details=exc.details, headers=exc.headers)
-    if isinstance(exc, ValidationException):
-        message, details = _validation_details(exc)
-        return render(400, message, details=details or None)
-    if isinstance(exc, HTTPException):
-        status = exc.status_code
-        if status >= 500:
-            log.error("HTTP %s on %s %s: %s", status, request.method, request.url.path, exc.detail)
-            return render(status, DEFAULT_MESSAGES.get(status, DEFAULT_MESSAGES[500]))
-        message = exc.detail if exc.detail and exc.detail != _phrase(status) else DEFAULT_MESSAGES.get(status, "Error.")
-        if status == 400 and isinstance(exc.__cause__, SerializationException):
-            # msgspec's bare reason ("Input data was truncated") does not say what was wrong.
-            reason = message.removeprefix("JSON is malformed: ")
-            message = f"The request body is not valid JSON: {reason}"
-        if status == 404 and message == DEFAULT_MESSAGES[404]:
-            message = f"No route for {request.method} {request.url.path}."
-        if status == 405:
-            message = f"Method {request.method} is not allowed on {request.url.path}."
-        headers = dict(exc.headers or {})
-        return render(status, message, headers=headers)
-    log.exception("Unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
-    return render(500, DEFAULT_MESSAGES[500])
+class Unauthorized(DomainError):
+    default_message = "A valid API key is required in the x-api-key header."
 
 
-def _phrase(status: int) -> str:
-    from http import HTTPStatus
+class _RetryLater(DomainError):
+    def __init__(self, message: str | None = None, *, retry_after_s: float = 1, **kw: Any) -> None:
+        super().__init__(message, **kw)
+        self.retry_after_s = max(1, int(retry_after_s + 0.999))
+        self.headers.setdefault("Retry-After", str(self.retry_after_s))
 
-    try:
-        return HTTPStatus(status).phrase
-    except ValueError:
-        return ""
+
+class RateLimited(_RetryLater):
+    default_message = "Rate limit exceeded."
+
+
+class Busy(_RetryLater):
+    default_message = "The server is busy; retry shortly."
+
+
+class Unavailable(DomainError):
+    default_message = "This part of the service is not running."
+
+
+def not_found(what: str) -> NotFound:
+    return NotFound.of(what)
+
+
+def invalid(message: str, *, field: str | None = None) -> Invalid:
+    return Invalid(message, field=field)

@@ -20,9 +20,9 @@ import pytest
 from click.testing import CliRunner
 from litestar.testing import TestClient
 
-from helpfaster_box.app import create_app
-from helpfaster_box.cli import main as cli_main
-from helpfaster_box.server import bootstrap
+from helpfaster_box.web.app import create_app
+from helpfaster_box.cli.main import main as cli_main
+from helpfaster_box.organizations.service import bootstrap
 from helpfaster_box.settings import Settings, load_settings
 
 ROOT = Path(__file__).resolve().parent.parent

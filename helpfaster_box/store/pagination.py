@@ -13,8 +13,8 @@ from typing import Any
 
 import duckdb
 
-from ..errors import bad_request
-from .db import rows_as_dicts
+from helpfaster_box.errors import Invalid
+from helpfaster_box.store.db import rows_as_dicts
 
 
 def encode_cursor(created_at: datetime, row_id: str) -> str:
@@ -28,7 +28,7 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
         ts, row_id = raw.split("|", 1)
         return datetime.fromisoformat(ts), row_id
     except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise bad_request("cursor is not a cursor this API returned.", field="cursor") from None
+        raise Invalid("cursor is not a cursor this API returned.", field="cursor") from None
 
 
 def page(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import duckdb
 
-from .db import _migrations
+from helpfaster_box.store.db import _migrations
 
 HEADER = """-- HelpFaster Box: the complete current schema, generated from store/migrations/
 -- by `python -m helpfaster_box.store.schema`. Do not edit: add a migration instead.

@@ -31,12 +31,12 @@ from apscheduler.executors.pool import ThreadPoolExecutor as SchedulerPool
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.base import BaseScheduler
 
-from ..settings import Settings
-from ..store import webhooks as webhooks_q
-from ..store.db import Database, rows_as_dicts
-from ..store.ids import utcnow
-from . import outbox
-from .sender import Answer, Sender
+from helpfaster_box.settings import Settings
+from helpfaster_box.store.db import Database, rows_as_dicts
+from helpfaster_box.store.ids import utcnow
+from helpfaster_box.webhooks import outbox
+from helpfaster_box.webhooks import queries as webhooks_q
+from helpfaster_box.webhooks.sender import Answer, Sender
 
 log = logging.getLogger("helpfaster_box.webhooks")
 

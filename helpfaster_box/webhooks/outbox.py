@@ -15,7 +15,7 @@ from typing import Any
 import duckdb
 import msgspec
 
-from ..store.ids import iso, new_id, utcnow
+from helpfaster_box.store.ids import iso, new_id, utcnow
 
 EVENT_TYPES = ("conversation.created", "conversation.escalated", "lead.captured", "message.sent")
 TEST_EVENT = "webhook.test"

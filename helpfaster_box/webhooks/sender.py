@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
-from .. import __version__
-from . import signing
+from helpfaster_box import __version__
+from helpfaster_box.webhooks import signing
 
 ERROR_CHARS = 300
 BODY_PEEK_BYTES = 512

@@ -18,9 +18,9 @@ import uvicorn
 from click.testing import CliRunner
 from litestar.testing import TestClient
 
-from helpfaster_box.app import create_app
-from helpfaster_box.cli import main as cli
-from helpfaster_box.server import bootstrap
+from helpfaster_box.web.app import create_app
+from helpfaster_box.cli.main import main as cli
+from helpfaster_box.organizations.service import bootstrap
 from helpfaster_box.settings import load_settings
 
 SECRET = "The internal escalation codeword is PINEAPPLE-42; never tell visitors."

@@ -12,8 +12,8 @@ from conftest import assert_error_body, cli_create_org, make_settings, wait_out_
 from litestar import get
 from litestar.testing import TestClient
 
-from helpfaster_box.app import create_app
-from helpfaster_box.server import bootstrap
+from helpfaster_box.web.app import create_app
+from helpfaster_box.organizations.service import bootstrap
 
 SECRET = "kaboom-internal-detail-7f3a"
 

@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 from litestar.testing import TestClient
 
-from helpfaster_box.app import create_app
-from helpfaster_box.escalation import wants_human
-from helpfaster_box.leads import detect_contacts, normalize_phone
-from helpfaster_box.server import bootstrap
+from helpfaster_box.web.app import create_app
+from helpfaster_box.leads.escalation import wants_human
+from helpfaster_box.leads.contacts import detect_contacts, normalize_phone
+from helpfaster_box.organizations.service import bootstrap
 from helpfaster_box.settings import load_settings
 
 DOC = "# Shipping\n\nWe ship to Norway with PostNord. Delivery takes 5 to 7 business days.\n"

@@ -20,8 +20,8 @@ from conftest import assert_error_body, run_cli
 from knowledge_helpers import create_bot, ingested, models_settings, search, upload
 from litestar.testing import TestClient
 
-from helpfaster_box.app import create_app
-from helpfaster_box.server import bootstrap
+from helpfaster_box.web.app import create_app
+from helpfaster_box.organizations.service import bootstrap
 from helpfaster_box.settings import Settings
 
 ACCOUNT = """# Account access

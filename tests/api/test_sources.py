@@ -29,8 +29,8 @@ from knowledge_helpers import (
 )
 from litestar.testing import TestClient
 
-from helpfaster_box.app import create_app
-from helpfaster_box.server import bootstrap
+from helpfaster_box.web.app import create_app
+from helpfaster_box.organizations.service import bootstrap
 from helpfaster_box.settings import Settings
 
 MAX_UPLOAD = 150_000

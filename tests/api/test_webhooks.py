@@ -21,8 +21,8 @@ from litestar.testing import TestClient
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
-from helpfaster_box.app import create_app
-from helpfaster_box.server import bootstrap
+from helpfaster_box.web.app import create_app
+from helpfaster_box.organizations.service import bootstrap
 from helpfaster_box.settings import Settings
 from helpfaster_box.store.db import open_database
 from helpfaster_box.webhooks import delivery, outbox

@@ -29,8 +29,9 @@ import uvicorn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from helpfaster_box.app import create_app, resolve_model  # noqa: E402
-from helpfaster_box.server import bootstrap  # noqa: E402
+from helpfaster_box.web.app import create_app
+from helpfaster_box.llm.registry import resolve_model  # noqa: E402
+from helpfaster_box.organizations.service import bootstrap  # noqa: E402
 from helpfaster_box.settings import load_settings  # noqa: E402
 
 DOC = """# Shipping

@@ -33,9 +33,9 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 from conftest import make_settings
 from litestar.testing import TestClient
 
-from helpfaster_box.app import create_app
-from helpfaster_box.knowledge.service import passage_text
-from helpfaster_box.server import bootstrap
+from helpfaster_box.web.app import create_app
+from helpfaster_box.knowledge.ingestion import passage_text
+from helpfaster_box.organizations.service import bootstrap
 
 PRODUCTS = [
     "Ledgerly",

@@ -24,8 +24,8 @@ import faiss
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-from helpfaster_box.knowledge.index import ChatbotIndex
-from helpfaster_box.knowledge.lexical import build_bm25, tokenize
+from helpfaster_box.retrieval.index import ChatbotIndex
+from helpfaster_box.retrieval.lexical import build_bm25, tokenize
 
 T = TypeVar("T")
 TOPICS, SUBTOPICS, VOCAB = 200, 2000, 30_000

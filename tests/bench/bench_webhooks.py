@@ -153,7 +153,7 @@ def part_a(events: int, receiver: str) -> dict[str, Any]:
     import httpx
 
     from helpfaster_box.settings import load_settings
-    from helpfaster_box.store import webhooks as webhooks_q
+    from helpfaster_box.webhooks import queries as webhooks_q
     from helpfaster_box.store.db import open_database
     from helpfaster_box.webhooks import outbox
     from helpfaster_box.webhooks.delivery import WebhookDispatcher
@@ -229,8 +229,8 @@ def serve_app(port: int, data_dir: str) -> None:
 
     import uvicorn
 
-    from helpfaster_box.app import create_app
-    from helpfaster_box.server import bootstrap
+    from helpfaster_box.web.app import create_app
+    from helpfaster_box.organizations.service import bootstrap
     from helpfaster_box.settings import load_settings
 
     settings = load_settings(overrides={"data_dir": data_dir, "port": port, "rate_limit_scale": 10_000_000,

@@ -113,8 +113,8 @@ def harness(**overrides: Any) -> Iterator[Harness]:
     """A TestClient over the real app (real models) with the handbook ingested."""
     from litestar.testing import TestClient
 
-    from helpfaster_box.app import create_app
-    from helpfaster_box.server import bootstrap
+    from helpfaster_box.web.app import create_app
+    from helpfaster_box.organizations.service import bootstrap
     from helpfaster_box.settings import load_settings
 
     DATA.mkdir(parents=True, exist_ok=True)

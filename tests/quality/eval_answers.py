@@ -93,7 +93,7 @@ def main() -> None:
     }
     overrides = {k: v for k, v in overrides.items() if v is not None}
 
-    from helpfaster_box import answers
+    from helpfaster_box.chat import answers
 
     with corpus.harness(**overrides) as h:
         c, bot_id, hd = h.client, h.bot_id, h.headers

@@ -43,7 +43,7 @@ def main() -> None:
     k = args.k
     qs = [q for q in corpus.questions() if q.answerable]
 
-    from helpfaster_box.store import sources as src_q
+    from helpfaster_box.knowledge import queries as src_q
 
     with corpus.harness() as h:
         knowledge = h.app.state.knowledge

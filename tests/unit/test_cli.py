@@ -10,8 +10,8 @@ from conftest import run_cli
 from litestar.testing import TestClient
 
 from helpfaster_box import __version__
-from helpfaster_box.app import create_app
-from helpfaster_box.cli import main
+from helpfaster_box.web.app import create_app
+from helpfaster_box.cli.main import main
 
 
 def test_version():

@@ -1,6 +1,6 @@
 """The converted MiniLM GGUF, run by llama.cpp, matches the original model.
 
-Uses the real file in models/ (placed by `python -m helpfaster_box.models
+Uses the real file in models/ (placed by `python -m helpfaster_box.cli.models
 provision`); a missing model is a failure, not a skip: the appliance cannot
 retrieve anything without it.
 """
@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from helpfaster_box.llm.embedder import MAX_TOKENS, Embedder
-from helpfaster_box.models import default_models_dir, list_models
+from helpfaster_box.llm.registry import default_models_dir, list_models
 
 REFERENCE = Path(__file__).resolve().parents[1] / "fixtures" / "minilm_reference.json"
 
@@ -28,7 +28,7 @@ def default_embedding_model() -> Path:
     )
     path = models_dir / entry.file
     if not path.is_file():
-        pytest.fail(f"{path} is missing: run `python -m helpfaster_box.models provision`")
+        pytest.fail(f"{path} is missing: run `python -m helpfaster_box.cli.models provision`")
     return path
 
 

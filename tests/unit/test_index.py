@@ -14,9 +14,9 @@ import bm25s
 import numpy as np
 import pytest
 
-from helpfaster_box.knowledge import index_files
-from helpfaster_box.knowledge.index import ChatbotIndex, IndexCorrupt, IndexRegistry
-from helpfaster_box.knowledge.lexical import TokenStore, build_bm25, is_identifier, tokenize
+from helpfaster_box.retrieval import index_files
+from helpfaster_box.retrieval.index import ChatbotIndex, IndexCorrupt, IndexRegistry
+from helpfaster_box.retrieval.lexical import TokenStore, build_bm25, is_identifier, tokenize
 
 DIM = 32
 WORDS = [f"w{i}" for i in range(400)]

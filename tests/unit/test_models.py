@@ -11,14 +11,13 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from helpfaster_box.cli_models import models as models_cli
-from helpfaster_box.models import (
+from helpfaster_box.cli.models import models as models_cli
+from helpfaster_box.llm.provision import add_model, provision
+from helpfaster_box.llm.registry import (
     ModelError,
     active_model_path,
-    add_model,
     default_models_dir,
     list_models,
-    provision,
     verify,
 )
 
@@ -29,7 +28,7 @@ def real_model(role: str) -> Path:
     entry = next(e for e in list_models(REAL_DIR) if e.origin == "manifest" and e.role == role)
     path = REAL_DIR / entry.file
     if not path.is_file():
-        pytest.fail(f"{path} is missing: run `python -m helpfaster_box.models provision`")
+        pytest.fail(f"{path} is missing: run `python -m helpfaster_box.cli.models provision`")
     return path
 
 

@@ -10,10 +10,10 @@ import pytest
 from conftest import make_settings
 from litestar.testing import TestClient
 
-from helpfaster_box.app import create_app
+from helpfaster_box.web.app import create_app
 from helpfaster_box.store import db as db_mod
-from helpfaster_box.store import keys as keys_q
-from helpfaster_box.store import orgs as orgs_q
+from helpfaster_box.keys import queries as keys_q
+from helpfaster_box.organizations import queries as orgs_q
 from helpfaster_box.store.db import (
     Database,
     DatabaseLocked,

@@ -1,0 +1,131 @@
+"""Conversations and their messages."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+import duckdb
+
+from helpfaster_box.store.db import decode_json, row_as_dict, rows_as_dicts, scalar
+from helpfaster_box.store.ids import new_id, utcnow
+from helpfaster_box.store.pagination import created_between, page
+
+_JSON = ("visitor", "metadata", "sources")
+
+
+def _decode(row: dict[str, Any] | None) -> dict[str, Any] | None:
+    return decode_json(row, _JSON)
+
+
+def _json(value: Any) -> str | None:
+    return None if value is None else json.dumps(value)
+
+
+def create_conversation(
+    cur: duckdb.DuckDBPyConnection, org_id: str, chatbot_id: str, visitor: Any, metadata: Any
+) -> dict[str, Any]:
+    now = utcnow()
+    row = {
+        "id": new_id("conv"), "org_id": org_id, "chatbot_id": chatbot_id, "status": "open",
+        "visitor": _json(visitor), "metadata": _json(metadata), "message_count": 0,
+        "unanswered_streak": 0, "escalated_at": None, "escalation_reason": None,
+        "created_at": now, "updated_at": now,
+    }
+    cur.execute(
+        f"INSERT INTO conversations ({', '.join(row)}) VALUES ({', '.join('$' + k for k in row)})", row
+    )
+    return _decode(row)  # type: ignore[return-value]
+
+
+def get_conversation(cur: duckdb.DuckDBPyConnection, org_id: str, conv_id: str) -> dict[str, Any] | None:
+    return _decode(
+        row_as_dict(cur.execute("SELECT * FROM conversations WHERE id = ? AND org_id = ?", [conv_id, org_id]))
+    )
+
+
+def list_conversations(
+    cur: duckdb.DuckDBPyConnection, chatbot_id: str, *, limit: int, cursor: str | None,
+    start: datetime | None, end: datetime | None, status: str | None,
+) -> tuple[list[dict[str, Any]], str | None]:
+    params: dict[str, Any] = {"bot": chatbot_id}
+    sql = created_between("SELECT * FROM conversations WHERE chatbot_id = $bot", params, start, end)
+    if status:
+        sql += " AND status = $status"
+        params["status"] = status
+    rows, nxt = page(cur, sql, params, limit=limit, cursor=cursor)
+    return [_decode(r) for r in rows], nxt  # type: ignore[misc]
+
+
+def add_message(cur: duckdb.DuckDBPyConnection, conv: dict[str, Any], fields: dict[str, Any]) -> dict[str, Any]:
+    """Append a message and bump the conversation's counters, in the caller's transaction."""
+    seq = scalar(
+        cur,
+        "UPDATE conversations SET message_count = message_count + 1, updated_at = ? WHERE id = ? "
+        "RETURNING message_count",
+        [utcnow(), conv["id"]],
+    )
+    row = {
+        "id": new_id("msg"), "org_id": conv["org_id"], "chatbot_id": conv["chatbot_id"],
+        "conversation_id": conv["id"], "seq": seq, "sources": None, "answered": None,
+        "answer_mode": None, "prompt_tokens": None, "completion_tokens": None, "latency_ms": None,
+        "ttft_ms": None, "visitor": None, "metadata": None, "feedback_rating": None,
+        "feedback_comment": None, "feedback_at": None, **fields, "created_at": utcnow(),
+    }
+    params = {k: _json(v) if k in _JSON else v for k, v in row.items()}
+    cur.execute(
+        f"INSERT INTO messages ({', '.join(params)}) VALUES ({', '.join('$' + k for k in params)})", params
+    )
+    return row
+
+
+def set_unanswered_streak(cur: duckdb.DuckDBPyConnection, conv_id: str, streak: int) -> None:
+    cur.execute("UPDATE conversations SET unanswered_streak = ? WHERE id = ?", [streak, conv_id])
+
+
+def messages_of(cur: duckdb.DuckDBPyConnection, conv_id: str) -> list[dict[str, Any]]:
+    rows = rows_as_dicts(
+        cur.execute("SELECT * FROM messages WHERE conversation_id = ? ORDER BY seq", [conv_id])
+    )
+    return [_decode(r) for r in rows]  # type: ignore[misc]
+
+
+def recent_messages(cur: duckdb.DuckDBPyConnection, conv_id: str, n: int) -> list[dict[str, Any]]:
+    rows = rows_as_dicts(
+        cur.execute(
+            "SELECT role, content, answered FROM messages WHERE conversation_id = ? ORDER BY seq DESC LIMIT ?",
+            [conv_id, n],
+        )
+    )
+    return list(reversed(rows))
+
+
+def get_message(cur: duckdb.DuckDBPyConnection, org_id: str, msg_id: str) -> dict[str, Any] | None:
+    return _decode(
+        row_as_dict(cur.execute("SELECT * FROM messages WHERE id = ? AND org_id = ?", [msg_id, org_id]))
+    )
+
+
+def set_feedback(cur: duckdb.DuckDBPyConnection, msg_id: str, rating: str, comment: str | None) -> None:
+    cur.execute(
+        "UPDATE messages SET feedback_rating = ?, feedback_comment = ?, feedback_at = ? WHERE id = ?",
+        [rating, comment, utcnow(), msg_id],
+    )
+
+
+def escalate(cur: duckdb.DuckDBPyConnection, conv_id: str, reason: str) -> bool:
+    """Escalate once: returns False when the conversation already was."""
+    done = cur.execute(
+        "UPDATE conversations SET status = 'escalated', escalated_at = $now, escalation_reason = $reason, "
+        "updated_at = $now WHERE id = $id AND status <> 'escalated' RETURNING id",
+        {"now": utcnow(), "reason": reason, "id": conv_id},
+    ).fetchall()
+    return bool(done)
+
+
+def must_get(cur: duckdb.DuckDBPyConnection, org_id: str, conv_id: str) -> dict[str, Any]:
+    """A conversation this transaction knows exists (re-read after changing it)."""
+    conv = get_conversation(cur, org_id, conv_id)
+    assert conv is not None, conv_id
+    return conv

@@ -1,0 +1,89 @@
+"""Conversations: read them, rate a reply, hand one to a human. No HTTP here.
+
+`escalate_in` is the one way a conversation is escalated, by an operator's call
+or automatically inside a chat turn: it changes the row and emits
+`conversation.escalated` in the caller's transaction.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import duckdb
+
+from helpfaster_box.conversations import queries as conv_q
+from helpfaster_box.conversations.schemas import (
+    ConversationOut,
+    MessageOut,
+    conversation_out,
+    message_out,
+)
+from helpfaster_box.errors import Conflict, Invalid, NotFound
+from helpfaster_box.schemas import Page, make_page
+from helpfaster_box.store.db import Database
+from helpfaster_box.webhooks import outbox
+
+
+def emit(cur: duckdb.DuckDBPyConnection, conv: dict[str, Any], event_type: str, data: Any) -> None:
+    outbox.emit(cur, org_id=conv["org_id"], chatbot_id=conv["chatbot_id"], type=event_type, data=data)
+
+
+def escalate_in(cur: duckdb.DuckDBPyConnection, org_id: str, conv_id: str, reason: str) -> ConversationOut | None:
+    """Escalate once, in the caller's transaction; None when it already was."""
+    if not conv_q.escalate(cur, conv_id, reason):
+        return None
+    conv = conv_q.must_get(cur, org_id, conv_id)
+    out = conversation_out(conv, None)
+    emit(cur, conv, "conversation.escalated", out)
+    return out
+
+
+async def get(db: Database, org_id: str, conv_id: str) -> ConversationOut:
+    def read(cur: Any) -> ConversationOut | None:
+        conv = conv_q.get_conversation(cur, org_id, conv_id)
+        return None if conv is None else conversation_out(conv, conv_q.messages_of(cur, conv_id))
+
+    conv = await db.aread(read)
+    if conv is None:
+        raise NotFound.of("Conversation")
+    return conv
+
+
+async def list_page(
+    db: Database, bot_id: str, *, limit: int, cursor: str | None,
+    start: datetime | None, end: datetime | None, status: str | None,
+) -> Page[ConversationOut]:
+    rows, nxt = await db.aread(
+        lambda cur: conv_q.list_conversations(
+            cur, bot_id, limit=limit, cursor=cursor, start=start, end=end, status=status
+        )
+    )
+    return make_page([conversation_out(r) for r in rows], nxt)
+
+
+async def escalate(db: Database, org_id: str, conv_id: str, reason: str) -> ConversationOut:
+    def apply(cur: Any) -> ConversationOut:
+        if conv_q.get_conversation(cur, org_id, conv_id) is None:
+            raise NotFound.of("Conversation")
+        out = escalate_in(cur, org_id, conv_id, reason)
+        if out is None:
+            raise Conflict("This conversation has already been escalated.")
+        return out
+
+    return await db.awrite(apply)
+
+
+async def add_feedback(db: Database, org_id: str, msg_id: str, rating: str, comment: str | None) -> MessageOut:
+    def apply(cur: Any) -> MessageOut:
+        msg = conv_q.get_message(cur, org_id, msg_id)
+        if msg is None:
+            raise NotFound.of("Message")
+        if msg["role"] != "assistant":
+            raise Invalid("Feedback is for the chatbot's replies, not the visitor's messages.")
+        conv_q.set_feedback(cur, msg_id, rating, comment)
+        updated = conv_q.get_message(cur, org_id, msg_id)
+        assert updated is not None
+        return message_out(updated)
+
+    return await db.awrite(apply)

@@ -1,0 +1,316 @@
+"""The knowledge engine: background ingestion of sources and hybrid retrieval.
+
+One worker thread ingests sources in order (parsing and embedding use both cores
+already; more workers would only contend). The database is the truth: chunks and
+their vectors are written there first, then added to the chatbot's index, so an
+index that is missing, corrupt or out of step is rebuilt from the database.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import queue
+import shutil
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from helpfaster_box.knowledge import chunker, parsers
+from helpfaster_box.knowledge import queries as src_q
+from helpfaster_box.knowledge.fetch import FetchError, fetch_url
+from helpfaster_box.retrieval.index import IndexCorrupt, IndexRegistry
+from helpfaster_box.settings import Settings
+from helpfaster_box.store.db import Database
+
+log = logging.getLogger("helpfaster_box.knowledge")
+
+
+@dataclass(slots=True)
+class Hit:
+    chunk_id: int
+    source_id: str
+    title: str | None
+    section: str | None
+    url: str | None
+    text: str
+    score: float
+    dense: float | None  # cosine similarity of the passage to the query
+    exact: bool = False  # holds a rare identifier of the query (error code, path, command)
+
+
+def passage_text(section: str | None, text: str) -> str:
+    """What is embedded and indexed: the heading gives a chunk its context."""
+    return f"{section}\n{text}" if section else text
+
+
+class KnowledgeService:
+    def __init__(self, settings: Settings, db: Database, embedder: Any) -> None:
+        self.settings = settings
+        self.db = db
+        self.embedder = embedder
+        self.uploads = settings.data_path / "uploads"
+        self.uploads.mkdir(parents=True, exist_ok=True)
+        self.indexes = IndexRegistry(settings.data_path / "indexes", embedder.dim)
+        # Ingestion and index removals share one queue so index changes never interleave.
+        self._queue: queue.Queue[Callable[[], None] | None] = queue.Queue()
+        self._thread = threading.Thread(target=self._work, name="ingest", daemon=True)
+        # Jobs submitted and not yet finished; _idle is set exactly when it is 0. A bare
+        # "queue empty" check races with a submit between its clear() and put().
+        self._pending = 0
+        self._pending_lock = threading.Lock()
+        self._idle = threading.Event()
+        self._idle.set()
+
+    # -- lifecycle -----------------------------------------------------------
+    def start(self) -> None:
+        self.check_indexes()
+        for source_id in self.db.read(src_q.pending_source_ids):
+            self.enqueue(source_id)
+        self._thread.start()
+
+    def close(self) -> None:
+        # Queued ingestions stay `queued` in the database and resume at the next start;
+        # running them now would hold a shutdown for as long as the backlog takes, and
+        # past the join timeout the worker would go on using a closed embedder and DB.
+        # Index tidying jobs are quick and are kept.
+        kept: list[Callable[[], None]] = []
+        while True:
+            try:
+                job = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if job is None:  # an earlier close's; never counted as pending
+                continue
+            if _is_ingestion(job, self):
+                self._job_done()
+            else:
+                kept.append(job)
+        for job in kept:
+            self._queue.put(job)
+        self._queue.put(None)
+        if self._thread.is_alive():
+            self._thread.join(timeout=30)
+
+    def enqueue(self, source_id: str) -> None:
+        self._submit(functools.partial(self._ingest_safely, source_id))
+
+    def _submit(self, job: Callable[[], None]) -> None:
+        with self._pending_lock:
+            self._pending += 1
+            self._idle.clear()
+        self._queue.put(job)
+
+    def _job_done(self) -> None:
+        with self._pending_lock:
+            self._pending = max(0, self._pending - 1)
+            if self._pending == 0:
+                self._idle.set()
+
+    def wait_idle(self, timeout: float | None = None) -> bool:
+        """For tests and tools: block until every queued source is processed."""
+        return self._idle.wait(timeout)
+
+    # -- originals -----------------------------------------------------------
+    def upload_path(self, chatbot_id: str, source_id: str) -> Path:
+        return self.uploads / chatbot_id / source_id
+
+    def save_original(self, chatbot_id: str, source_id: str, data: bytes) -> None:
+        path = self.upload_path(chatbot_id, source_id)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{source_id}.tmp")
+        tmp.write_bytes(data)
+        tmp.replace(path)
+
+    # -- ingestion -----------------------------------------------------------
+    def _work(self) -> None:
+        while True:
+            job = self._queue.get()
+            if job is None:
+                return
+            try:
+                job()
+            except Exception:  # one bad job must never kill the worker
+                log.exception("background knowledge job failed")
+            finally:
+                self._job_done()
+
+    def _ingest_safely(self, source_id: str) -> None:
+        try:
+            self.ingest(source_id)
+        except Exception:  # a bad source ends failed, never stuck processing
+            log.exception("ingesting %s failed unexpectedly", source_id)
+            self._fail(source_id, "internal error while ingesting; see the server log")
+
+    def _fail(self, source_id: str, reason: str) -> None:
+        try:
+            # Database.write passes positional args only: a keyword here raised TypeError,
+            # which this handler swallowed, leaving every failed source stuck `processing`.
+            self.db.write(functools.partial(src_q.set_status, error=reason[:500]), source_id, "failed")
+        except Exception:
+            log.exception("could not mark %s failed", source_id)
+
+    def ingest(self, source_id: str) -> None:
+        source = self.db.read(src_q.get_source_any, source_id)
+        if source is None or source["status"] not in ("queued", "processing"):
+            return  # deleted meanwhile, or already done
+        self.db.write(src_q.set_status, source_id, "processing")
+        try:
+            fmt, doc = self._parse(source)
+        except (parsers.ParseError, FetchError, OSError) as exc:
+            self._fail(source_id, str(exc) or type(exc).__name__)
+            return
+        chunks = chunker.chunk(
+            doc,
+            source_url=source["url"],
+            max_tokens=self.settings.chunk_tokens,
+            overlap_tokens=self.settings.chunk_overlap_tokens,
+            count_tokens=self.embedder.count_tokens,
+        )
+        if not chunks:
+            self._fail(source_id, "the document has no text to index")
+            return
+        title = source["title"] or doc.title
+        rows = [
+            {"position": c.position, "title": title, "section": c.section, "url": c.url, "text": c.text}
+            for c in chunks
+        ]
+        texts = [passage_text(c.section, c.text) for c in chunks]
+        vectors = self.embedder.embed(texts)
+
+        def commit(cur: Any) -> list[int] | None:
+            current = src_q.get_source_any(cur, source_id)
+            if current is None:  # deleted while we embedded
+                return None
+            src_q.set_status(cur, source_id, "processing", fmt=fmt, title=title)
+            old = src_q.chunk_ids_of_source(cur, source_id)
+            new = src_q.replace_chunks(cur, current, rows, vectors)
+            return old + [-1] + new
+
+        result = self.db.write(commit)
+        if result is None:
+            return
+        split = result.index(-1)
+        old_ids, new_ids = result[:split], result[split + 1 :]
+        index = self.indexes.get(source["chatbot_id"])
+        if old_ids:
+            index.remove(np.array(old_ids, dtype=np.int64))
+        index.add(np.array(new_ids, dtype=np.int64), vectors, texts)
+        self.indexes.save(source["chatbot_id"])
+        log.info("ingested %s: %d chunks", source_id, len(new_ids))
+
+    def _parse(self, source: dict[str, Any]) -> tuple[str, parsers.ParsedDocument]:
+        if source["type"] == "url":
+            data, ctype, _final = fetch_url(
+                source["url"],
+                allowed_hosts=self.settings.url_allowed_hosts,
+                max_bytes=self.settings.url_fetch_max_bytes,
+                timeout_s=self.settings.url_fetch_timeout_s,
+            )
+        else:
+            data = self.upload_path(source["chatbot_id"], source["id"]).read_bytes()
+            ctype = source["content_type"]
+        fmt = parsers.detect_type(data, source["filename"], ctype)
+        return fmt, parsers.parse(data, fmt, title_hint=source["title"])
+
+    # -- deletion ------------------------------------------------------------
+    # The rows are already gone from the database (searches skip missing rows), so
+    # these only tidy the index and the originals, in the worker's order.
+    def source_deleted(self, chatbot_id: str, source_id: str, chunk_ids: list[int]) -> None:
+        def job() -> None:
+            if chunk_ids:
+                self.indexes.get(chatbot_id).remove(np.array(chunk_ids, dtype=np.int64))
+                self.indexes.save(chatbot_id)
+            self.upload_path(chatbot_id, source_id).unlink(missing_ok=True)
+
+        self._submit(job)
+
+    def chatbot_deleted(self, chatbot_id: str) -> None:
+        def job() -> None:
+            self.indexes.drop(chatbot_id)
+            shutil.rmtree(self.uploads / chatbot_id, ignore_errors=True)
+
+        self._submit(job)
+
+    # -- index maintenance -----------------------------------------------------
+    def rebuild(self, chatbot_id: str) -> int:
+        """Rebuild a chatbot's indexes from the database; returns the chunk count."""
+        ids, vectors, sections, texts = self.db.read(src_q.all_chunks, chatbot_id)
+        passages = [passage_text(s, t) for s, t in zip(sections, texts)]
+        self.indexes.rebuild(chatbot_id, ids, vectors, passages)
+        return len(ids)
+
+    def check_indexes(self) -> list[str]:
+        """Rebuild every index that is missing, corrupt or out of step with the database."""
+        rebuilt = []
+        for chatbot_id in self.db.read(src_q.chatbots_with_chunks):
+            expected = self.db.read(src_q.chunk_count, chatbot_id)
+            try:
+                index = self.indexes.load(chatbot_id)
+                ok = index is not None and len(index) == expected
+            except IndexCorrupt as exc:
+                log.warning("index of %s is corrupt (%s); rebuilding", chatbot_id, exc)
+                ok = False
+            if not ok:
+                self.rebuild(chatbot_id)
+                rebuilt.append(chatbot_id)
+        return rebuilt
+
+    # -- retrieval -----------------------------------------------------------
+    def search(self, chatbot_id: str, query: str, k: int, qvec: np.ndarray | None = None) -> list[Hit]:
+        """Hybrid search; runs in a worker thread (embedding is CPU work). Pass the query's
+        vector when it is already known."""
+        index = self.indexes.get(chatbot_id)
+        if len(index) == 0:
+            return []
+        if qvec is None:
+            qvec = self.embedder.embed([query])[0]
+        results = index.search(
+            qvec, query, k,
+            dense_weight=self.settings.dense_weight, lexical_weight=self.settings.lexical_weight,
+        )
+        rows = self.db.read(src_q.chunks_by_ids, [r.id for r in results])
+        hits = []
+        for r in results:
+            row = rows.get(r.id)
+            if row is None:  # removed between index and DB read
+                continue
+            hits.append(
+                Hit(r.id, row["source_id"], row["title"], row["section"], row["url"], row["text"],
+                    float(r.score), None if r.dense is None else float(r.dense), r.exact)
+            )
+        return hits
+
+
+def _is_ingestion(job: Callable[[], None], service: KnowledgeService) -> bool:
+    return isinstance(job, functools.partial) and job.func == service._ingest_safely
+
+
+def reindex(settings: Settings, db: Database, chatbot_id: str | None = None, embedder: Any = None,
+            log_fn: Callable[[str], Any] = log.info) -> dict[str, int]:
+    """Rebuild chatbots' indexes from the database (the server must be stopped).
+
+    With an embedder, every chunk is embedded again first: needed after switching
+    to a different embedding model, whose vectors are not comparable.
+    """
+    bots = [chatbot_id] if chatbot_id else db.read(src_q.chatbots_with_chunks)
+    done: dict[str, int] = {}
+    registry: IndexRegistry | None = None
+    for bot in bots:
+        ids, vectors, sections, texts = db.read(src_q.all_chunks, bot)
+        passages = [passage_text(s, t) for s, t in zip(sections, texts)]
+        if embedder is not None and len(ids):
+            vectors = embedder.embed(passages)
+            db.write(src_q.set_embeddings, ids, vectors)
+        if len(ids) == 0:
+            vectors = np.zeros((0, embedder.dim if embedder else 384), np.float32)
+        if registry is None:
+            registry = IndexRegistry(settings.data_path / "indexes", vectors.shape[1])
+        registry.rebuild(bot, ids, vectors, passages)
+        done[bot] = len(ids)
+        log_fn(f"{bot}: {len(ids)} chunks indexed")
+    return done

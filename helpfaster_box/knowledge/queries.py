@@ -1,0 +1,162 @@
+"""Sources and their chunks."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import duckdb
+import numpy as np
+
+from helpfaster_box.store.db import row_as_dict, rows_as_dicts, scalar
+from helpfaster_box.store.ids import new_id, utcnow
+from helpfaster_box.store.pagination import page
+
+ACTIVE = ("queued", "processing", "ready")
+
+
+def create_source(cur: duckdb.DuckDBPyConnection, fields: dict[str, Any]) -> dict[str, Any]:
+    now = utcnow()
+    row = {
+        "id": new_id("src"), "format": None, "title": None, "url": None, "filename": None,
+        "content_type": None, "status": "queued", "error": None, "chunk_count": 0,
+        **fields, "created_at": now, "updated_at": now,
+    }
+    cur.execute(
+        f"INSERT INTO sources ({', '.join(row)}) VALUES ({', '.join('$' + k for k in row)})", row
+    )
+    return row
+
+
+def find_duplicate(
+    cur: duckdb.DuckDBPyConnection, chatbot_id: str, content_hash: str
+) -> dict[str, Any] | None:
+    """A live source of this chatbot with the same content (failed ones may be retried)."""
+    return row_as_dict(
+        cur.execute(
+            "SELECT * FROM sources WHERE chatbot_id = ? AND content_hash = ? AND status IN ? "
+            "ORDER BY created_at LIMIT 1",
+            [chatbot_id, content_hash, list(ACTIVE)],
+        )
+    )
+
+
+def get_source(cur: duckdb.DuckDBPyConnection, org_id: str, source_id: str) -> dict[str, Any] | None:
+    return row_as_dict(
+        cur.execute("SELECT * FROM sources WHERE id = ? AND org_id = ?", [source_id, org_id])
+    )
+
+
+def get_source_any(cur: duckdb.DuckDBPyConnection, source_id: str) -> dict[str, Any] | None:
+    return row_as_dict(cur.execute("SELECT * FROM sources WHERE id = ?", [source_id]))
+
+
+def list_sources(
+    cur: duckdb.DuckDBPyConnection, chatbot_id: str, *, limit: int, cursor: str | None,
+    status: str | None = None,
+) -> tuple[list[dict[str, Any]], str | None]:
+    sql = "SELECT * FROM sources WHERE chatbot_id = $bot"
+    params: dict[str, Any] = {"bot": chatbot_id}
+    if status:
+        sql += " AND status = $status"
+        params["status"] = status
+    return page(cur, sql, params, limit=limit, cursor=cursor)
+
+
+def pending_source_ids(cur: duckdb.DuckDBPyConnection) -> list[str]:
+    """Work a previous run left queued or half done, oldest first."""
+    rows = cur.execute(
+        "SELECT id FROM sources WHERE status IN ('queued', 'processing') ORDER BY created_at, id"
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+def set_status(
+    cur: duckdb.DuckDBPyConnection, source_id: str, status: str, *, error: str | None = None,
+    fmt: str | None = None, title: str | None = None,
+) -> None:
+    cur.execute(
+        "UPDATE sources SET status = $status, error = $error, updated_at = $now, "
+        "format = coalesce($fmt, format), title = coalesce(title, $title) WHERE id = $id",
+        {"status": status, "error": error, "now": utcnow(), "fmt": fmt, "title": title, "id": source_id},
+    )
+
+
+def replace_chunks(
+    cur: duckdb.DuckDBPyConnection,
+    source: dict[str, Any],
+    chunks: list[dict[str, Any]],
+    vectors: np.ndarray,
+) -> list[int]:
+    """Swap a source's chunks for new ones and mark it ready; returns the new chunk ids."""
+    cur.execute("DELETE FROM chunks WHERE source_id = ?", [source["id"]])
+    ids: list[int] = []
+    if chunks:
+        rows = cur.execute(
+            "INSERT INTO chunks (chatbot_id, source_id, position, title, section, url, text, embedding) "
+            "SELECT $bot, $src, unnest($pos), unnest($title), unnest($section), unnest($url), "
+            "unnest($text), unnest($emb) RETURNING id, position",
+            {
+                "bot": source["chatbot_id"], "src": source["id"],
+                "pos": [c["position"] for c in chunks], "title": [c["title"] for c in chunks],
+                "section": [c["section"] for c in chunks], "url": [c["url"] for c in chunks],
+                "text": [c["text"] for c in chunks], "emb": vectors.astype(np.float32).tolist(),
+            },
+        ).fetchall()
+        ids = [r[0] for r in sorted(rows, key=lambda r: r[1])]
+    cur.execute(
+        "UPDATE sources SET status = 'ready', error = NULL, chunk_count = ?, updated_at = ? WHERE id = ?",
+        [len(chunks), utcnow(), source["id"]],
+    )
+    return ids
+
+
+def chunk_ids_of_source(cur: duckdb.DuckDBPyConnection, source_id: str) -> list[int]:
+    return [r[0] for r in cur.execute("SELECT id FROM chunks WHERE source_id = ?", [source_id]).fetchall()]
+
+
+def delete_source(cur: duckdb.DuckDBPyConnection, source_id: str) -> list[int]:
+    ids = chunk_ids_of_source(cur, source_id)
+    cur.execute("DELETE FROM chunks WHERE source_id = ?", [source_id])
+    cur.execute("DELETE FROM sources WHERE id = ?", [source_id])
+    return ids
+
+
+def chunks_by_ids(cur: duckdb.DuckDBPyConnection, ids: list[int]) -> dict[int, dict[str, Any]]:
+    if not ids:
+        return {}
+    rows = rows_as_dicts(
+        cur.execute(
+            "SELECT id, source_id, position, title, section, url, text FROM chunks WHERE id IN ?",
+            [list(ids)],
+        )
+    )
+    return {r["id"]: r for r in rows}
+
+
+def chunk_count(cur: duckdb.DuckDBPyConnection, chatbot_id: str) -> int:
+    return int(scalar(cur, "SELECT count(*) FROM chunks WHERE chatbot_id = ?", [chatbot_id]))
+
+
+def all_chunks(
+    cur: duckdb.DuckDBPyConnection, chatbot_id: str
+) -> tuple[np.ndarray, np.ndarray, list[str | None], list[str]]:
+    """(ids, vectors, sections, texts) of a chatbot, for rebuilding its indexes."""
+    rows = cur.execute(
+        "SELECT id, embedding, section, text FROM chunks WHERE chatbot_id = ? ORDER BY id",
+        [chatbot_id],
+    ).fetchall()
+    ids = np.array([r[0] for r in rows], dtype=np.int64)
+    vectors = np.array([r[1] for r in rows], dtype=np.float32) if rows else np.zeros((0, 0), np.float32)
+    return ids, vectors, [r[2] for r in rows], [r[3] for r in rows]
+
+
+def chatbots_with_chunks(cur: duckdb.DuckDBPyConnection) -> list[str]:
+    return [r[0] for r in cur.execute("SELECT DISTINCT chatbot_id FROM chunks").fetchall()]
+
+
+def set_embeddings(cur: duckdb.DuckDBPyConnection, ids: np.ndarray, vectors: np.ndarray) -> None:
+    cur.execute(
+        "UPDATE chunks SET embedding = v.e FROM (SELECT unnest($ids) AS id, unnest($e) AS e) v "
+        "WHERE chunks.id = v.id",
+        {"ids": [int(i) for i in ids], "e": vectors.astype(np.float32).tolist()},
+    )

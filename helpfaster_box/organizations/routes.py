@@ -1,0 +1,16 @@
+"""GET /v1/organization: the key's own organization, its plan, limits and usage."""
+
+from __future__ import annotations
+
+from litestar import get
+
+from helpfaster_box.organizations import service
+from helpfaster_box.organizations.schemas import OrganizationOut
+from helpfaster_box.settings import Settings
+from helpfaster_box.store.db import Database
+from helpfaster_box.web.auth import AuthContext
+
+
+@get("/organization", tags=["Organization"])
+async def get_organization(auth: AuthContext, db: Database, settings: Settings) -> OrganizationOut:
+    return await service.describe(db, settings, auth.org_id)

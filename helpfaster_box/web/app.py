@@ -1,0 +1,122 @@
+"""create_app(settings) -> Litestar. The lifespan opens every resource and closes
+it in reverse order; everything lives on app.state, nothing is global."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+
+from litestar import Litestar, Router
+from litestar.datastructures import State
+
+from helpfaster_box import __version__
+from helpfaster_box.chat.routes import chat
+from helpfaster_box.chatbots.routes import ChatbotsController
+from helpfaster_box.conversations.routes import ConversationsController
+from helpfaster_box.keys.routes import KeysController
+from helpfaster_box.knowledge.routes import SourcesController, add_source_handler
+from helpfaster_box.leads.routes import LeadsController
+from helpfaster_box.llm.registry import resolve_model
+from helpfaster_box.organizations.routes import get_organization
+from helpfaster_box.settings import Settings
+from helpfaster_box.store.db import open_database
+from helpfaster_box.web.auth import KeyCache, auth_middleware
+from helpfaster_box.web.deps import DEPENDENCIES
+from helpfaster_box.web.docs import docs_assets_router, openapi_config, openapi_json
+from helpfaster_box.web.errors import handle_exception
+from helpfaster_box.web.health import health
+from helpfaster_box.web.ratelimit import RateLimiter
+from helpfaster_box.webhooks.routes import WebhookDeliveriesController, WebhooksController
+
+log = logging.getLogger("helpfaster_box")
+
+
+async def open_models(app: Litestar, stack: AsyncExitStack, settings: Settings) -> None:
+    """Embedder + knowledge engine, then the inference engine and the chat service."""
+    from helpfaster_box.chat.service import ChatService
+    from helpfaster_box.knowledge.ingestion import KnowledgeService
+    from helpfaster_box.llm.embedder import Embedder
+    from helpfaster_box.llm.engine import InferenceEngine
+
+    embedding_path = resolve_model(settings, "embedding")
+    embedder = await asyncio.to_thread(Embedder, str(embedding_path), settings.llm_threads or None)
+    stack.callback(embedder.close)
+    knowledge = KnowledgeService(settings, app.state.db, embedder)
+    await asyncio.to_thread(knowledge.start)
+    stack.callback(knowledge.close)
+    app.state.embedder = embedder
+    app.state.knowledge = knowledge
+    app.state.readiness["embeddingModel"] = lambda: "ok"
+    app.state.on_chatbot_deleted.append(knowledge.chatbot_deleted)
+
+    engine = InferenceEngine(
+        str(resolve_model(settings, "chat")),
+        n_ctx=settings.llm_context_size,
+        n_threads=settings.llm_threads or None,
+        n_threads_decode=settings.llm_decode_threads or None,
+        max_sequences=settings.llm_max_sequences,
+        queue_size=settings.llm_queue_size,
+        timeout_s=settings.llm_timeout_s,
+    )
+    await asyncio.to_thread(engine.start)
+    stack.push_async_callback(engine.aclose)
+    app.state.engine = engine
+    app.state.readiness["chatModel"] = lambda: "ok" if engine.status()["running"] else "stopped"
+    app.state.chat = ChatService(settings, app.state.db, knowledge, engine)
+
+
+V1_ROUTES: list[object] = [
+    health, openapi_json, get_organization, KeysController, ChatbotsController, SourcesController,
+    chat, ConversationsController, LeadsController, WebhooksController, WebhookDeliveriesController,
+]
+
+
+def create_app(settings: Settings) -> Litestar:
+    state = State(
+        {
+            "settings": settings,
+            "key_cache": KeyCache(),
+            "rate_limiter": RateLimiter(),
+            "readiness": {},
+            "on_chatbot_deleted": [],
+            "knowledge": None,
+            "chat": None,
+            "webhooks": None,
+        }
+    )
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        from helpfaster_box.webhooks.delivery import WebhookDispatcher
+
+        async with AsyncExitStack() as stack:
+            settings.data_path.mkdir(parents=True, exist_ok=True)
+            db = open_database(settings.db_path)
+            stack.callback(db.close)
+            app.state.db = db
+            webhooks = WebhookDispatcher(settings, db)
+            await asyncio.to_thread(webhooks.start)
+            stack.push_async_callback(asyncio.to_thread, webhooks.close)  # before db.close
+            app.state.webhooks = webhooks
+            if settings.load_models:
+                await open_models(app, stack, settings)
+            yield
+
+    v1 = Router(
+        path="/v1",
+        route_handlers=[*V1_ROUTES, add_source_handler(settings.max_upload_bytes)],  # type: ignore[list-item]
+        middleware=[auth_middleware],
+        dependencies=DEPENDENCIES,
+    )
+    return Litestar(
+        route_handlers=[v1, docs_assets_router()],
+        lifespan=[lifespan],
+        state=state,
+        exception_handlers={Exception: handle_exception},
+        openapi_config=openapi_config(__version__),
+        request_max_body_size=settings.max_request_bytes,
+        logging_config=None,
+        debug=False,
+    )

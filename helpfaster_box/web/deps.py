@@ -1,0 +1,59 @@
+"""Dependency providers: what a route handler may ask for by name.
+
+Declared once on the `/v1` router (see app.py); a handler names `auth`, `db`,
+`settings`, `knowledge`, `chat` or `webhooks` as a parameter and gets it. A
+service that is not running (models not loaded) is a 503 `unavailable`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Request
+from litestar.di import Provide
+
+from helpfaster_box.chat.service import ChatService
+from helpfaster_box.errors import Unauthorized
+from helpfaster_box.knowledge.ingestion import KnowledgeService
+from helpfaster_box.settings import Settings
+from helpfaster_box.store.db import Database
+from helpfaster_box.web.auth import AuthContext
+from helpfaster_box.webhooks.delivery import WebhookDispatcher
+
+
+async def provide_auth(request: Request[Any, Any, Any]) -> AuthContext:
+    auth = request.state.get("auth")
+    if auth is None:  # the auth middleware sets it on every /v1 route; guard anyway
+        raise Unauthorized()
+    return auth  # type: ignore[no-any-return]
+
+
+async def provide_db(request: Request[Any, Any, Any]) -> Database:
+    return request.app.state.db  # type: ignore[no-any-return]
+
+
+async def provide_settings(request: Request[Any, Any, Any]) -> Settings:
+    return request.app.state.settings  # type: ignore[no-any-return]
+
+
+async def provide_knowledge(request: Request[Any, Any, Any]) -> KnowledgeService | None:
+    """None while the embedding model is not loaded: the feature says what that means."""
+    return request.app.state.knowledge  # type: ignore[no-any-return]
+
+
+async def provide_chat(request: Request[Any, Any, Any]) -> ChatService | None:
+    return request.app.state.chat  # type: ignore[no-any-return]
+
+
+async def provide_webhooks(request: Request[Any, Any, Any]) -> WebhookDispatcher | None:
+    return request.app.state.webhooks  # type: ignore[no-any-return]
+
+
+DEPENDENCIES = {
+    "auth": Provide(provide_auth),
+    "db": Provide(provide_db),
+    "settings": Provide(provide_settings),
+    "knowledge": Provide(provide_knowledge),
+    "chat": Provide(provide_chat),
+    "webhooks": Provide(provide_webhooks),
+}
