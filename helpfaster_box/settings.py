@@ -56,9 +56,7 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     models_dir: Annotated[str, _h("Directory holding the GGUF models and manifest.toml.")] = str(
         PROJECT_ROOT / "models"
     )
-    chat_model: Annotated[
-        str, _h("Chat GGUF path; empty = the active chat model of models_dir.")
-    ] = ""
+    chat_model: Annotated[str, _h("Chat GGUF path; empty = the active chat model of models_dir.")] = ""
     embedding_model: Annotated[
         str, _h("Embedding GGUF path; empty = the active embedding model of models_dir.")
     ] = ""
@@ -66,40 +64,69 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
         bool, _h("Load the models at start (off only for tools that never embed or chat).")
     ] = True
     # --- inference ----------------------------------------------------------
-    llm_context_size: Annotated[int, Meta(ge=512, description="Chat model context (tokens), shared by all sequences.")] = 8192
+    llm_context_size: Annotated[
+        int, Meta(ge=512, description="Chat model context (tokens), shared by all sequences.")
+    ] = 8192
     llm_threads: Annotated[int, Meta(ge=0, description="CPU threads for inference; 0 = all cores.")] = 0
     llm_decode_threads: Annotated[
-        int, Meta(ge=0, description="Threads for one-token steps (one conversation generating); 0 = llm_threads. 1 is fastest for small models.")
+        int,
+        Meta(
+            ge=0,
+            description="Threads for one-token steps (one conversation generating); 0 = llm_threads. 1 is fastest for small models.",
+        ),
     ] = 1
-    llm_max_sequences: Annotated[int, Meta(ge=1, le=64, description="Generations decoded together in one batch.")] = 4
-    llm_queue_size: Annotated[int, Meta(ge=1, description="Waiting chat requests before 503 overloaded.")] = 32
-    llm_timeout_s: Annotated[float, Meta(gt=0, description="Per-request generation time limit, seconds.")] = 60.0
+    llm_max_sequences: Annotated[
+        int, Meta(ge=1, le=64, description="Generations decoded together in one batch.")
+    ] = 4
+    llm_queue_size: Annotated[int, Meta(ge=1, description="Waiting chat requests before 503 overloaded.")] = (
+        32
+    )
+    llm_timeout_s: Annotated[float, Meta(gt=0, description="Per-request generation time limit, seconds.")] = (
+        60.0
+    )
     # --- knowledge ----------------------------------------------------------
-    chunk_tokens: Annotated[int, Meta(ge=32, le=256, description="Target chunk size in embedding tokens.")] = 200
-    chunk_overlap_tokens: Annotated[int, Meta(ge=0, le=128, description="Overlap between consecutive chunks.")] = 30
-    dense_weight: Annotated[float, Meta(ge=0, description="Weight of the vector ranking in hybrid fusion.")] = 1.0
-    lexical_weight: Annotated[float, Meta(ge=0, description="Weight of the BM25 ranking in hybrid fusion.")] = 0.5
+    chunk_tokens: Annotated[
+        int, Meta(ge=32, le=256, description="Target chunk size in embedding tokens.")
+    ] = 200
+    chunk_overlap_tokens: Annotated[
+        int, Meta(ge=0, le=128, description="Overlap between consecutive chunks.")
+    ] = 30
+    dense_weight: Annotated[
+        float, Meta(ge=0, description="Weight of the vector ranking in hybrid fusion.")
+    ] = 1.0
+    lexical_weight: Annotated[
+        float, Meta(ge=0, description="Weight of the BM25 ranking in hybrid fusion.")
+    ] = 0.5
     url_allowed_hosts: Annotated[
         list[str], _h("Hosts that URL sources may be fetched from (exact or *.suffix); empty = none.")
     ] = msgspec.field(default_factory=list)
-    url_fetch_max_bytes: Annotated[int, Meta(ge=1024, description="Largest page fetched for a URL source.")] = 10_485_760
-    url_fetch_timeout_s: Annotated[float, Meta(gt=0, description="Time limit for fetching a URL source.")] = 20.0
+    url_fetch_max_bytes: Annotated[
+        int, Meta(ge=1024, description="Largest page fetched for a URL source.")
+    ] = 10_485_760
+    url_fetch_timeout_s: Annotated[float, Meta(gt=0, description="Time limit for fetching a URL source.")] = (
+        20.0
+    )
     # --- chat ---------------------------------------------------------------
     default_answer_mode: Annotated[
         Literal["extractive", "grounded", "generative"],
-        _h("answerMode of chatbots created without one (see tests/quality: extractive wins with the 135M default model)."),
+        _h(
+            "answerMode of chatbots created without one (see tests/quality: extractive wins with the 135M default model)."
+        ),
     ] = "extractive"
     relevance_threshold: Annotated[
         float, Meta(ge=-1, le=1, description="Least cosine similarity of the best passage to answer at all.")
     ] = 0.35
     grounding_min_share: Annotated[
-        float, Meta(ge=0, le=1, description="Grounded mode: least share of a reply's words found in its passages.")
+        float,
+        Meta(ge=0, le=1, description="Grounded mode: least share of a reply's words found in its passages."),
     ] = 0.8
     # --- webhooks -----------------------------------------------------------
     webhook_allow_private: Annotated[
         bool, _h("Allow webhook URLs on private/loopback addresses (intranet appliance).")
     ] = True
-    webhook_timeout_s: Annotated[float, Meta(gt=0, description="Time limit of one webhook delivery attempt.")] = 10.0
+    webhook_timeout_s: Annotated[
+        float, Meta(gt=0, description="Time limit of one webhook delivery attempt.")
+    ] = 10.0
     webhook_backoff_scale: Annotated[
         float, Meta(gt=0, description="Multiplier on the retry schedule (tests shrink it).")
     ] = 1.0
@@ -127,7 +154,8 @@ class SettingsError(ValueError):
 
 
 FIELDS: dict[str, msgspec.inspect.Field] = {
-    f.name: f for f in msgspec.inspect.type_info(Settings).fields  # type: ignore[attr-defined]
+    f.name: f
+    for f in msgspec.inspect.type_info(Settings).fields  # type: ignore[attr-defined]
 }
 PLANS = ("free", "starter", "growth", "scale")
 

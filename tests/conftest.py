@@ -20,10 +20,10 @@ import pytest
 from click.testing import CliRunner
 from litestar.testing import TestClient
 
-from helpfaster_box.web.app import create_app
 from helpfaster_box.cli.main import main as cli_main
 from helpfaster_box.organizations.service import bootstrap
 from helpfaster_box.settings import Settings, load_settings
+from helpfaster_box.web.app import create_app
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent  # where `helpfaster-box` was installed with this Python
@@ -32,9 +32,7 @@ ERROR_KEYS = {"error", "message"}
 
 def make_settings(data_dir: Path | str, **overrides: Any) -> Settings:
     """Settings isolated from the caller's environment and config files."""
-    return load_settings(
-        overrides={"data_dir": str(data_dir), "load_models": False, **overrides}, environ={}
-    )
+    return load_settings(overrides={"data_dir": str(data_dir), "load_models": False, **overrides}, environ={})
 
 
 @pytest.fixture
@@ -88,9 +86,7 @@ class Org:
         return {"x-api-key": self.member_key}
 
 
-def cli_create_key(
-    settings: Settings, org: str, role: str, name: str | None = None
-) -> dict[str, str]:
+def cli_create_key(settings: Settings, org: str, role: str, name: str | None = None) -> dict[str, str]:
     args = ["keys", "create", "--org", org, "--role", role, "--json"]
     if name:
         args += ["--name", name]

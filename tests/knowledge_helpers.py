@@ -74,9 +74,7 @@ def ingested(client: TestClient) -> None:
 def search(
     client: TestClient, headers: dict[str, str], bot_id: str, query: str, k: int = 5
 ) -> list[dict[str, Any]]:
-    resp = client.post(
-        f"/v1/chatbots/{bot_id}/search", json={"query": query, "k": k}, headers=headers
-    )
+    resp = client.post(f"/v1/chatbots/{bot_id}/search", json={"query": query, "k": k}, headers=headers)
     assert resp.status_code == 200, resp.text
     hits = resp.json()["data"]
     assert len(hits) <= k

@@ -19,7 +19,143 @@ _WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9_./:+-]*[A-Za-z0-9]|[A-Za-z0-9]")
 # Tokens a support bot must never invent: numbers, paths, flags, commands, versions.
 _EXACT = re.compile(r"\d|/|^-|_|\.[a-z]|::")
 STOPWORDS = frozenset(
-    ["a", "an", "the", "and", "or", "but", "if", "then", "so", "of", "to", "in", "on", "at", "by", "for", "with", "from", "into", "onto", "as", "is", "are", "was", "were", "be", "been", "being", "it", "its", "this", "that", "these", "those", "there", "here", "you", "your", "yours", "we", "our", "us", "i", "me", "my", "he", "she", "they", "them", "their", "his", "her", "do", "does", "did", "done", "can", "could", "should", "would", "will", "shall", "may", "might", "must", "not", "no", "yes", "also", "only", "just", "very", "more", "most", "less", "least", "than", "too", "what", "which", "who", "whom", "whose", "when", "where", "why", "how", "all", "any", "each", "some", "such", "other", "about", "over", "under", "again", "further", "once", "both", "few", "own", "same", "up", "down", "out", "off", "have", "has", "had", "having", "let", "get", "got", "use", "used", "using", "one", "two", "please", "thanks", "thank", "hello", "hi", "make", "makes", "made", "way", "like", "need", "want", "know", "see", "time", "note"]
+    [
+        "a",
+        "an",
+        "the",
+        "and",
+        "or",
+        "but",
+        "if",
+        "then",
+        "so",
+        "of",
+        "to",
+        "in",
+        "on",
+        "at",
+        "by",
+        "for",
+        "with",
+        "from",
+        "into",
+        "onto",
+        "as",
+        "is",
+        "are",
+        "was",
+        "were",
+        "be",
+        "been",
+        "being",
+        "it",
+        "its",
+        "this",
+        "that",
+        "these",
+        "those",
+        "there",
+        "here",
+        "you",
+        "your",
+        "yours",
+        "we",
+        "our",
+        "us",
+        "i",
+        "me",
+        "my",
+        "he",
+        "she",
+        "they",
+        "them",
+        "their",
+        "his",
+        "her",
+        "do",
+        "does",
+        "did",
+        "done",
+        "can",
+        "could",
+        "should",
+        "would",
+        "will",
+        "shall",
+        "may",
+        "might",
+        "must",
+        "not",
+        "no",
+        "yes",
+        "also",
+        "only",
+        "just",
+        "very",
+        "more",
+        "most",
+        "less",
+        "least",
+        "than",
+        "too",
+        "what",
+        "which",
+        "who",
+        "whom",
+        "whose",
+        "when",
+        "where",
+        "why",
+        "how",
+        "all",
+        "any",
+        "each",
+        "some",
+        "such",
+        "other",
+        "about",
+        "over",
+        "under",
+        "again",
+        "further",
+        "once",
+        "both",
+        "few",
+        "own",
+        "same",
+        "up",
+        "down",
+        "out",
+        "off",
+        "have",
+        "has",
+        "had",
+        "having",
+        "let",
+        "get",
+        "got",
+        "use",
+        "used",
+        "using",
+        "one",
+        "two",
+        "please",
+        "thanks",
+        "thank",
+        "hello",
+        "hi",
+        "make",
+        "makes",
+        "made",
+        "way",
+        "like",
+        "need",
+        "want",
+        "know",
+        "see",
+        "time",
+        "note",
+    ]
 )
 
 Embed = Callable[[list[str]], np.ndarray]
@@ -68,7 +204,7 @@ def rank_sentences(
         vecs = embed([s.text for s in found])
         q = query_vec if query_vec is not None else embed([question])[0]
         cos = vecs @ q
-    for s, c in zip(found, cos):
+    for s, c in zip(found, cos, strict=False):
         # Later passages rank lower: retrieval already ordered them by relevance.
         s.score = float(c) + OVERLAP_WEIGHT * _overlap(qwords, s.text) - 0.03 * s.passage
         if embed is not None:  # answering a question (not matching a reply to its passages)
@@ -129,7 +265,7 @@ def snippet(passage: str, focus: list[str], max_chars: int = 500) -> str:
     if not starts:
         return passage[: max_chars - 1].rstrip() + "…"
     first = min(starts)
-    last = max(s + len(f) for s, f in zip(starts, [f for f in focus if passage.find(f) >= 0]))
+    last = max(s + len(f) for s, f in zip(starts, [f for f in focus if passage.find(f) >= 0], strict=False))
     centre = (first + min(last, first + max_chars)) // 2
     lo = max(0, centre - max_chars // 2)
     hi = min(len(passage), lo + max_chars)
@@ -183,7 +319,8 @@ def check_grounding(
     missing = {w for w in words if _EXACT.search(w) and w not in source_text}
     missing |= {f.lower() for f in _FLAG.findall(reply) if f.lower() not in source_text}
     missing |= {
-        c.strip() for c in _CODE_SPAN.findall(reply)
+        c.strip()
+        for c in _CODE_SPAN.findall(reply)
         if _SPACES.sub(" ", c.strip().lower().removeprefix("sudo ")) not in source_flat
     }
     exact_missing = sorted(missing)

@@ -65,7 +65,11 @@ async def _stream(
 
 @post("/chatbots/{bot_id:str}/chat", status_code=200, tags=["Chat"])
 async def chat(
-    auth: AuthContext, db: Database, settings: Settings, chat: ChatService | None, bot_id: str,
+    auth: AuthContext,
+    db: Database,
+    settings: Settings,
+    chat: ChatService | None,
+    bot_id: str,
     data: ChatRequest,
 ) -> Response[ChatReply]:
     """Answer a visitor from the chatbot's knowledge, citing the sources used.

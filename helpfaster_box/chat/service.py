@@ -69,14 +69,18 @@ class Composed:
 
 
 class ChatService:
-    def __init__(self, settings: Settings, db: Database, knowledge: KnowledgeService | None, engine: Any) -> None:
+    def __init__(
+        self, settings: Settings, db: Database, knowledge: KnowledgeService | None, engine: Any
+    ) -> None:
         self.settings = settings
         self.db = db
         self.knowledge = knowledge
         self.engine = engine
 
     # -- retrieval -----------------------------------------------------------
-    def _retrieve(self, bot_id: str, message: str, history: list[dict[str, Any]]) -> tuple[list[Hit], np.ndarray | None]:
+    def _retrieve(
+        self, bot_id: str, message: str, history: list[dict[str, Any]]
+    ) -> tuple[list[Hit], np.ndarray | None]:
         if self.knowledge is None:
             return [], None
         # A follow-up ("and how do I undo that?") is searchable only with the turn before it.
@@ -207,23 +211,36 @@ class ChatService:
             return False
         return bool(await asyncio.to_thread(lambda: len(knowledge.indexes.get(bot_id))))
 
-    def _check(self, bot: Chatbot, message: str, hits: list[Hit], qvec: np.ndarray | None, c: Composed) -> Composed:
+    def _check(
+        self, bot: Chatbot, message: str, hits: list[Hit], qvec: np.ndarray | None, c: Composed
+    ) -> Composed:
         """Guards on a generated reply: no instruction leaks; in grounded mode, support."""
         texts = [h.text for h in hits[:PASSAGES_FOR_LLM]]
         leaked = answers.leaks(c.reply, bot.instructions) or answers.leaks(c.reply, RULES)
         if not hits:  # answering from the instructions alone: they are the only support
-            grounding = answers.check_grounding(c.reply, [bot.instructions], self.settings.grounding_min_share)
+            grounding = answers.check_grounding(
+                c.reply, [bot.instructions], self.settings.grounding_min_share
+            )
             if leaked or not c.reply or (c.mode == "grounded" and not grounding.supported):
-                return Composed(bot.fallback_message, False, "fallback",
-                                prompt_tokens=c.prompt_tokens, completion_tokens=c.completion_tokens,
-                                ttft_ms=c.ttft_ms)
+                return Composed(
+                    bot.fallback_message,
+                    False,
+                    "fallback",
+                    prompt_tokens=c.prompt_tokens,
+                    completion_tokens=c.completion_tokens,
+                    ttft_ms=c.ttft_ms,
+                )
             return c
-        grounding = answers.check_grounding(c.reply, texts, self.settings.grounding_min_share, question=message)
+        grounding = answers.check_grounding(
+            c.reply, texts, self.settings.grounding_min_share, question=message
+        )
         if leaked or (c.mode == "grounded" and not grounding.supported) or not c.reply:
             fallback = self._extractive(message, hits, qvec)
             fallback.mode = f"{c.mode}-extractive"
             fallback.prompt_tokens, fallback.completion_tokens, fallback.ttft_ms = (
-                c.prompt_tokens, c.completion_tokens, c.ttft_ms,
+                c.prompt_tokens,
+                c.completion_tokens,
+                c.ttft_ms,
             )
             return fallback
         # Which passages the reply drew on: shared words are enough, and cost no embedding.
@@ -236,7 +253,9 @@ class ChatService:
         return c
 
     # -- persistence ---------------------------------------------------------
-    async def _conversation(self, org_id: str, bot: Chatbot, req: ChatInput) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
+    async def _conversation(
+        self, org_id: str, bot: Chatbot, req: ChatInput
+    ) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
         conv_id = req.conversation_id
         if conv_id is None:
             return None, []
@@ -261,12 +280,26 @@ class ChatService:
                 continue
             h = hits[i]
             seen.add(h.source_id)
-            out.append(SourceRef(title=h.title, url=h.url, snippet=answers.snippet(h.text, c.focus.get(i, [])),
-                                 source_id=h.source_id))
+            out.append(
+                SourceRef(
+                    title=h.title,
+                    url=h.url,
+                    snippet=answers.snippet(h.text, c.focus.get(i, [])),
+                    source_id=h.source_id,
+                )
+            )
         return out
 
-    async def _store(self, org_id: str, bot: Chatbot, conv: dict[str, Any] | None, req: ChatInput,
-                     hits: list[Hit], c: Composed, latency_ms: int) -> ChatReply:
+    async def _store(
+        self,
+        org_id: str,
+        bot: Chatbot,
+        conv: dict[str, Any] | None,
+        req: ChatInput,
+        hits: list[Hit],
+        c: Composed,
+        latency_ms: int,
+    ) -> ChatReply:
         """Write the turn, its lead, its escalation and their webhook events in one transaction."""
         sources = self.sources_of(hits, c) if c.answered else []
         reply = c.reply
@@ -285,7 +318,9 @@ class ChatService:
             unanswered = not c.answered and c.mode != "escalation"
             streak = (conv["unanswered_streak"] + 1 if conv else 1) if unanswered else 0
             already = conv is not None and conv["status"] == "escalated"
-            reason = None if already else escalation.auto_reason(bot.escalation, req.message, c.answered, streak)
+            reason = (
+                None if already else escalation.auto_reason(bot.escalation, req.message, c.answered, streak)
+            )
             if reason == escalation.HUMAN_REQUEST:
                 reply = bot.escalation_message or reply
             elif reason:
@@ -293,17 +328,30 @@ class ChatService:
             if conv is None:
                 conv = conv_q.create_conversation(cur, org_id, bot_id, req.visitor, req.metadata)
                 emit(cur, conv, "conversation.created", conversation_out(conv, []))
-            user = conv_q.add_message(cur, conv, {"role": "user", "content": req.message,
-                                                  "visitor": req.visitor, "metadata": req.metadata})
+            user = conv_q.add_message(
+                cur,
+                conv,
+                {"role": "user", "content": req.message, "visitor": req.visitor, "metadata": req.metadata},
+            )
             emit(cur, conv, "message.sent", message_event(conv, user))
             has_lead = leads.capture(cur, conv, details)
             if not has_lead and leads.should_ask(cur, bot.lead_capture, conv["id"], req.message):
                 reply = f"{reply}\n\n{leads.ASK_MESSAGE}"
-            assistant = conv_q.add_message(cur, conv, {
-                "role": "assistant", "content": reply, "sources": [msgspec.to_builtins(s) for s in sources],
-                "answered": c.answered, "answer_mode": c.mode, "prompt_tokens": c.prompt_tokens,
-                "completion_tokens": c.completion_tokens, "latency_ms": latency_ms, "ttft_ms": c.ttft_ms,
-            })
+            assistant = conv_q.add_message(
+                cur,
+                conv,
+                {
+                    "role": "assistant",
+                    "content": reply,
+                    "sources": [msgspec.to_builtins(s) for s in sources],
+                    "answered": c.answered,
+                    "answer_mode": c.mode,
+                    "prompt_tokens": c.prompt_tokens,
+                    "completion_tokens": c.completion_tokens,
+                    "latency_ms": latency_ms,
+                    "ttft_ms": c.ttft_ms,
+                },
+            )
             conv_q.set_unanswered_streak(cur, conv["id"], streak)
             if reason:
                 escalate_in(cur, org_id, conv["id"], reason)

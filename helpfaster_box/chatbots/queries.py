@@ -19,8 +19,15 @@ from helpfaster_box.store.ids import new_id, utcnow
 from helpfaster_box.store.pagination import page
 
 COLUMNS = (
-    "name", "instructions", "welcome_message", "fallback_message", "answer_mode",
-    "temperature", "max_tokens", "lead_capture", "escalation",
+    "name",
+    "instructions",
+    "welcome_message",
+    "fallback_message",
+    "answer_mode",
+    "temperature",
+    "max_tokens",
+    "lead_capture",
+    "escalation",
 )
 
 
@@ -34,13 +41,20 @@ def decode(row: dict[str, Any] | None) -> Chatbot | None:
     escalation = _load(row["escalation"])
     message = escalation.pop("message", None) or DEFAULT_ESCALATION
     return Chatbot(
-        id=row["id"], org_id=row["org_id"], name=row["name"], instructions=row["instructions"],
-        welcome_message=row["welcome_message"], fallback_message=row["fallback_message"],
-        escalation_message=message, answer_mode=row["answer_mode"],
-        temperature=float(row["temperature"]), max_tokens=int(row["max_tokens"]),
+        id=row["id"],
+        org_id=row["org_id"],
+        name=row["name"],
+        instructions=row["instructions"],
+        welcome_message=row["welcome_message"],
+        fallback_message=row["fallback_message"],
+        escalation_message=message,
+        answer_mode=row["answer_mode"],
+        temperature=float(row["temperature"]),
+        max_tokens=int(row["max_tokens"]),
         lead_capture=msgspec.convert(_load(row["lead_capture"]), LeadCapture),
         escalation=msgspec.convert(escalation, Escalation),
-        created_at=row["created_at"], updated_at=row["updated_at"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
     )
 
 
@@ -58,7 +72,13 @@ def to_params(values: dict[str, Any]) -> dict[str, Any]:
 
 def create_chatbot(cur: duckdb.DuckDBPyConnection, org_id: str, values: dict[str, Any]) -> Chatbot:
     now = utcnow()
-    params = {"id": new_id("bot"), "org_id": org_id, **to_params(values), "created_at": now, "updated_at": now}
+    params = {
+        "id": new_id("bot"),
+        "org_id": org_id,
+        **to_params(values),
+        "created_at": now,
+        "updated_at": now,
+    }
     cur.execute(
         f"INSERT INTO chatbots ({', '.join(params)}) VALUES ({', '.join('$' + c for c in params)})", params
     )

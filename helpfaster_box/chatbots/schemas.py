@@ -30,9 +30,7 @@ DEFAULT_FALLBACK = (
     "I'm sorry, I don't know the answer to that. Would you like me to connect you with a person "
     "from our team?"
 )
-DEFAULT_ESCALATION = (
-    "Thanks, I've passed this conversation to our team; a person will follow up here soon."
-)
+DEFAULT_ESCALATION = "Thanks, I've passed this conversation to our team; a person will follow up here soon."
 DEFAULT_TEMPERATURE = 0.2
 DEFAULT_MAX_TOKENS = 256
 
@@ -71,15 +69,15 @@ class ChatbotPatch(Struct):
     """Absent = unchanged; null = reset to the default."""
 
     name: Name | UnsetType = UNSET
-    instructions: LongText | None | UnsetType = UNSET
-    welcome_message: Message | None | UnsetType = UNSET
-    fallback_message: Message | None | UnsetType = UNSET
-    escalation_message: Message | None | UnsetType = UNSET
-    answer_mode: AnswerMode | None | UnsetType = UNSET
-    temperature: Temperature | None | UnsetType = UNSET
-    max_tokens: MaxTokens | None | UnsetType = UNSET
-    lead_capture: LeadCapture | None | UnsetType = UNSET
-    escalation: Escalation | None | UnsetType = UNSET
+    instructions: LongText | UnsetType | None = UNSET
+    welcome_message: Message | UnsetType | None = UNSET
+    fallback_message: Message | UnsetType | None = UNSET
+    escalation_message: Message | UnsetType | None = UNSET
+    answer_mode: AnswerMode | UnsetType | None = UNSET
+    temperature: Temperature | UnsetType | None = UNSET
+    max_tokens: MaxTokens | UnsetType | None = UNSET
+    lead_capture: LeadCapture | UnsetType | None = UNSET
+    escalation: Escalation | UnsetType | None = UNSET
 
 
 class ChatbotOut(Out):

@@ -47,11 +47,19 @@ def defaults(settings: Settings) -> dict[str, Any]:
 
 def chatbot_out(bot: Chatbot) -> ChatbotOut:
     return ChatbotOut(
-        id=bot.id, name=bot.name, instructions=bot.instructions, welcome_message=bot.welcome_message,
-        fallback_message=bot.fallback_message, escalation_message=bot.escalation_message,
-        answer_mode=bot.answer_mode, temperature=bot.temperature, max_tokens=bot.max_tokens,
-        lead_capture=bot.lead_capture, escalation=bot.escalation,
-        created_at=iso(bot.created_at), updated_at=iso(bot.updated_at),
+        id=bot.id,
+        name=bot.name,
+        instructions=bot.instructions,
+        welcome_message=bot.welcome_message,
+        fallback_message=bot.fallback_message,
+        escalation_message=bot.escalation_message,
+        answer_mode=bot.answer_mode,
+        temperature=bot.temperature,
+        max_tokens=bot.max_tokens,
+        lead_capture=bot.lead_capture,
+        escalation=bot.escalation,
+        created_at=iso(bot.created_at),
+        updated_at=iso(bot.updated_at),
     )
 
 
@@ -79,7 +87,9 @@ async def create(db: Database, settings: Settings, org_id: str, data: ChatbotCre
     return chatbot_out(await db.awrite(bots_q.create_chatbot, org_id, values))
 
 
-async def update(db: Database, settings: Settings, org_id: str, bot_id: str, data: ChatbotPatch) -> ChatbotOut:
+async def update(
+    db: Database, settings: Settings, org_id: str, bot_id: str, data: ChatbotPatch
+) -> ChatbotOut:
     base = defaults(settings)
     given = {k: v for k, v in msgspec.structs.asdict(data).items() if v is not UNSET}
     values = {k: (base[k] if v is None and k != "name" else v) for k, v in given.items()}

@@ -23,10 +23,19 @@ SETTING_FLAGS = {"host", "port", "log_level"}
 def common_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     """--data-dir and --config on every command (also HELPFASTER_DATA_DIR / HELPFASTER_CONFIG)."""
 
-    @click.option("--config", "config_file", envvar="HELPFASTER_CONFIG", type=click.Path(dir_okay=False),
-                  help="TOML config file (see config/helpfaster.toml).")
-    @click.option("--data-dir", envvar="HELPFASTER_DATA_DIR", type=click.Path(file_okay=False),
-                  help="Data directory (default ~/.local/share/helpfaster-box).")
+    @click.option(
+        "--config",
+        "config_file",
+        envvar="HELPFASTER_CONFIG",
+        type=click.Path(dir_okay=False),
+        help="TOML config file (see config/helpfaster.toml).",
+    )
+    @click.option(
+        "--data-dir",
+        envvar="HELPFASTER_DATA_DIR",
+        type=click.Path(file_okay=False),
+        help="Data directory (default ~/.local/share/helpfaster-box).",
+    )
     @functools.wraps(fn)
     def wrapper(*args: Any, config_file: str | None, data_dir: str | None, **kwargs: Any) -> Any:
         # Options named like a setting are CLI-layer overrides (the top layer).
@@ -120,8 +129,16 @@ def orgs_list(settings: Settings, as_json: bool) -> None:
         db.close()
     for org in rows:
         if as_json:
-            click.echo(json.dumps({"id": org["id"], "name": org["name"], "plan": org["plan"],
-                                   "createdAt": iso(org["created_at"])}))
+            click.echo(
+                json.dumps(
+                    {
+                        "id": org["id"],
+                        "name": org["name"],
+                        "plan": org["plan"],
+                        "createdAt": iso(org["created_at"]),
+                    }
+                )
+            )
         else:
             click.echo(f"{org['id']}  {org['plan']:<8} {org['name']}")
 
@@ -181,7 +198,9 @@ def keys_list(settings: Settings, org_name: str | None) -> None:
         db.close()
     for k in rows:
         status = "revoked" if k["revoked_at"] else "active"
-        click.echo(f"{k['id']}  {k['prefix']}…  {k['role']:<6} {status:<7} {k['org_name']}  {k['name'] or ''}")
+        click.echo(
+            f"{k['id']}  {k['prefix']}…  {k['role']:<6} {status:<7} {k['org_name']}  {k['name'] or ''}"
+        )
 
 
 @keys.command("revoke")
@@ -247,7 +266,9 @@ def check(settings: Settings) -> None:
         problems += not ok
         click.echo(f"{role} model: {'ok' if ok else 'MISSING'} ({path})")
     if problems:
-        raise click.ClickException("some models are missing: run ./install.sh or `helpfaster-box models provision`")
+        raise click.ClickException(
+            "some models are missing: run ./install.sh or `helpfaster-box models provision`"
+        )
 
 
 def _register_optional() -> None:

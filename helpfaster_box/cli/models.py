@@ -55,9 +55,7 @@ def verify_cmd(models_dir: Path) -> None:
 
 @models.command("add")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option(
-    "--role", type=click.Choice(registry.ROLES), required=True, help="What the model is used for."
-)
+@click.option("--role", type=click.Choice(registry.ROLES), required=True, help="What the model is used for.")
 @click.pass_obj
 def add_cmd(models_dir: Path, file: Path, role: str) -> None:
     """Copy FILE into the models directory and make it the active ROLE model."""
@@ -66,8 +64,7 @@ def add_cmd(models_dir: Path, file: Path, role: str) -> None:
     except registry.ModelError as e:
         raise click.ClickException(str(e)) from e
     click.echo(
-        f"added {entry.file} (sha256 {entry.sha256}); active {role} model. "
-        "Restart the server to use it."
+        f"added {entry.file} (sha256 {entry.sha256}); active {role} model. Restart the server to use it."
     )
 
 

@@ -28,10 +28,18 @@ def create_conversation(
 ) -> dict[str, Any]:
     now = utcnow()
     row = {
-        "id": new_id("conv"), "org_id": org_id, "chatbot_id": chatbot_id, "status": "open",
-        "visitor": _json(visitor), "metadata": _json(metadata), "message_count": 0,
-        "unanswered_streak": 0, "escalated_at": None, "escalation_reason": None,
-        "created_at": now, "updated_at": now,
+        "id": new_id("conv"),
+        "org_id": org_id,
+        "chatbot_id": chatbot_id,
+        "status": "open",
+        "visitor": _json(visitor),
+        "metadata": _json(metadata),
+        "message_count": 0,
+        "unanswered_streak": 0,
+        "escalated_at": None,
+        "escalation_reason": None,
+        "created_at": now,
+        "updated_at": now,
     }
     cur.execute(
         f"INSERT INTO conversations ({', '.join(row)}) VALUES ({', '.join('$' + k for k in row)})", row
@@ -46,8 +54,14 @@ def get_conversation(cur: duckdb.DuckDBPyConnection, org_id: str, conv_id: str) 
 
 
 def list_conversations(
-    cur: duckdb.DuckDBPyConnection, chatbot_id: str, *, limit: int, cursor: str | None,
-    start: datetime | None, end: datetime | None, status: str | None,
+    cur: duckdb.DuckDBPyConnection,
+    chatbot_id: str,
+    *,
+    limit: int,
+    cursor: str | None,
+    start: datetime | None,
+    end: datetime | None,
+    status: str | None,
 ) -> tuple[list[dict[str, Any]], str | None]:
     params: dict[str, Any] = {"bot": chatbot_id}
     sql = created_between("SELECT * FROM conversations WHERE chatbot_id = $bot", params, start, end)
@@ -58,7 +72,9 @@ def list_conversations(
     return [_decode(r) for r in rows], nxt  # type: ignore[misc]
 
 
-def add_message(cur: duckdb.DuckDBPyConnection, conv: dict[str, Any], fields: dict[str, Any]) -> dict[str, Any]:
+def add_message(
+    cur: duckdb.DuckDBPyConnection, conv: dict[str, Any], fields: dict[str, Any]
+) -> dict[str, Any]:
     """Append a message and bump the conversation's counters, in the caller's transaction."""
     seq = scalar(
         cur,
@@ -67,11 +83,25 @@ def add_message(cur: duckdb.DuckDBPyConnection, conv: dict[str, Any], fields: di
         [utcnow(), conv["id"]],
     )
     row = {
-        "id": new_id("msg"), "org_id": conv["org_id"], "chatbot_id": conv["chatbot_id"],
-        "conversation_id": conv["id"], "seq": seq, "sources": None, "answered": None,
-        "answer_mode": None, "prompt_tokens": None, "completion_tokens": None, "latency_ms": None,
-        "ttft_ms": None, "visitor": None, "metadata": None, "feedback_rating": None,
-        "feedback_comment": None, "feedback_at": None, **fields, "created_at": utcnow(),
+        "id": new_id("msg"),
+        "org_id": conv["org_id"],
+        "chatbot_id": conv["chatbot_id"],
+        "conversation_id": conv["id"],
+        "seq": seq,
+        "sources": None,
+        "answered": None,
+        "answer_mode": None,
+        "prompt_tokens": None,
+        "completion_tokens": None,
+        "latency_ms": None,
+        "ttft_ms": None,
+        "visitor": None,
+        "metadata": None,
+        "feedback_rating": None,
+        "feedback_comment": None,
+        "feedback_at": None,
+        **fields,
+        "created_at": utcnow(),
     }
     params = {k: _json(v) if k in _JSON else v for k, v in row.items()}
     cur.execute(

@@ -27,8 +27,14 @@ class ConversationsController(Controller):
 
     @get("/chatbots/{bot_id:str}/conversations")
     async def list_conversations(
-        self, auth: AuthContext, db: Database, bot_id: str, limit: Limit = 20, cursor: Cursor = None,
-        start: From = None, end: To = None,
+        self,
+        auth: AuthContext,
+        db: Database,
+        bot_id: str,
+        limit: Limit = 20,
+        cursor: Cursor = None,
+        start: From = None,
+        end: To = None,
         status: Annotated[
             Literal["open", "escalated"] | None, Parameter(description="Only this status.")
         ] = None,

@@ -34,17 +34,17 @@ class MessageOut(Out):
     content: str
     created_at: str
     # visitor messages
-    visitor: dict[str, Any] | None | UnsetType = UNSET
-    metadata: dict[str, Any] | None | UnsetType = UNSET
+    visitor: dict[str, Any] | UnsetType | None = UNSET
+    metadata: dict[str, Any] | UnsetType | None = UNSET
     # chatbot replies
     sources: list[dict[str, Any]] | UnsetType = UNSET
-    answered: bool | None | UnsetType = UNSET
-    answer_mode: str | None | UnsetType = UNSET
-    latency_ms: int | None | UnsetType = UNSET
-    ttft_ms: int | None | UnsetType = UNSET
-    prompt_tokens: int | None | UnsetType = UNSET
-    completion_tokens: int | None | UnsetType = UNSET
-    feedback: FeedbackOut | None | UnsetType = UNSET
+    answered: bool | UnsetType | None = UNSET
+    answer_mode: str | UnsetType | None = UNSET
+    latency_ms: int | UnsetType | None = UNSET
+    ttft_ms: int | UnsetType | None = UNSET
+    prompt_tokens: int | UnsetType | None = UNSET
+    completion_tokens: int | UnsetType | None = UNSET
+    feedback: FeedbackOut | UnsetType | None = UNSET
 
 
 class MessageEvent(MessageOut, kw_only=True):
@@ -79,15 +79,25 @@ class EscalateRequest(msgspec.Struct, forbid_unknown_fields=True):
 
 def message_fields(m: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {
-        "id": m["id"], "role": m["role"], "content": m["content"], "created_at": iso(m["created_at"]),
+        "id": m["id"],
+        "role": m["role"],
+        "content": m["content"],
+        "created_at": iso(m["created_at"]),
     }
     if m["role"] == "assistant":
         out.update(
-            sources=m["sources"] or [], answered=m["answered"], answer_mode=m["answer_mode"],
-            latency_ms=m["latency_ms"], ttft_ms=m["ttft_ms"], prompt_tokens=m["prompt_tokens"],
+            sources=m["sources"] or [],
+            answered=m["answered"],
+            answer_mode=m["answer_mode"],
+            latency_ms=m["latency_ms"],
+            ttft_ms=m["ttft_ms"],
+            prompt_tokens=m["prompt_tokens"],
             completion_tokens=m["completion_tokens"],
-            feedback=FeedbackOut(rating=m["feedback_rating"], comment=m["feedback_comment"],
-                                 created_at=iso(m["feedback_at"])) if m["feedback_rating"] else None,
+            feedback=FeedbackOut(
+                rating=m["feedback_rating"], comment=m["feedback_comment"], created_at=iso(m["feedback_at"])
+            )
+            if m["feedback_rating"]
+            else None,
         )
     else:
         out.update(visitor=m["visitor"], metadata=m["metadata"])
@@ -104,9 +114,15 @@ def message_event(conv: dict[str, Any], m: dict[str, Any]) -> MessageEvent:
 
 def conversation_out(c: dict[str, Any], messages: list[dict[str, Any]] | None = None) -> ConversationOut:
     return ConversationOut(
-        id=c["id"], chatbot_id=c["chatbot_id"], status=c["status"], visitor=c["visitor"],
-        metadata=c["metadata"], message_count=c["message_count"],
-        escalated_at=iso(c["escalated_at"]), escalation_reason=c["escalation_reason"],
-        created_at=iso(c["created_at"]), updated_at=iso(c["updated_at"]),
+        id=c["id"],
+        chatbot_id=c["chatbot_id"],
+        status=c["status"],
+        visitor=c["visitor"],
+        metadata=c["metadata"],
+        message_count=c["message_count"],
+        escalated_at=iso(c["escalated_at"]),
+        escalation_reason=c["escalation_reason"],
+        created_at=iso(c["created_at"]),
+        updated_at=iso(c["updated_at"]),
         messages=UNSET if messages is None else [message_out(m) for m in messages],
     )

@@ -29,7 +29,9 @@ def emit(cur: duckdb.DuckDBPyConnection, conv: dict[str, Any], event_type: str, 
     outbox.emit(cur, org_id=conv["org_id"], chatbot_id=conv["chatbot_id"], type=event_type, data=data)
 
 
-def escalate_in(cur: duckdb.DuckDBPyConnection, org_id: str, conv_id: str, reason: str) -> ConversationOut | None:
+def escalate_in(
+    cur: duckdb.DuckDBPyConnection, org_id: str, conv_id: str, reason: str
+) -> ConversationOut | None:
     """Escalate once, in the caller's transaction; None when it already was."""
     if not conv_q.escalate(cur, conv_id, reason):
         return None
@@ -51,8 +53,14 @@ async def get(db: Database, org_id: str, conv_id: str) -> ConversationOut:
 
 
 async def list_page(
-    db: Database, bot_id: str, *, limit: int, cursor: str | None,
-    start: datetime | None, end: datetime | None, status: str | None,
+    db: Database,
+    bot_id: str,
+    *,
+    limit: int,
+    cursor: str | None,
+    start: datetime | None,
+    end: datetime | None,
+    status: str | None,
 ) -> Page[ConversationOut]:
     rows, nxt = await db.aread(
         lambda cur: conv_q.list_conversations(
@@ -74,7 +82,9 @@ async def escalate(db: Database, org_id: str, conv_id: str, reason: str) -> Conv
     return await db.awrite(apply)
 
 
-async def add_feedback(db: Database, org_id: str, msg_id: str, rating: str, comment: str | None) -> MessageOut:
+async def add_feedback(
+    db: Database, org_id: str, msg_id: str, rating: str, comment: str | None
+) -> MessageOut:
     def apply(cur: Any) -> MessageOut:
         msg = conv_q.get_message(cur, org_id, msg_id)
         if msg is None:

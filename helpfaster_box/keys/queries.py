@@ -62,16 +62,14 @@ def get_key(cur: duckdb.DuckDBPyConnection, key_id: str) -> dict[str, Any] | Non
 
 
 def list_keys(cur: duckdb.DuckDBPyConnection, org_id: str | None = None) -> list[dict[str, Any]]:
-    sql = (
-        "SELECT k.*, o.name AS org_name FROM api_keys k JOIN organizations o ON o.id = k.org_id"
-    )
+    sql = "SELECT k.*, o.name AS org_name FROM api_keys k JOIN organizations o ON o.id = k.org_id"
     params: list[Any] = []
     if org_id:
         sql += " WHERE k.org_id = ?"
         params.append(org_id)
     cur.execute(sql + " ORDER BY k.created_at, k.id", params)
     cols = [d[0] for d in cur.description]
-    return [dict(zip(cols, r)) for r in cur.fetchall()]
+    return [dict(zip(cols, r, strict=False)) for r in cur.fetchall()]
 
 
 def revoke_key(cur: duckdb.DuckDBPyConnection, key_id: str) -> bool:

@@ -18,7 +18,9 @@ class KeysController(Controller):
     guards = [admin_only]  # noqa: RUF012
 
     @get("/")
-    async def list_keys(self, auth: AuthContext, db: Database, limit: Limit = 20, cursor: Cursor = None) -> Page[KeyOut]:
+    async def list_keys(
+        self, auth: AuthContext, db: Database, limit: Limit = 20, cursor: Cursor = None
+    ) -> Page[KeyOut]:
         return await service.list_page(db, auth.org_id, limit, cursor)
 
     @post("/", status_code=201)

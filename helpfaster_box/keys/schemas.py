@@ -27,6 +27,11 @@ class KeyOut(Out):
 
 def key_out(row: dict[str, Any], key: str | None = None) -> KeyOut:
     return KeyOut(
-        id=row["id"], name=row["name"], role=row["role"], prefix=row["prefix"],
-        created_at=iso(row["created_at"]), revoked_at=iso(row.get("revoked_at")), key=key,
+        id=row["id"],
+        name=row["name"],
+        role=row["role"],
+        prefix=row["prefix"],
+        created_at=iso(row["created_at"]),
+        revoked_at=iso(row.get("revoked_at")),
+        key=key,
     )

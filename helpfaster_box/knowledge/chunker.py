@@ -19,8 +19,10 @@ from helpfaster_box.knowledge.parsers import ParsedDocument
 TokenCounter = Callable[[str], int]
 
 # CJK characters are one wordpiece each; words and punctuation marks are counted separately.
-_TOKEN = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]"
-                    r"|\w+|[^\w\s]")
+_TOKEN = re.compile(
+    r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]"
+    r"|\w+|[^\w\s]"
+)
 _SENTENCE_END = re.compile(r"(?<=[.!?。！？])\s+")
 
 
@@ -116,8 +118,10 @@ def _split_long(paragraph: str, max_tokens: int, count: TokenCounter) -> list[tu
             if count(sentence) <= max_tokens:
                 pieces.append((sentence, joiner))
             else:
-                pieces.extend((part, joiner if i == 0 else " ")
-                              for i, part in enumerate(_split_words(sentence, max_tokens, count)))
+                pieces.extend(
+                    (part, joiner if i == 0 else " ")
+                    for i, part in enumerate(_split_words(sentence, max_tokens, count))
+                )
             joiner = " "
     return pieces
 
@@ -152,9 +156,9 @@ def _split_chars(word: str, max_tokens: int, count: TokenCounter) -> list[str]:
     parts, start = [], 0
     while start < len(word):
         size = len(word) - start
-        while size > 1 and (tokens := count(word[start:start + size])) > max_tokens:
+        while size > 1 and (tokens := count(word[start : start + size])) > max_tokens:
             size = max(1, min(size - 1, size * max_tokens // tokens))
-        parts.append(word[start:start + size])
+        parts.append(word[start : start + size])
         start += size
     return parts
 
@@ -165,12 +169,12 @@ def _fit(text: str, max_tokens: int, count: TokenCounter) -> list[str]:
     if len(words) == 1 or count(text) <= max_tokens:
         return [text]
     middle = len(words) // 2
-    return (_fit(" ".join(words[:middle]), max_tokens, count)
-            + _fit(" ".join(words[middle:]), max_tokens, count))
+    return _fit(" ".join(words[:middle]), max_tokens, count) + _fit(
+        " ".join(words[middle:]), max_tokens, count
+    )
 
 
-def _pack(units: list[_Unit], max_tokens: int, overlap: int, count: TokenCounter,
-          base: int) -> list[str]:
+def _pack(units: list[_Unit], max_tokens: int, overlap: int, count: TokenCounter, base: int) -> list[str]:
     texts: list[str] = []
     current: list[_Unit] = []
     fresh = 0  # units in `current` that are not overlap carried from the previous chunk
@@ -178,8 +182,7 @@ def _pack(units: list[_Unit], max_tokens: int, overlap: int, count: TokenCounter
     for unit in units:
         if fresh and cost + unit.cost > max_tokens:
             texts.extend(_emit(current, max_tokens, count))
-            current = _overlap_tail(current, min(overlap, max_tokens - base - unit.cost), count,
-                                    base)
+            current = _overlap_tail(current, min(overlap, max_tokens - base - unit.cost), count, base)
             cost = base + sum(u.cost for u in current)
             fresh = 0
         current.append(unit)
@@ -202,8 +205,7 @@ def _emit(units: list[_Unit], max_tokens: int, count: TokenCounter) -> list[str]
     return _emit(units[:middle], max_tokens, count) + _emit(units[middle:], max_tokens, count)
 
 
-def _overlap_tail(units: list[_Unit], budget: int, count: TokenCounter,
-                  base: int) -> list[_Unit]:
+def _overlap_tail(units: list[_Unit], budget: int, count: TokenCounter, base: int) -> list[_Unit]:
     """The last whole sentences of the previous chunk that fit, else its last few words."""
     if budget <= 0 or not units:
         return []

@@ -50,15 +50,17 @@ def _split_entry(entry: str) -> tuple[str, int | None]:
 def check_url(url: str, allowed_hosts: list[str]) -> httpx.URL:
     """Validate a URL against the allow list without any network access (usable at submit)."""
     if not allowed_hosts:
-        raise FetchError("fetching URLs is disabled: add the host to the `url_allowed_hosts` "
-                         "setting to allow it")
+        raise FetchError(
+            "fetching URLs is disabled: add the host to the `url_allowed_hosts` setting to allow it"
+        )
     try:
         parsed = httpx.URL(url)
-    except Exception:  # noqa: BLE001 - httpx raises several types for malformed URLs
+    except Exception:
         raise FetchError(f"not a valid URL: {url[:200]!r}") from None
     if parsed.scheme not in ("http", "https"):
-        raise FetchError(f"only http and https URLs can be fetched, not {parsed.scheme or '(none)'}"
-                         f": {url[:200]}")
+        raise FetchError(
+            f"only http and https URLs can be fetched, not {parsed.scheme or '(none)'}: {url[:200]}"
+        )
     if not parsed.host:
         raise FetchError(f"URL has no host: {url[:200]}")
     if not host_allowed(parsed.host, parsed.port, parsed.scheme, allowed_hosts):
@@ -91,8 +93,11 @@ def fetch_url(
                         continue
                     if not resp.is_success:
                         raise FetchError(f"{current} answered HTTP {resp.status_code}")
-                    return _read_body(resp, max_bytes, deadline, timeout_s), \
-                        resp.headers.get("content-type"), str(current)
+                    return (
+                        _read_body(resp, max_bytes, deadline, timeout_s),
+                        resp.headers.get("content-type"),
+                        str(current),
+                    )
             except httpx.TimeoutException:
                 raise FetchError(f"timed out after {timeout_s:g} s fetching {current}") from None
             except (httpx.HTTPError, httpx.InvalidURL) as exc:

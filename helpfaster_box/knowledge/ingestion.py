@@ -189,7 +189,7 @@ class KnowledgeService:
             src_q.set_status(cur, source_id, "processing", fmt=fmt, title=title)
             old = src_q.chunk_ids_of_source(cur, source_id)
             new = src_q.replace_chunks(cur, current, rows, vectors)
-            return old + [-1] + new
+            return [*old, -1, *new]
 
         result = self.db.write(commit)
         if result is None:
@@ -240,7 +240,7 @@ class KnowledgeService:
     def rebuild(self, chatbot_id: str) -> int:
         """Rebuild a chatbot's indexes from the database; returns the chunk count."""
         ids, vectors, sections, texts = self.db.read(src_q.all_chunks, chatbot_id)
-        passages = [passage_text(s, t) for s, t in zip(sections, texts)]
+        passages = [passage_text(s, t) for s, t in zip(sections, texts, strict=False)]
         self.indexes.rebuild(chatbot_id, ids, vectors, passages)
         return len(ids)
 
@@ -270,8 +270,11 @@ class KnowledgeService:
         if qvec is None:
             qvec = self.embedder.embed([query])[0]
         results = index.search(
-            qvec, query, k,
-            dense_weight=self.settings.dense_weight, lexical_weight=self.settings.lexical_weight,
+            qvec,
+            query,
+            k,
+            dense_weight=self.settings.dense_weight,
+            lexical_weight=self.settings.lexical_weight,
         )
         rows = self.db.read(src_q.chunks_by_ids, [r.id for r in results])
         hits = []
@@ -280,8 +283,17 @@ class KnowledgeService:
             if row is None:  # removed between index and DB read
                 continue
             hits.append(
-                Hit(r.id, row["source_id"], row["title"], row["section"], row["url"], row["text"],
-                    float(r.score), None if r.dense is None else float(r.dense), r.exact)
+                Hit(
+                    r.id,
+                    row["source_id"],
+                    row["title"],
+                    row["section"],
+                    row["url"],
+                    row["text"],
+                    float(r.score),
+                    None if r.dense is None else float(r.dense),
+                    r.exact,
+                )
             )
         return hits
 
@@ -290,8 +302,13 @@ def _is_ingestion(job: Callable[[], None], service: KnowledgeService) -> bool:
     return isinstance(job, functools.partial) and job.func == service._ingest_safely
 
 
-def reindex(settings: Settings, db: Database, chatbot_id: str | None = None, embedder: Any = None,
-            log_fn: Callable[[str], Any] = log.info) -> dict[str, int]:
+def reindex(
+    settings: Settings,
+    db: Database,
+    chatbot_id: str | None = None,
+    embedder: Any = None,
+    log_fn: Callable[[str], Any] = log.info,
+) -> dict[str, int]:
     """Rebuild chatbots' indexes from the database (the server must be stopped).
 
     With an embedder, every chunk is embedded again first: needed after switching
@@ -302,7 +319,7 @@ def reindex(settings: Settings, db: Database, chatbot_id: str | None = None, emb
     registry: IndexRegistry | None = None
     for bot in bots:
         ids, vectors, sections, texts = db.read(src_q.all_chunks, bot)
-        passages = [passage_text(s, t) for s, t in zip(sections, texts)]
+        passages = [passage_text(s, t) for s, t in zip(sections, texts, strict=False)]
         if embedder is not None and len(ids):
             vectors = embedder.embed(passages)
             db.write(src_q.set_embeddings, ids, vectors)

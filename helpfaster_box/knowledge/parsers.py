@@ -12,7 +12,7 @@ import re
 import time
 import zipfile
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -63,8 +63,7 @@ _MAGIC = (
 )
 _STRONG_HTML = re.compile(r"<(?:!doctype\s+html|html|head|body)[\s>/]")
 # WHATWG mime-sniffing tags; only trusted when the name does not claim markdown.
-_WEAK_HTML = re.compile(
-    r"<(?:script|iframe|h1|div|font|table|a|style|title|b|br|p|!--)[\s>/]")
+_WEAK_HTML = re.compile(r"<(?:script|iframe|h1|div|font|table|a|style|title|b|br|p|!--)[\s>/]")
 _MD_HINT = re.compile(r"^(?:#{1,6}[ \t]+\S|```|\* \S|- \S|\d+\. \S|\[[^\]]+\]\()", re.MULTILINE)
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f-\x9f]")
 _MD_EXT = (".md", ".markdown", ".mdown", ".mkd")
@@ -144,6 +143,7 @@ def _check_text(text: str) -> str:
 
 # ---------------------------------------------------------------- entry point
 
+
 def parse(
     data: bytes,
     kind: str,
@@ -177,8 +177,10 @@ def parse(
         raise ParseError(f"document text is larger than the {max_text_bytes / 1e6:g} MB limit")
     if not any(s.text for s in doc.sections):
         raise ParseError(
-            {"pdf": "no extractable text (scanned PDF?)", "html": "page has no readable text"}
-            .get(kind, "document is empty"))
+            {"pdf": "no extractable text (scanned PDF?)", "html": "page has no readable text"}.get(
+                kind, "document is empty"
+            )
+        )
     return doc
 
 
@@ -189,7 +191,7 @@ def _guard(what: str) -> Iterator[None]:
         yield
     except ParseError:
         raise
-    except Exception as exc:  # noqa: BLE001 - third-party parsers raise anything on hostile input
+    except Exception as exc:
         detail = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
         raise ParseError(f"{what} could not be read: {detail}") from None
 
@@ -202,6 +204,7 @@ def _paragraphs(text: str) -> str:
 
 # ---------------------------------------------------------------- PDF
 
+
 def _parse_pdf(data: bytes, max_text: int, max_pages: int) -> ParsedDocument:
     from pypdf import PdfReader
     from pypdf.errors import DependencyError
@@ -212,9 +215,10 @@ def _parse_pdf(data: bytes, max_text: int, max_pages: int) -> ParsedDocument:
             try:  # permission-only PDFs open with the empty password
                 opened = bool(reader.decrypt(""))
             except DependencyError:
-                raise ParseError("PDF is AES-encrypted and the `cryptography` package is "
-                                 "not installed") from None
-            except Exception:  # noqa: BLE001 - a broken cipher dict means the same to the user
+                raise ParseError(
+                    "PDF is AES-encrypted and the `cryptography` package is not installed"
+                ) from None
+            except Exception:
                 opened = False
             if not opened:
                 raise ParseError("PDF is encrypted (password-protected)")
@@ -240,6 +244,7 @@ def _parse_pdf(data: bytes, max_text: int, max_pages: int) -> ParsedDocument:
 
 # ---------------------------------------------------------------- DOCX
 
+
 def _check_zip(data: bytes) -> None:
     with _guard("Word document"):
         infos = zipfile.ZipFile(io.BytesIO(data)).infolist()
@@ -251,12 +256,10 @@ def _check_zip(data: bytes) -> None:
             raise ParseError("Word document uses an unsupported zip compression")
         ratio = info.file_size / max(info.compress_size, 1)
         if info.file_size > _ZIP_RATIO_FLOOR and ratio > _ZIP_MAX_RATIO:
-            raise ParseError(
-                f"Word document looks like a zip bomb ({info.filename} expands {ratio:.0f}x)")
+            raise ParseError(f"Word document looks like a zip bomb ({info.filename} expands {ratio:.0f}x)")
         total += info.file_size
     if total > _ZIP_MAX_TOTAL:
-        raise ParseError(
-            f"Word document expands to more than {_ZIP_MAX_TOTAL // 1_000_000} MB (zip bomb?)")
+        raise ParseError(f"Word document expands to more than {_ZIP_MAX_TOTAL // 1_000_000} MB (zip bomb?)")
 
 
 _HEADING_STYLE = re.compile(r"heading\s*(\d)", re.IGNORECASE)
@@ -317,9 +320,27 @@ def _parse_docx(data: bytes) -> ParsedDocument:
 
 # ---------------------------------------------------------------- HTML
 
-_DROP = ("nav", "header", "footer", "aside", "script", "style", "noscript", "form", "svg",
-         "iframe", "template", "button", "select", "textarea", "canvas", "object", "embed",
-         "dialog", "menu")
+_DROP = (
+    "nav",
+    "header",
+    "footer",
+    "aside",
+    "script",
+    "style",
+    "noscript",
+    "form",
+    "svg",
+    "iframe",
+    "template",
+    "button",
+    "select",
+    "textarea",
+    "canvas",
+    "object",
+    "embed",
+    "dialog",
+    "menu",
+)
 _BOILER_ROLES = {"navigation", "banner", "contentinfo", "complementary", "search", "dialog"}
 # Not "sidebar": DocBook and Sphinx put tips and warnings inside the text in
 # <div class="sidebar"> (26% of the Debian handbook); page sidebars are <aside>
@@ -327,10 +348,36 @@ _BOILER_ROLES = {"navigation", "banner", "contentinfo", "complementary", "search
 _BOILER_NAME = re.compile(
     r"(?:^|[\s_-])(?:nav|navbar|navigation|menu|breadcrumbs?|cookies?|consent|gdpr"
     r"|skip-?link|share|sharing|social|ads?|advert\w*|sponsored|popup|modal|pagination"
-    r"|pager|newsletter|subscribe)(?:$|[\s_-])", re.IGNORECASE)
-_BLOCK = {"p", "div", "li", "ul", "ol", "dl", "dt", "dd", "table", "tr", "blockquote", "pre",
-          "section", "article", "main", "figure", "figcaption", "hr", "address", "details",
-          "summary", "caption", "body", "tbody", "thead"}
+    r"|pager|newsletter|subscribe)(?:$|[\s_-])",
+    re.IGNORECASE,
+)
+_BLOCK = {
+    "p",
+    "div",
+    "li",
+    "ul",
+    "ol",
+    "dl",
+    "dt",
+    "dd",
+    "table",
+    "tr",
+    "blockquote",
+    "pre",
+    "section",
+    "article",
+    "main",
+    "figure",
+    "figcaption",
+    "hr",
+    "address",
+    "details",
+    "summary",
+    "caption",
+    "body",
+    "tbody",
+    "thead",
+}
 _HEADINGS = {"h1": 1, "h2": 2, "h3": 3, "h4": 4, "h5": 5, "h6": 6}
 _META_CHARSET = re.compile(rb"<meta[^>]+charset=[\"']?([A-Za-z0-9_-]+)", re.IGNORECASE)
 
@@ -339,10 +386,8 @@ def _html_text(data: bytes) -> str:
     declared = _META_CHARSET.search(data[:4096])
     text = None
     if declared and declared.group(1).lower() not in (b"utf-8", b"utf8"):
-        try:
+        with suppress(LookupError):
             text = data.decode(declared.group(1).decode(), errors="replace")
-        except LookupError:
-            pass
     # lxml refuses str input that still carries an XML encoding declaration (XHTML pages).
     return re.sub(r"^\s*<\?xml[^>]*\?>", "", text if text is not None else _decode_text(data))
 
@@ -369,13 +414,20 @@ def _strip_boilerplate(root: etree._Element) -> None:
     page_len = len(root.text_content())
     for el in list(root.iter(etree.Element)):
         style = (el.get("style") or "").replace(" ", "").lower()
-        hidden = (el.get("hidden") is not None or el.get("aria-hidden") == "true"
-                  or "display:none" in style or "visibility:hidden" in style
-                  or (el.get("role") or "").lower() in _BOILER_ROLES)
+        hidden = (
+            el.get("hidden") is not None
+            or el.get("aria-hidden") == "true"
+            or "display:none" in style
+            or "visibility:hidden" in style
+            or (el.get("role") or "").lower() in _BOILER_ROLES
+        )
         named = _BOILER_NAME.search(f"{el.get('class') or ''} {el.get('id') or ''}")
         # Class names are a weak signal: never let one remove the page's main content.
-        if named and not hidden and (el.xpath(".//h1 | .//main | .//article")
-                                     or len(el.text_content()) > page_len // 2):
+        if (
+            named
+            and not hidden
+            and (el.xpath(".//h1 | .//main | .//article") or len(el.text_content()) > page_len // 2)
+        ):
             continue
         if (hidden or named) and el.tag not in ("html", "body"):
             el.drop_tree()
@@ -489,7 +541,7 @@ def _parse_markdown(text: str) -> ParsedDocument:
         for ln in lines[1:end]:
             if ln.lower().startswith("title:"):
                 title = ln[6:].strip().strip("\"'") or None
-        lines = lines[end + 1:] if end else lines
+        lines = lines[end + 1 :] if end else lines
     sections: list[Section] = []
     seen: dict[str, int] = {}
     heading: str | None = None
@@ -514,8 +566,7 @@ def _parse_markdown(text: str) -> ParsedDocument:
             body.append(line)
         elif (m := _ATX.match(line)) and (m.group(2) or "").strip():
             start(m.group(2).strip(), len(m.group(1)))
-        elif (m := _SETEXT.match(line)) and body and body[-1].strip() and not _FENCE.match(
-                body[-1]):
+        elif (m := _SETEXT.match(line)) and body and body[-1].strip() and not _FENCE.match(body[-1]):
             para_start = len(body)
             while para_start > 0 and body[para_start - 1].strip():
                 para_start -= 1

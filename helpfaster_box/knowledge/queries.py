@@ -17,13 +17,20 @@ ACTIVE = ("queued", "processing", "ready")
 def create_source(cur: duckdb.DuckDBPyConnection, fields: dict[str, Any]) -> dict[str, Any]:
     now = utcnow()
     row = {
-        "id": new_id("src"), "format": None, "title": None, "url": None, "filename": None,
-        "content_type": None, "status": "queued", "error": None, "chunk_count": 0,
-        **fields, "created_at": now, "updated_at": now,
+        "id": new_id("src"),
+        "format": None,
+        "title": None,
+        "url": None,
+        "filename": None,
+        "content_type": None,
+        "status": "queued",
+        "error": None,
+        "chunk_count": 0,
+        **fields,
+        "created_at": now,
+        "updated_at": now,
     }
-    cur.execute(
-        f"INSERT INTO sources ({', '.join(row)}) VALUES ({', '.join('$' + k for k in row)})", row
-    )
+    cur.execute(f"INSERT INTO sources ({', '.join(row)}) VALUES ({', '.join('$' + k for k in row)})", row)
     return row
 
 
@@ -41,9 +48,7 @@ def find_duplicate(
 
 
 def get_source(cur: duckdb.DuckDBPyConnection, org_id: str, source_id: str) -> dict[str, Any] | None:
-    return row_as_dict(
-        cur.execute("SELECT * FROM sources WHERE id = ? AND org_id = ?", [source_id, org_id])
-    )
+    return row_as_dict(cur.execute("SELECT * FROM sources WHERE id = ? AND org_id = ?", [source_id, org_id]))
 
 
 def get_source_any(cur: duckdb.DuckDBPyConnection, source_id: str) -> dict[str, Any] | None:
@@ -51,7 +56,11 @@ def get_source_any(cur: duckdb.DuckDBPyConnection, source_id: str) -> dict[str, 
 
 
 def list_sources(
-    cur: duckdb.DuckDBPyConnection, chatbot_id: str, *, limit: int, cursor: str | None,
+    cur: duckdb.DuckDBPyConnection,
+    chatbot_id: str,
+    *,
+    limit: int,
+    cursor: str | None,
     status: str | None = None,
 ) -> tuple[list[dict[str, Any]], str | None]:
     sql = "SELECT * FROM sources WHERE chatbot_id = $bot"
@@ -71,8 +80,13 @@ def pending_source_ids(cur: duckdb.DuckDBPyConnection) -> list[str]:
 
 
 def set_status(
-    cur: duckdb.DuckDBPyConnection, source_id: str, status: str, *, error: str | None = None,
-    fmt: str | None = None, title: str | None = None,
+    cur: duckdb.DuckDBPyConnection,
+    source_id: str,
+    status: str,
+    *,
+    error: str | None = None,
+    fmt: str | None = None,
+    title: str | None = None,
 ) -> None:
     cur.execute(
         "UPDATE sources SET status = $status, error = $error, updated_at = $now, "
@@ -96,10 +110,14 @@ def replace_chunks(
             "SELECT $bot, $src, unnest($pos), unnest($title), unnest($section), unnest($url), "
             "unnest($text), unnest($emb) RETURNING id, position",
             {
-                "bot": source["chatbot_id"], "src": source["id"],
-                "pos": [c["position"] for c in chunks], "title": [c["title"] for c in chunks],
-                "section": [c["section"] for c in chunks], "url": [c["url"] for c in chunks],
-                "text": [c["text"] for c in chunks], "emb": vectors.astype(np.float32).tolist(),
+                "bot": source["chatbot_id"],
+                "src": source["id"],
+                "pos": [c["position"] for c in chunks],
+                "title": [c["title"] for c in chunks],
+                "section": [c["section"] for c in chunks],
+                "url": [c["url"] for c in chunks],
+                "text": [c["text"] for c in chunks],
+                "emb": vectors.astype(np.float32).tolist(),
             },
         ).fetchall()
         ids = [r[0] for r in sorted(rows, key=lambda r: r[1])]

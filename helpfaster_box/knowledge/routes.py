@@ -32,8 +32,11 @@ async def _from_multipart(request: Request[Any, Any, Any]) -> tuple[dict[str, An
     data = await upload.read()
     if not data:
         raise Invalid("The uploaded file is empty.", field="file")
-    fields: dict[str, Any] = {"type": "file", "filename": (upload.filename or "")[:255] or None,
-                              "content_type": upload.content_type}
+    fields: dict[str, Any] = {
+        "type": "file",
+        "filename": (upload.filename or "")[:255] or None,
+        "content_type": upload.content_type,
+    }
     for name, limit in FORM_FIELD_LIMITS:
         value = form.get(name)
         if value is not None and not isinstance(value, str):
@@ -45,7 +48,9 @@ async def _from_multipart(request: Request[Any, Any, Any]) -> tuple[dict[str, An
     return fields, data
 
 
-async def _from_json(request: Request[Any, Any, Any], settings: Settings) -> tuple[dict[str, Any], bytes | None]:
+async def _from_json(
+    request: Request[Any, Any, Any], settings: Settings
+) -> tuple[dict[str, Any], bytes | None]:
     try:
         spec = msgspec.json.decode(await request.body(), type=JsonSource)
     except msgspec.DecodeError as exc:
@@ -54,13 +59,18 @@ async def _from_json(request: Request[Any, Any, Any], settings: Settings) -> tup
 
 
 async def add_source(
-    request: Request[Any, Any, Any], auth: AuthContext, db: Database, settings: Settings,
-    knowledge: KnowledgeService | None, bot_id: str,
+    request: Request[Any, Any, Any],
+    auth: AuthContext,
+    db: Database,
+    settings: Settings,
+    knowledge: KnowledgeService | None,
+    bot_id: str,
 ) -> Response[SourceOut]:
     """Add knowledge: a multipart `file` (pdf, docx, html, md, txt) with optional `title`
     and `url`, or JSON {"type": "text"|"qa"|"url", ...}. Ingestion runs in the background."""
     await chatbots.load(db, auth.org_id, bot_id)
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    data: bytes | None
     if ctype == "multipart/form-data":
         fields, data = await _from_multipart(request)
     else:
@@ -72,8 +82,11 @@ async def add_source(
 def add_source_handler(max_upload_bytes: int) -> Any:
     """The upload route, built per app: its body limit is a setting."""
     return post(
-        "/chatbots/{bot_id:str}/sources", status_code=202, tags=["Sources"],
-        request_max_body_size=max_upload_bytes, name="add_source",
+        "/chatbots/{bot_id:str}/sources",
+        status_code=202,
+        tags=["Sources"],
+        request_max_body_size=max_upload_bytes,
+        name="add_source",
     )(add_source)
 
 
@@ -82,9 +95,15 @@ class SourcesController(Controller):
 
     @get("/chatbots/{bot_id:str}/sources")
     async def list_sources(
-        self, auth: AuthContext, db: Database, bot_id: str, limit: Limit = 20, cursor: Cursor = None,
+        self,
+        auth: AuthContext,
+        db: Database,
+        bot_id: str,
+        limit: Limit = 20,
+        cursor: Cursor = None,
         status: Annotated[
-            Literal["queued", "processing", "ready", "failed"] | None, Parameter(description="Only this status.")
+            Literal["queued", "processing", "ready", "failed"] | None,
+            Parameter(description="Only this status."),
         ] = None,
     ) -> Page[SourceOut]:
         await chatbots.load(db, auth.org_id, bot_id)
@@ -102,7 +121,11 @@ class SourcesController(Controller):
 
     @post("/chatbots/{bot_id:str}/search", status_code=200)
     async def search(
-        self, auth: AuthContext, db: Database, knowledge: KnowledgeService | None, bot_id: str,
+        self,
+        auth: AuthContext,
+        db: Database,
+        knowledge: KnowledgeService | None,
+        bot_id: str,
         data: SearchRequest,
     ) -> SearchResults:
         await chatbots.load(db, auth.org_id, bot_id)

@@ -35,10 +35,19 @@ def running(knowledge: KnowledgeService | None) -> KnowledgeService:
 
 def source_out(row: dict[str, Any]) -> SourceOut:
     return SourceOut(
-        id=row["id"], chatbot_id=row["chatbot_id"], type=row["type"], format=row["format"],
-        title=row["title"], url=row["url"], filename=row["filename"], size_bytes=row["size_bytes"],
-        status=row["status"], error=row["error"], chunk_count=row["chunk_count"],
-        created_at=iso(row["created_at"]), updated_at=iso(row["updated_at"]),
+        id=row["id"],
+        chatbot_id=row["chatbot_id"],
+        type=row["type"],
+        format=row["format"],
+        title=row["title"],
+        url=row["url"],
+        filename=row["filename"],
+        size_bytes=row["size_bytes"],
+        status=row["status"],
+        error=row["error"],
+        chunk_count=row["chunk_count"],
+        created_at=iso(row["created_at"]),
+        updated_at=iso(row["updated_at"]),
     )
 
 
@@ -52,8 +61,13 @@ def from_json(spec: JsonSource, settings: Settings) -> tuple[dict[str, Any], byt
         return {"type": "text", "title": spec.title, "url": spec.url}, data
     if isinstance(spec, QASource):
         data = f"# {spec.question.strip()}\n\n{spec.answer.strip()}\n".encode()
-        fields = {"type": "qa", "title": spec.title or spec.question[:200], "url": spec.url,
-                  "filename": "qa.md", "content_type": "text/markdown"}
+        fields = {
+            "type": "qa",
+            "title": spec.title or spec.question[:200],
+            "url": spec.url,
+            "filename": "qa.md",
+            "content_type": "text/markdown",
+        }
         return fields, data
     try:
         check_url(spec.url, settings.url_allowed_hosts)
@@ -63,8 +77,12 @@ def from_json(spec: JsonSource, settings: Settings) -> tuple[dict[str, Any], byt
 
 
 async def add(
-    db: Database, knowledge: KnowledgeService, org_id: str, bot_id: str,
-    fields: dict[str, Any], data: bytes | None,
+    db: Database,
+    knowledge: KnowledgeService,
+    org_id: str,
+    bot_id: str,
+    fields: dict[str, Any],
+    data: bytes | None,
 ) -> tuple[SourceOut, bool]:
     """Store a new source and queue its ingestion; the same content again returns the
     existing source. Returns (source, created)."""
@@ -81,8 +99,14 @@ async def add(
             return existing, False
         row = src_q.create_source(
             cur,
-            {"id": source_id, "org_id": org_id, "chatbot_id": bot_id, "content_hash": digest,
-             "size_bytes": len(data) if data is not None else 0, **fields},
+            {
+                "id": source_id,
+                "org_id": org_id,
+                "chatbot_id": bot_id,
+                "content_hash": digest,
+                "size_bytes": len(data) if data is not None else 0,
+                **fields,
+            },
         )
         return row, True
 
@@ -130,8 +154,16 @@ async def delete(db: Database, knowledge: KnowledgeService | None, org_id: str, 
 
 async def search(knowledge: KnowledgeService, bot_id: str, query: str, k: int) -> SearchResults:
     hits = await asyncio.to_thread(knowledge.search, bot_id, query, k)
-    return SearchResults(data=[
-        SearchHit(source_id=h.source_id, title=h.title, url=h.url, section=h.section,
-                  text=h.text, score=round(h.score, 6))
-        for h in hits
-    ])
+    return SearchResults(
+        data=[
+            SearchHit(
+                source_id=h.source_id,
+                title=h.title,
+                url=h.url,
+                section=h.section,
+                text=h.text,
+                score=round(h.score, 6),
+            )
+            for h in hits
+        ]
+    )

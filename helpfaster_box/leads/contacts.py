@@ -15,7 +15,9 @@ _PHONE_CUE = re.compile(
 _NAME = re.compile(
     r"\b(?i:my name is|my name's|i am|i'm|this is|call me)\s+([A-Z][a-zA-Z'-]+(?:\s+[A-Z][a-zA-Z'-]+){0,2})"
 )
-_COMPANY = re.compile(r"\b(?i:i work (?:at|for)|from the company|my company is|company:)\s+([A-Z][\w&.'-]*(?:\s+[A-Z][\w&.'-]*){0,3})")
+_COMPANY = re.compile(
+    r"\b(?i:i work (?:at|for)|from the company|my company is|company:)\s+([A-Z][\w&.'-]*(?:\s+[A-Z][\w&.'-]*){0,3})"
+)
 _INTENT = re.compile(
     r"\b(?:pric(?:e|es|ing)|quote|buy|purchas\w*|demo|trial|sales|subscribe|subscription|plans?|"
     r"contact (?:me|us|you)|call me|email me|reach (?:me|out)|get in touch|interested in)\b",

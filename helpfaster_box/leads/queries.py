@@ -28,22 +28,39 @@ def upsert_lead(
         return None, False
     lead = None
     if email:
-        lead = row_as_dict(cur.execute("SELECT * FROM leads WHERE chatbot_id = ? AND email = ?", [chatbot_id, email]))
+        lead = row_as_dict(
+            cur.execute("SELECT * FROM leads WHERE chatbot_id = ? AND email = ?", [chatbot_id, email])
+        )
     if lead is None and phone:
-        lead = row_as_dict(cur.execute("SELECT * FROM leads WHERE chatbot_id = ? AND phone = ?", [chatbot_id, phone]))
+        lead = row_as_dict(
+            cur.execute("SELECT * FROM leads WHERE chatbot_id = ? AND phone = ?", [chatbot_id, phone])
+        )
     now = utcnow()
     created = lead is None
     if lead is None:
-        lead = {"id": new_id("lead"), "org_id": org_id, "chatbot_id": chatbot_id, "name": None,
-                "email": None, "phone": None, "company": None, "created_at": now, "updated_at": now}
+        lead = {
+            "id": new_id("lead"),
+            "org_id": org_id,
+            "chatbot_id": chatbot_id,
+            "name": None,
+            "email": None,
+            "phone": None,
+            "company": None,
+            "created_at": now,
+            "updated_at": now,
+        }
         lead.update({k: v for k, v in details.items() if k in FIELDS})
-        cur.execute(f"INSERT INTO leads ({', '.join(lead)}) VALUES ({', '.join('$' + k for k in lead)})", lead)
+        cur.execute(
+            f"INSERT INTO leads ({', '.join(lead)}) VALUES ({', '.join('$' + k for k in lead)})", lead
+        )
     else:
         changes = {k: v for k, v in details.items() if k in FIELDS and v and lead.get(k) != v}
         if changes:
             lead.update(changes, updated_at=now)
             sets = ", ".join(f"{k} = ${k}" for k in [*changes, "updated_at"])
-            cur.execute(f"UPDATE leads SET {sets} WHERE id = $id", {**changes, "updated_at": now, "id": lead["id"]})
+            cur.execute(
+                f"UPDATE leads SET {sets} WHERE id = $id", {**changes, "updated_at": now, "id": lead["id"]}
+            )
     cur.execute(
         "INSERT INTO lead_conversations (lead_id, conversation_id, chatbot_id, created_at) "
         "VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
@@ -64,14 +81,23 @@ def lead_conversation_ids(cur: duckdb.DuckDBPyConnection, lead_id: str) -> list[
     return [r[0] for r in rows]
 
 
-def list_leads(cur: duckdb.DuckDBPyConnection, chatbot_id: str, *, limit: int, cursor: str | None,
-               start: Any = None, end: Any = None) -> tuple[list[dict[str, Any]], str | None]:
+def list_leads(
+    cur: duckdb.DuckDBPyConnection,
+    chatbot_id: str,
+    *,
+    limit: int,
+    cursor: str | None,
+    start: Any = None,
+    end: Any = None,
+) -> tuple[list[dict[str, Any]], str | None]:
     params: dict[str, Any] = {"bot": chatbot_id}
     sql = created_between("SELECT * FROM leads WHERE chatbot_id = $bot", params, start, end)
     return page(cur, sql, params, limit=limit, cursor=cursor)
 
 
-def all_leads(cur: duckdb.DuckDBPyConnection, chatbot_id: str, start: Any = None, end: Any = None) -> list[dict[str, Any]]:
+def all_leads(
+    cur: duckdb.DuckDBPyConnection, chatbot_id: str, start: Any = None, end: Any = None
+) -> list[dict[str, Any]]:
     rows, _ = list_leads(cur, chatbot_id, limit=1_000_000, cursor=None, start=start, end=end)
     return rows
 

@@ -39,8 +39,14 @@ class LeadsController(Controller):
 
     @get("/chatbots/{bot_id:str}/leads")
     async def list_leads(
-        self, auth: AuthContext, db: Database, bot_id: str, limit: Limit = 20, cursor: Cursor = None,
-        start: From = None, end: To = None,
+        self,
+        auth: AuthContext,
+        db: Database,
+        bot_id: str,
+        limit: Limit = 20,
+        cursor: Cursor = None,
+        start: From = None,
+        end: To = None,
         format: Annotated[Literal["json", "csv"], Parameter(description="csv streams every lead.")] = "json",
     ) -> Page[LeadOut] | Response[str]:
         await chatbots.load(db, auth.org_id, bot_id)

@@ -26,7 +26,13 @@ class LeadOut(Out):
 
 def lead_out(lead: dict[str, Any], conversation_ids: list[str]) -> LeadOut:
     return LeadOut(
-        id=lead["id"], chatbot_id=lead["chatbot_id"], name=lead["name"], email=lead["email"],
-        phone=lead["phone"], company=lead["company"], conversation_ids=conversation_ids,
-        created_at=iso(lead["created_at"]), updated_at=iso(lead["updated_at"]),
+        id=lead["id"],
+        chatbot_id=lead["chatbot_id"],
+        name=lead["name"],
+        email=lead["email"],
+        phone=lead["phone"],
+        company=lead["company"],
+        conversation_ids=conversation_ids,
+        created_at=iso(lead["created_at"]),
+        updated_at=iso(lead["updated_at"]),
     )

@@ -41,8 +41,13 @@ def capture(cur: duckdb.DuckDBPyConnection, conv: dict[str, Any], details: dict[
     Returns whether the conversation has a lead from this turn."""
     lead, created = leads_q.upsert_lead(cur, conv["org_id"], conv["chatbot_id"], conv["id"], details)
     if lead is not None and created:
-        outbox.emit(cur, org_id=conv["org_id"], chatbot_id=conv["chatbot_id"], type="lead.captured",
-                    data=lead_out(lead, [conv["id"]]))
+        outbox.emit(
+            cur,
+            org_id=conv["org_id"],
+            chatbot_id=conv["chatbot_id"],
+            type="lead.captured",
+            data=lead_out(lead, [conv["id"]]),
+        )
     return lead is not None
 
 

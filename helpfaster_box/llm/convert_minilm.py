@@ -150,9 +150,7 @@ def _add_special_tokens(w: gguf.GGUFWriter, src: Path) -> None:
 def _tensors(src: Path, n_blocks: int, outtype: str) -> Iterator[tuple[str, np.ndarray]]:
     """Yield (gguf name, array) in safetensors key order, cast like upstream."""
     name_map = gguf.get_tensor_name_map(gguf.MODEL_ARCH.BERT, n_blocks)
-    f32_only = {
-        name_map.get_name(gguf.TENSOR_NAMES[t]) or gguf.TENSOR_NAMES[t] for t in _ALWAYS_F32
-    }
+    f32_only = {name_map.get_name(gguf.TENSOR_NAMES[t]) or gguf.TENSOR_NAMES[t] for t in _ALWAYS_F32}
     with safe_open(src / "model.safetensors", framework="np") as st:
         for name in sorted(st.keys()):
             hf_name = name.removeprefix("bert.")
@@ -173,9 +171,7 @@ def _tensors(src: Path, n_blocks: int, outtype: str) -> Iterator[tuple[str, np.n
             yield new_name, data if keep_f32 else data.astype(np.float16)
 
 
-def convert(
-    src: str | os.PathLike[str], out: str | os.PathLike[str], outtype: str = DEFAULT_OUTTYPE
-) -> Path:
+def convert(src: str | os.PathLike[str], out: str | os.PathLike[str], outtype: str = DEFAULT_OUTTYPE) -> Path:
     """Write the GGUF to `out` (directly; callers wanting atomicity pass a temp path)."""
     if outtype not in ("f16", "f32"):
         raise ValueError("outtype must be f16 or f32")
@@ -194,9 +190,7 @@ def convert(
         w.add_feed_forward_length(hp["intermediate_size"])
         w.add_head_count(hp["num_attention_heads"])
         w.add_layer_norm_eps(hp["layer_norm_eps"])
-        w.add_file_type(
-            gguf.LlamaFileType.MOSTLY_F16 if outtype == "f16" else gguf.LlamaFileType.ALL_F32
-        )
+        w.add_file_type(gguf.LlamaFileType.MOSTLY_F16 if outtype == "f16" else gguf.LlamaFileType.ALL_F32)
         w.add_causal_attention(False)
         w.add_pooling_type(_pooling_type(d))
 

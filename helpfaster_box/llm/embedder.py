@@ -113,11 +113,7 @@ class Embedder:
     def _pack(self, tokens: list[list[int]], start: int) -> int:
         """End index of the longest run from `start` that fits one batch."""
         end, used = start, 0
-        while (
-            end < len(tokens)
-            and end - start < self._max_seqs
-            and used + len(tokens[end]) <= MAX_TOKENS
-        ):
+        while end < len(tokens) and end - start < self._max_seqs and used + len(tokens[end]) <= MAX_TOKENS:
             used += len(tokens[end])
             end += 1
         return end

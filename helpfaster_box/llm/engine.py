@@ -288,9 +288,7 @@ class InferenceEngine:
         if len(tokens) + request["max_tokens"] > limit:
             raise PromptTooLong(len(tokens), request["max_tokens"], limit)
         fields = {k: v for k, v in request.items() if k != "prompt"}
-        job = Job(
-            prompt_tokens=tokens, deliver=deliver_to(asyncio.get_running_loop(), gen), **fields
-        )
+        job = Job(prompt_tokens=tokens, deliver=deliver_to(asyncio.get_running_loop(), gen), **fields)
         with self._cond:
             self._running_decoder()
             try:

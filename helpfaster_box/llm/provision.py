@@ -139,9 +139,7 @@ def _convert(kind: str, src: Path, out: Path) -> Path:
 # -- operator-added models -----------------------------------------------------
 
 
-def add_model(
-    models_dir: str | os.PathLike[str], src_path: str | os.PathLike[str], role: str
-) -> ModelEntry:
+def add_model(models_dir: str | os.PathLike[str], src_path: str | os.PathLike[str], role: str) -> ModelEntry:
     """Copy a GGUF into models_dir, check llama.cpp can use it for `role`, make it active."""
     if role not in ROLES:
         raise ModelError(f"unknown role {role!r} (expected one of {', '.join(ROLES)})")
@@ -207,9 +205,7 @@ def _check_loadable(path: Path, role: str) -> None:
     try:
         emb = Embedder(str(path), batch_size=1)
     except Exception as e:
-        raise ModelError(
-            f"{path.name}: llama.cpp cannot load it as an embedding model ({e})"
-        ) from e
+        raise ModelError(f"{path.name}: llama.cpp cannot load it as an embedding model ({e})") from e
     try:
         vec = emb.embed_one("How do I reset my password?")
     except Exception as e:

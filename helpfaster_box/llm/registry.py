@@ -95,14 +95,10 @@ def _write_local(models_dir: Path, data: dict[str, Any]) -> None:
         "",
         "[active]",
     ]
-    lines += [
-        f"{role} = {_toml_str(data['active'][role])}" for role in ROLES if role in data["active"]
-    ]
+    lines += [f"{role} = {_toml_str(data['active'][role])}" for role in ROLES if role in data["active"]]
     for m in data["model"]:
         lines += ["", "[[model]]"]
-        lines += [
-            f"{k} = {_toml_str(str(m[k]))}" for k in ("name", "role", "file", "sha256", "added")
-        ]
+        lines += [f"{k} = {_toml_str(str(m[k]))}" for k in ("name", "role", "file", "sha256", "added")]
     _atomic_write_bytes(Path(models_dir) / LOCAL, ("\n".join(lines) + "\n").encode())
 
 
@@ -166,9 +162,7 @@ def verify(models_dir: str | os.PathLike[str]) -> list[ModelStatus]:
         actual = sha256_file(path)
         if actual != e.sha256:
             results.append(
-                ModelStatus(
-                    e.name, e.role, False, f"sha256 mismatch: {actual}, expected {e.sha256}"
-                )
+                ModelStatus(e.name, e.role, False, f"sha256 mismatch: {actual}, expected {e.sha256}")
             )
         else:
             label = "active" if e.active else "available"

@@ -22,12 +22,13 @@ def bootstrap(settings: Settings) -> str | None:
     """
     db = open_database(settings.db_path)
     try:
+
         def first_run(cur: Any) -> str | None:
             if orgs_q.count_orgs(cur):
                 return None
             org = orgs_q.create_org(cur, FIRST_ORG, FIRST_PLAN)
             _, key = keys_q.create_key(cur, org["id"], "admin", "first admin key")
-            return key  # type: ignore[no-any-return]
+            return key
 
         return db.write(first_run)
     finally:
@@ -42,6 +43,10 @@ async def describe(db: Database, settings: Settings, org_id: str) -> Organizatio
 
     org, usage = await db.aread(read)
     return OrganizationOut(
-        id=org["id"], name=org["name"], plan=org["plan"], created_at=iso(org["created_at"]),
-        limits=Limits(requests_per_minute=settings.rate_limit_for(org["plan"])), usage=usage,
+        id=org["id"],
+        name=org["name"],
+        plan=org["plan"],
+        created_at=iso(org["created_at"]),
+        limits=Limits(requests_per_minute=settings.rate_limit_for(org["plan"])),
+        usage=usage,
     )

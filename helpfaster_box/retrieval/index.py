@@ -257,7 +257,7 @@ class ChatbotIndex:
                 if bm25 is not None:
                     terms = self._tokens.query_terms(query_text)
                     rows, scores = self._lexical_rows(bm25, terms, pool)
-                    for rank, (row, s) in enumerate(zip(rows.tolist(), scores.tolist())):
+                    for rank, (row, s) in enumerate(zip(rows.tolist(), scores.tolist(), strict=False)):
                         fused[row] = fused.get(row, 0.0) + lexical_weight / (RRF_K + rank + 1)
                         lex[row] = s
                     # Above anything RRF can give a chunk without the identifier.
@@ -271,7 +271,7 @@ class ChatbotIndex:
                 cos = dense.cosines(self._faiss, q, top)
                 return [
                     SearchHit(int(self._ids[row]), score, c, lex.get(row), row in exact)
-                    for (row, score), c in zip(best, cos.tolist())
+                    for (row, score), c in zip(best, cos.tolist(), strict=False)
                 ]
 
     def dense_search(self, query_vec: npt.ArrayLike, k: int) -> list[SearchHit]:
@@ -283,7 +283,7 @@ class ChatbotIndex:
             rows, cos = self._dense_rows(q, k)
             return [
                 SearchHit(int(self._ids[r]), c, c, None)
-                for r, c in zip(rows.tolist(), cos.tolist())
+                for r, c in zip(rows.tolist(), cos.tolist(), strict=False)
             ]
 
     def lexical_search(self, query_text: str, k: int) -> list[SearchHit]:
@@ -299,7 +299,7 @@ class ChatbotIndex:
                 rows, scores = self._lexical_rows(bm25, terms, k)
                 return [
                     SearchHit(int(self._ids[r]), s, None, s)
-                    for r, s in zip(rows.tolist(), scores.tolist())
+                    for r, s in zip(rows.tolist(), scores.tolist(), strict=False)
                 ]
 
     def _dense_rows(
@@ -355,9 +355,7 @@ class ChatbotIndex:
                 epoch = self._epoch
             bm25 = build_bm25(flat, offsets, n_vocab, epoch)
             with self._lock:
-                if epoch == self._epoch and (
-                    self._bm25 is None or self._bm25.covers <= bm25.covers
-                ):
+                if epoch == self._epoch and (self._bm25 is None or self._bm25.covers <= bm25.covers):
                     self._bm25 = bm25
             return bm25
         finally:

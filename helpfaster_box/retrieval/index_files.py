@@ -102,9 +102,7 @@ def write(directory: Path, state: State) -> None:
     _fsync_dir(directory)
     keep = {f["name"] for f in files.values()}
     for old in directory.iterdir():  # older generations and stray temp files
-        if old.name not in keep and (
-            _DATA_FILE.fullmatch(old.name) or old.name.startswith(f".{META}.")
-        ):
+        if old.name not in keep and (_DATA_FILE.fullmatch(old.name) or old.name.startswith(f".{META}.")):
             old.unlink(missing_ok=True)
 
 

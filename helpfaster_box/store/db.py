@@ -10,6 +10,7 @@ waits on the database.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import threading
@@ -114,7 +115,7 @@ class Database:
         """
         hit = self._cache.get(key)
         if hit is not None and hit[0] == self.generation:
-            return hit[1]  # type: ignore[no-any-return]
+            return hit[1]
         generation = self.generation  # taken before reading: a write racing us makes it stale
         value = await self.aread(fn, *args)
         self._cache[key] = (generation, value)
@@ -162,10 +163,8 @@ class Database:
     def close(self) -> None:
         if not self._closed:
             self._closed = True
-            try:
+            with contextlib.suppress(duckdb.Error):
                 self._con.execute("CHECKPOINT")
-            except duckdb.Error:
-                pass
             self._con.close()
 
 
@@ -185,7 +184,7 @@ def open_database(path: Path | str, *, read_only: bool = False, migrate: bool = 
 
 def rows_as_dicts(cur: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
     cols = [d[0] for d in cur.description or []]
-    return [dict(zip(cols, row)) for row in cur.fetchall()]
+    return [dict(zip(cols, row, strict=False)) for row in cur.fetchall()]
 
 
 def row_as_dict(cur: duckdb.DuckDBPyConnection) -> dict[str, Any] | None:

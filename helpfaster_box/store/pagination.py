@@ -45,10 +45,7 @@ def page(
     params = dict(params)
     if cursor:
         params["cur_ts"], params["cur_id"] = decode_cursor(cursor)
-        sql += (
-            f" AND ({col}created_at < $cur_ts"
-            f" OR ({col}created_at = $cur_ts AND {col}id < $cur_id))"
-        )
+        sql += f" AND ({col}created_at < $cur_ts OR ({col}created_at = $cur_ts AND {col}id < $cur_id))"
     sql += f" ORDER BY {col}created_at DESC, {col}id DESC LIMIT {int(limit) + 1}"
     rows = rows_as_dicts(cur.execute(sql, params))
     next_cursor = None

@@ -24,7 +24,9 @@ def render() -> str:
     parts = [HEADER]
     for (sql,) in con.execute("SELECT sql FROM duckdb_sequences() ORDER BY sequence_name").fetchall():
         parts.append(sql.strip())
-    for table, sql in con.execute("SELECT table_name, sql FROM duckdb_tables() ORDER BY table_name").fetchall():
+    for table, sql in con.execute(
+        "SELECT table_name, sql FROM duckdb_tables() ORDER BY table_name"
+    ).fetchall():
         parts.append("")
         parts.append(sql.strip())
         for (isql,) in con.execute(

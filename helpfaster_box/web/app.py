@@ -68,8 +68,17 @@ async def open_models(app: Litestar, stack: AsyncExitStack, settings: Settings) 
 
 
 V1_ROUTES: list[object] = [
-    health, openapi_json, get_organization, KeysController, ChatbotsController, SourcesController,
-    chat, ConversationsController, LeadsController, WebhooksController, WebhookDeliveriesController,
+    health,
+    openapi_json,
+    get_organization,
+    KeysController,
+    ChatbotsController,
+    SourcesController,
+    chat,
+    ConversationsController,
+    LeadsController,
+    WebhooksController,
+    WebhookDeliveriesController,
 ]
 
 

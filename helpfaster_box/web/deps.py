@@ -25,28 +25,28 @@ async def provide_auth(request: Request[Any, Any, Any]) -> AuthContext:
     auth = request.state.get("auth")
     if auth is None:  # the auth middleware sets it on every /v1 route; guard anyway
         raise Unauthorized()
-    return auth  # type: ignore[no-any-return]
+    return auth
 
 
 async def provide_db(request: Request[Any, Any, Any]) -> Database:
-    return request.app.state.db  # type: ignore[no-any-return]
+    return request.app.state.db
 
 
 async def provide_settings(request: Request[Any, Any, Any]) -> Settings:
-    return request.app.state.settings  # type: ignore[no-any-return]
+    return request.app.state.settings
 
 
 async def provide_knowledge(request: Request[Any, Any, Any]) -> KnowledgeService | None:
     """None while the embedding model is not loaded: the feature says what that means."""
-    return request.app.state.knowledge  # type: ignore[no-any-return]
+    return request.app.state.knowledge
 
 
 async def provide_chat(request: Request[Any, Any, Any]) -> ChatService | None:
-    return request.app.state.chat  # type: ignore[no-any-return]
+    return request.app.state.chat
 
 
 async def provide_webhooks(request: Request[Any, Any, Any]) -> WebhookDispatcher | None:
-    return request.app.state.webhooks  # type: ignore[no-any-return]
+    return request.app.state.webhooks
 
 
 DEPENDENCIES = {

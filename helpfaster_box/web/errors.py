@@ -31,6 +31,7 @@ STATUS_CODES: dict[int, str] = {
     503: "overloaded",
 }
 
+
 class UnsupportedMediaType(domain.DomainError):
     """The body's Content-Type is not one this route reads (an HTTP-level failure)."""
 
@@ -70,7 +71,7 @@ DEFAULT_MESSAGES: dict[int, str] = {
 def domain_status(exc: domain.DomainError) -> tuple[int, str]:
     for cls in type(exc).__mro__:
         if cls in DOMAIN_STATUS:
-            return DOMAIN_STATUS[cls]  # type: ignore[index]
+            return DOMAIN_STATUS[cls]
     return 400, "bad_request"
 
 
@@ -135,7 +136,11 @@ def handle_exception(request: Request, exc: Exception) -> Response[dict[str, Any
         if status >= 500:
             log.error("HTTP %s on %s %s: %s", status, request.method, request.url.path, exc.detail)
             return render(status, DEFAULT_MESSAGES.get(status, DEFAULT_MESSAGES[500]))
-        message = exc.detail if exc.detail and exc.detail != _phrase(status) else DEFAULT_MESSAGES.get(status, "Error.")
+        message = (
+            exc.detail
+            if exc.detail and exc.detail != _phrase(status)
+            else DEFAULT_MESSAGES.get(status, "Error.")
+        )
         if status == 400 and isinstance(exc.__cause__, SerializationException):
             # msgspec's bare reason ("Input data was truncated") does not say what was wrong.
             reason = message.removeprefix("JSON is malformed: ")

@@ -18,6 +18,7 @@ Everything is in DuckDB: a delivery left `delivering` by a crash goes back to
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import logging
 import random
 import threading
@@ -89,8 +90,14 @@ class Outcome:
 
 class WebhookDispatcher:
     def __init__(
-        self, settings: Settings, db: Database, *, scheduler: BaseScheduler | None = None,
-        pool_size: int = POOL_SIZE, per_endpoint: int = PER_ENDPOINT, tick_s: float = TICK_S,
+        self,
+        settings: Settings,
+        db: Database,
+        *,
+        scheduler: BaseScheduler | None = None,
+        pool_size: int = POOL_SIZE,
+        per_endpoint: int = PER_ENDPOINT,
+        tick_s: float = TICK_S,
     ) -> None:
         self.settings = settings
         self.db = db
@@ -109,7 +116,8 @@ class WebhookDispatcher:
         self._closing = False
         self._running = False
         self._sender = Sender(
-            timeout_s=settings.webhook_timeout_s, allow_private=settings.webhook_allow_private,
+            timeout_s=settings.webhook_timeout_s,
+            allow_private=settings.webhook_allow_private,
             max_idle=per_endpoint,
         )
 
@@ -124,12 +132,27 @@ class WebhookDispatcher:
         logging.getLogger(f"apscheduler.executors.{EXECUTOR}").setLevel(logging.WARNING)
         self._scheduler.add_executor(SchedulerPool(2), EXECUTOR)
         self._scheduler.add_job(
-            self.pump, "interval", seconds=self.tick_s, id=JOB_ID, replace_existing=True, executor=EXECUTOR,
-            coalesce=True, max_instances=2, misfire_grace_time=None, next_run_time=datetime.now(UTC),
+            self.pump,
+            "interval",
+            seconds=self.tick_s,
+            id=JOB_ID,
+            replace_existing=True,
+            executor=EXECUTOR,
+            coalesce=True,
+            max_instances=2,
+            misfire_grace_time=None,
+            next_run_time=datetime.now(UTC),
         )
         self._scheduler.add_job(
-            self._prune, "interval", hours=1, id=PRUNE_JOB_ID, replace_existing=True, executor=EXECUTOR,
-            coalesce=True, max_instances=1, next_run_time=datetime.now(UTC) + timedelta(minutes=1),
+            self._prune,
+            "interval",
+            hours=1,
+            id=PRUNE_JOB_ID,
+            replace_existing=True,
+            executor=EXECUTOR,
+            coalesce=True,
+            max_instances=1,
+            next_run_time=datetime.now(UTC) + timedelta(minutes=1),
         )
         if self._own_scheduler:
             self._scheduler.start()
@@ -234,10 +257,9 @@ class WebhookDispatcher:
                 self._inflight[job.webhook_id] = self._inflight.get(job.webhook_id, 0) + 1
         for job in jobs:
             assert self._pool is not None
-            try:
+            # A pool already shut down raises: the job stays `delivering`, recovered at next start.
+            with contextlib.suppress(RuntimeError):
                 self._pool.submit(self._run, job)
-            except RuntimeError:  # pool shut down: the job stays `delivering`, recovered at next start
-                pass
 
     def _record_and_claim(
         self, cur: duckdb.DuckDBPyConnection, outcomes: list[Outcome], budget: int, busy: dict[str, int]
@@ -247,11 +269,16 @@ class WebhookDispatcher:
         # Every statement costs ~0.5-1 ms of CPU taken from chat on the same cores, so one
         # read of the (small) endpoints table serves all three steps, and a chat's fresh
         # deliveries start as they are created instead of being claimed by another statement.
-        hooks = {r["id"]: r for r in rows_as_dicts(cur.execute(
-            "SELECT id, org_id, enabled, events, chatbot_ids, url, secret, previous_secret, "
-            "previous_secret_expires_at, failure_streak, last_success_at, "
-            "coalesce(last_success_at, created_at) AS since FROM webhooks"
-        ))}
+        hooks = {
+            r["id"]: r
+            for r in rows_as_dicts(
+                cur.execute(
+                    "SELECT id, org_id, enabled, events, chatbot_ids, url, secret, previous_secret, "
+                    "previous_secret_expires_at, failure_streak, last_success_at, "
+                    "coalesce(last_success_at, created_at) AS since FROM webhooks"
+                )
+            )
+        }
         self._record(cur, outcomes, hooks)
         if budget <= 0:
             return [], True
@@ -263,7 +290,11 @@ class WebhookDispatcher:
         return jobs, webhooks_q.work_waiting(cur, events=False)
 
     def _fan_out(
-        self, cur: duckdb.DuckDBPyConnection, hooks: dict[str, dict[str, Any]], budget: int, busy: dict[str, int]
+        self,
+        cur: duckdb.DuckDBPyConnection,
+        hooks: dict[str, dict[str, Any]],
+        budget: int,
+        busy: dict[str, int],
     ) -> list[Job]:
         """One delivery per (new event, endpoint that wants it now); those within the budget and
         the endpoint's share of the pool start at once (`delivering`), the rest wait `pending`."""
@@ -288,21 +319,26 @@ class WebhookDispatcher:
         if not triples:
             return []
         ids = outbox.insert_deliveries(cur, triples)
-        started = [delivery_id for delivery_id, t in zip(ids, triples) if t[2] == "delivering"]
+        started = [delivery_id for delivery_id, t in zip(ids, triples, strict=False) if t[2] == "delivering"]
         now = utcnow()
-        return [self._job(hook, delivery_id, event_id, 1, payload, now)
-                for delivery_id, (hook, event_id, payload) in zip(started, starts)]
+        return [
+            self._job(hook, delivery_id, event_id, 1, payload, now)
+            for delivery_id, (hook, event_id, payload) in zip(started, starts, strict=False)
+        ]
 
     @staticmethod
-    def _job(hook: dict[str, Any], delivery_id: str, event_id: str, attempt: int, payload: str,
-             now: datetime) -> Job:
+    def _job(
+        hook: dict[str, Any], delivery_id: str, event_id: str, attempt: int, payload: str, now: datetime
+    ) -> Job:
         secrets = [hook["secret"]]
         expires = hook["previous_secret_expires_at"]
         if hook["previous_secret"] and expires and expires > now:
             secrets.append(hook["previous_secret"])  # rotation: both sign for 24 h
         return Job(delivery_id, hook["id"], event_id, attempt, hook["url"], secrets, payload.encode())
 
-    def _claim(self, cur: duckdb.DuckDBPyConnection, budget: int, hooks: dict[str, dict[str, Any]]) -> list[Job]:
+    def _claim(
+        self, cur: duckdb.DuckDBPyConnection, budget: int, hooks: dict[str, dict[str, Any]]
+    ) -> list[Job]:
         """Due deliveries, oldest first, with at most per_endpoint `delivering` per endpoint ->
         delivering. Narrow statements: one wide join with the payloads costs several times more."""
         now = utcnow()
@@ -314,8 +350,10 @@ class WebhookDispatcher:
             webhooks_q.fail_deliveries(cur, orphans, "Not sent: the endpoint is disabled.")
             chosen = [row for row in chosen if hooks.get(row[1], {}).get("enabled")]
         payloads = webhooks_q.payloads(cur, [row[2] for row in chosen])
-        return [self._job(hooks[webhook_id], delivery_id, event_id, attempts + 1, payloads[event_id], now)
-                for delivery_id, webhook_id, event_id, attempts in chosen]
+        return [
+            self._job(hooks[webhook_id], delivery_id, event_id, attempts + 1, payloads[event_id], now)
+            for delivery_id, webhook_id, event_id, attempts in chosen
+        ]
 
     def _prune(self) -> None:
         try:
@@ -332,7 +370,12 @@ class WebhookDispatcher:
             return
         now = utcnow()
         state = {
-            wid: {"enabled": h["enabled"], "streak": h["failure_streak"], "since": h["since"], "success": None}
+            wid: {
+                "enabled": h["enabled"],
+                "streak": h["failure_streak"],
+                "since": h["since"],
+                "success": None,
+            }
             for wid, h in hooks.items()
         }
         rows: list[tuple[Any, ...]] = []
@@ -346,25 +389,45 @@ class WebhookDispatcher:
             else:
                 hook["streak"] += 1
                 if hook["enabled"] and o.status_code != 410 and job.attempt <= len(SCHEDULE_S):
-                    status, next_at = "pending", now + timedelta(seconds=self._delay(job.attempt, o.retry_after_s))
+                    status, next_at = (
+                        "pending",
+                        now + timedelta(seconds=self._delay(job.attempt, o.retry_after_s)),
+                    )
                 if hook["enabled"] and o.status_code == 410:
                     to_disable[job.webhook_id] = "receiver answered 410 Gone"
-                elif hook["enabled"] and hook["streak"] >= DISABLE_AFTER_FAILURES and (
-                    now - hook["since"] >= DISABLE_AFTER_QUIET * self.settings.webhook_backoff_scale
+                elif (
+                    hook["enabled"]
+                    and hook["streak"] >= DISABLE_AFTER_FAILURES
+                    and (now - hook["since"] >= DISABLE_AFTER_QUIET * self.settings.webhook_backoff_scale)
                 ):
                     to_disable.setdefault(
                         job.webhook_id,
                         f"{hook['streak']} consecutive failed attempts and no successful delivery for "
                         f"{self._quiet_text()}",
                     )
-            rows.append((job.delivery_id, job.attempt, o.attempted_at, o.status_code, o.latency_ms, o.error,
-                         status, next_at))
+            rows.append(
+                (
+                    job.delivery_id,
+                    job.attempt,
+                    o.attempted_at,
+                    o.status_code,
+                    o.latency_ms,
+                    o.error,
+                    status,
+                    next_at,
+                )
+            )
         webhooks_q.record_attempts(cur, rows, now)
         changed = [  # lastSuccessAt is kept to the minute: no write per success to a busy endpoint
-            wid for wid, st in state.items()
-            if st["streak"] != hooks[wid]["failure_streak"] or (
-                st["success"] and (hooks[wid]["last_success_at"] is None
-                                   or st["success"] - hooks[wid]["last_success_at"] >= LAST_SUCCESS_STEP)
+            wid
+            for wid, st in state.items()
+            if st["streak"] != hooks[wid]["failure_streak"]
+            or (
+                st["success"]
+                and (
+                    hooks[wid]["last_success_at"] is None
+                    or st["success"] - hooks[wid]["last_success_at"] >= LAST_SUCCESS_STEP
+                )
             )
         ]
         if changed:
@@ -391,8 +454,9 @@ class WebhookDispatcher:
         except Exception as exc:  # never lose a claimed delivery to a bug: record it as a failure
             log.exception("webhooks: attempt of %s crashed", job.delivery_id)
             answer = Answer(0, error=f"internal error: {type(exc).__name__}")
-        outcome = Outcome(job, attempted_at, answer.latency_ms, answer.status_code, answer.error,
-                          answer.retry_after_s)
+        outcome = Outcome(
+            job, attempted_at, answer.latency_ms, answer.status_code, answer.error, answer.retry_after_s
+        )
         with self._lock:
             self._outcomes.append(outcome)
         # With a backlog, record at once so the freed slot takes the next delivery; otherwise the

@@ -29,8 +29,13 @@ def wants(hook: dict[str, Any], type: str, chatbot_id: str | None) -> bool:
 
 
 def _insert_event(
-    cur: duckdb.DuckDBPyConnection, org_id: str, chatbot_id: str | None, type: str, data: Any,
-    *, fanned_out: bool,
+    cur: duckdb.DuckDBPyConnection,
+    org_id: str,
+    chatbot_id: str | None,
+    type: str,
+    data: Any,
+    *,
+    fanned_out: bool,
 ) -> str:
     event_id, now = new_id("evt"), utcnow()
     # Encoded once: every attempt sends these exact bytes, so signatures and
@@ -39,15 +44,20 @@ def _insert_event(
     cur.execute(
         "INSERT INTO webhook_events (id, org_id, chatbot_id, type, payload, created_at, fanned_out) "
         "VALUES ($id, $org, $bot, $type, $payload, $now, $fanned_out)",
-        {"id": event_id, "org": org_id, "bot": chatbot_id, "type": type,
-         "payload": payload.decode(), "now": now, "fanned_out": fanned_out},
+        {
+            "id": event_id,
+            "org": org_id,
+            "bot": chatbot_id,
+            "type": type,
+            "payload": payload.decode(),
+            "now": now,
+            "fanned_out": fanned_out,
+        },
     )
     return event_id
 
 
-def insert_deliveries(
-    cur: duckdb.DuckDBPyConnection, pairs: list[tuple[str, str, str]]
-) -> list[str]:
+def insert_deliveries(cur: duckdb.DuckDBPyConnection, pairs: list[tuple[str, str, str]]) -> list[str]:
     """Deliveries, due now, for (webhook id, event id, status) triples; one statement.
     Status is `pending`, or `delivering` for one the dispatcher starts at once."""
     ids, now = [new_id("dlv") for _ in pairs], utcnow()
@@ -55,8 +65,13 @@ def insert_deliveries(
         "INSERT INTO webhook_deliveries (id, webhook_id, event_id, status, attempts, next_attempt_at, "
         "created_at, updated_at) SELECT unnest($ids), unnest($hooks), unnest($events), "
         "unnest($statuses), 0, $now, $now, $now",
-        {"ids": ids, "hooks": [p[0] for p in pairs], "events": [p[1] for p in pairs],
-         "statuses": [p[2] for p in pairs], "now": now},
+        {
+            "ids": ids,
+            "hooks": [p[0] for p in pairs],
+            "events": [p[1] for p in pairs],
+            "statuses": [p[2] for p in pairs],
+            "now": now,
+        },
     )
     return ids
 

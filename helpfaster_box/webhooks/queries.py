@@ -25,16 +25,23 @@ def _params(values: dict[str, Any]) -> dict[str, Any]:
     return {k: (None if v is None else json.dumps(v)) if k in _JSON else v for k, v in values.items()}
 
 
-def create_webhook(
-    cur: duckdb.DuckDBPyConnection, org_id: str, values: dict[str, Any]
-) -> dict[str, Any]:
+def create_webhook(cur: duckdb.DuckDBPyConnection, org_id: str, values: dict[str, Any]) -> dict[str, Any]:
     """values: url, description, events, chatbot_ids. Returns the row (with its secret)."""
     now = utcnow()
     row = {
-        "id": new_id("wh"), "org_id": org_id, **values, "secret": new_secret(),
-        "previous_secret": None, "previous_secret_expires_at": None, "enabled": True,
-        "disabled_reason": None, "disabled_at": None, "failure_streak": 0, "last_success_at": None,
-        "created_at": now, "updated_at": now,
+        "id": new_id("wh"),
+        "org_id": org_id,
+        **values,
+        "secret": new_secret(),
+        "previous_secret": None,
+        "previous_secret_expires_at": None,
+        "enabled": True,
+        "disabled_reason": None,
+        "disabled_at": None,
+        "failure_streak": 0,
+        "last_success_at": None,
+        "created_at": now,
+        "updated_at": now,
     }
     cur.execute(
         f"INSERT INTO webhooks ({', '.join(row)}) VALUES ({', '.join('$' + k for k in row)})", _params(row)
@@ -51,7 +58,9 @@ def get_webhook(cur: duckdb.DuckDBPyConnection, org_id: str, webhook_id: str) ->
 def page_webhooks(
     cur: duckdb.DuckDBPyConnection, org_id: str, limit: int, cursor: str | None
 ) -> tuple[list[dict[str, Any]], str | None]:
-    rows, nxt = page(cur, "SELECT * FROM webhooks WHERE org_id = $org", {"org": org_id}, limit=limit, cursor=cursor)
+    rows, nxt = page(
+        cur, "SELECT * FROM webhooks WHERE org_id = $org", {"org": org_id}, limit=limit, cursor=cursor
+    )
     return [_decode(r) for r in rows], nxt  # type: ignore[misc]
 
 
@@ -105,7 +114,8 @@ def rotate_secret(cur: duckdb.DuckDBPyConnection, org_id: str, webhook_id: str) 
 
 def existing_chatbots(cur: duckdb.DuckDBPyConnection, org_id: str, chatbot_ids: list[str]) -> set[str]:
     rows = cur.execute(
-        "SELECT id FROM chatbots WHERE org_id = $org AND list_contains($ids, id)", {"org": org_id, "ids": chatbot_ids}
+        "SELECT id FROM chatbots WHERE org_id = $org AND list_contains($ids, id)",
+        {"org": org_id, "ids": chatbot_ids},
     ).fetchall()
     return {r[0] for r in rows}
 
@@ -172,18 +182,20 @@ def fail_deliveries(cur: duckdb.DuckDBPyConnection, delivery_ids: list[str], err
 
 def payloads(cur: duckdb.DuckDBPyConnection, event_ids: list[str]) -> dict[str, str]:
     # A narrow lookup: joining the payloads into the claim costs several times more.
-    return dict(cur.execute(
-        "SELECT id, payload FROM webhook_events WHERE list_contains($ids, id)", {"ids": event_ids}
-    ).fetchall())
+    return dict(
+        cur.execute(
+            "SELECT id, payload FROM webhook_events WHERE list_contains($ids, id)", {"ids": event_ids}
+        ).fetchall()
+    )
 
 
 def record_attempts(cur: duckdb.DuckDBPyConnection, rows: list[tuple[Any, ...]], now: datetime) -> None:
     """rows: (delivery id, attempt, attempted at, status code, latency ms, error, new status,
     next attempt at). Set-based, a fixed number of statements however many rows; a delivery
     deleted with its endpoint meanwhile is skipped."""
-    cols = [list(c) for c in zip(*rows)]
+    cols = [list(c) for c in zip(*rows, strict=False)]
     names = ("id", "attempt", "at", "code", "latency", "error", "status", "next")
-    p = dict(zip(names, cols))
+    p = dict(zip(names, cols, strict=False))
     updated = cur.execute(
         "UPDATE webhook_deliveries SET status = u.status, attempts = u.attempt, next_attempt_at = u.next, "
         "last_status_code = u.code, last_error = u.error, updated_at = $now FROM (SELECT "
@@ -210,7 +222,11 @@ def set_health(cur: duckdb.DuckDBPyConnection, changes: list[tuple[str, int, dat
         "last_success_at = coalesce(u.success, webhooks.last_success_at) FROM (SELECT "
         "unnest($id::VARCHAR[]) AS id, unnest($streak::INTEGER[]) AS streak, "
         "unnest($success::TIMESTAMP[]) AS success) u WHERE webhooks.id = u.id",
-        {"id": [c[0] for c in changes], "streak": [c[1] for c in changes], "success": [c[2] for c in changes]},
+        {
+            "id": [c[0] for c in changes],
+            "streak": [c[1] for c in changes],
+            "success": [c[2] for c in changes],
+        },
     )
 
 
@@ -264,7 +280,9 @@ def page_deliveries(
     return _with_attempts(cur, rows), nxt
 
 
-def get_delivery(cur: duckdb.DuckDBPyConnection, org_id: str | None, delivery_id: str) -> dict[str, Any] | None:
+def get_delivery(
+    cur: duckdb.DuckDBPyConnection, org_id: str | None, delivery_id: str
+) -> dict[str, Any] | None:
     """One delivery with its attempts; org_id=None skips the tenant check (in-process callers)."""
     sql, params = _DELIVERY + "WHERE d.id = $id", {"id": delivery_id}
     if org_id is not None:

@@ -50,7 +50,8 @@ def check_events(events: list[str]) -> list[str]:
     unknown = [e for e in events if e not in outbox.EVENT_TYPES]
     if unknown:
         raise Invalid(
-            f"unknown event type {unknown[0]!r}; known types: {', '.join(outbox.EVENT_TYPES)}.", field="events"
+            f"unknown event type {unknown[0]!r}; known types: {', '.join(outbox.EVENT_TYPES)}.",
+            field="events",
         )
     return list(dict.fromkeys(events))
 
@@ -84,9 +85,14 @@ class WebhooksController(Controller):
         return make_page([webhook_out(r) for r in rows], nxt)
 
     @post("/", status_code=201)
-    async def create_webhook(self, auth: AuthContext, db: Database, data: WebhookCreate, settings: Settings) -> WebhookOut:
-        values = {"url": await check_url(settings, data.url), "events": check_events(data.events),
-                  "description": data.description}
+    async def create_webhook(
+        self, auth: AuthContext, db: Database, data: WebhookCreate, settings: Settings
+    ) -> WebhookOut:
+        values = {
+            "url": await check_url(settings, data.url),
+            "events": check_events(data.events),
+            "description": data.description,
+        }
 
         def create(cur: Any) -> dict[str, Any]:
             values["chatbot_ids"] = check_chatbots(cur, auth.org_id, data.chatbot_ids)
@@ -138,8 +144,11 @@ class WebhooksController(Controller):
             raise NotFound.of("Webhook")
 
     @post("/{webhook_id:str}/test", status_code=202)
-    async def test_webhook(self, auth: AuthContext, db: Database, webhook_id: str, webhooks: WebhookDispatcher | None) -> DeliveryOut:
+    async def test_webhook(
+        self, auth: AuthContext, db: Database, webhook_id: str, webhooks: WebhookDispatcher | None
+    ) -> DeliveryOut:
         """Send a signed `webhook.test` event now, through the normal outbox and delivery path."""
+
         def send(cur: Any) -> dict[str, Any] | None:
             hook = webhooks_q.get_webhook(cur, auth.org_id, webhook_id)
             if hook is None:
@@ -165,7 +174,12 @@ class WebhooksController(Controller):
 
     @get("/{webhook_id:str}/deliveries")
     async def list_deliveries(
-        self, auth: AuthContext, db: Database, webhook_id: str, limit: Limit = 20, cursor: Cursor = None,
+        self,
+        auth: AuthContext,
+        db: Database,
+        webhook_id: str,
+        limit: Limit = 20,
+        cursor: Cursor = None,
         status: DeliveryStatus | None = None,
     ) -> Page[DeliveryOut]:
         def read(cur: Any) -> tuple[list[dict[str, Any]], str | None] | None:
@@ -204,6 +218,7 @@ class WebhookDeliveriesController(Controller):
         self, auth: AuthContext, db: Database, delivery_id: str, webhooks: WebhookDispatcher | None
     ) -> DeliveryOut:
         """Deliver again now (same event, same webhook-id), whatever the delivery's status."""
+
         def retry(cur: Any) -> dict[str, Any] | None:
             result = webhooks_q.retry_delivery(cur, auth.org_id, delivery_id)
             if result == "not_found":

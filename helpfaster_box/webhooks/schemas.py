@@ -30,8 +30,8 @@ class WebhookPatch(Struct):
 
     url: Url | UnsetType = UNSET
     events: Events | UnsetType = UNSET
-    chatbot_ids: ChatbotIds | None | UnsetType = UNSET
-    description: Description | None | UnsetType = UNSET
+    chatbot_ids: ChatbotIds | UnsetType | None = UNSET
+    description: Description | UnsetType | None = UNSET
     enabled: bool | UnsetType = UNSET
 
 
@@ -81,25 +81,43 @@ def _ts(value: datetime) -> str:
 def webhook_out(row: dict[str, Any], secret: str | None = None) -> WebhookOut:
     expires = row["previous_secret_expires_at"]
     return WebhookOut(
-        id=row["id"], url=row["url"], description=row["description"], events=row["events"],
-        chatbot_ids=row["chatbot_ids"], enabled=row["enabled"], disabled_reason=row["disabled_reason"],
-        disabled_at=iso(row["disabled_at"]), consecutive_failures=row["failure_streak"],
+        id=row["id"],
+        url=row["url"],
+        description=row["description"],
+        events=row["events"],
+        chatbot_ids=row["chatbot_ids"],
+        enabled=row["enabled"],
+        disabled_reason=row["disabled_reason"],
+        disabled_at=iso(row["disabled_at"]),
+        consecutive_failures=row["failure_streak"],
         last_success_at=iso(row["last_success_at"]),
         previous_secret_expires_at=iso(expires) if expires and expires > utcnow() else None,
-        created_at=_ts(row["created_at"]), updated_at=_ts(row["updated_at"]), secret=secret,
+        created_at=_ts(row["created_at"]),
+        updated_at=_ts(row["updated_at"]),
+        secret=secret,
     )
 
 
 def delivery_out(row: dict[str, Any]) -> DeliveryOut:
     return DeliveryOut(
-        id=row["id"], webhook_id=row["webhook_id"], event_id=row["event_id"], event_type=row["event_type"],
+        id=row["id"],
+        webhook_id=row["webhook_id"],
+        event_id=row["event_id"],
+        event_type=row["event_type"],
         status=row["status"],
         attempts=[
-            AttemptOut(attempt=a["attempt"], attempted_at=_ts(a["attempted_at"]), status_code=a["status_code"],
-                       latency_ms=a["latency_ms"], error=a["error"])
+            AttemptOut(
+                attempt=a["attempt"],
+                attempted_at=_ts(a["attempted_at"]),
+                status_code=a["status_code"],
+                latency_ms=a["latency_ms"],
+                error=a["error"],
+            )
             for a in row["attempt_log"]
         ],
         next_attempt_at=iso(row["next_attempt_at"]) if row["status"] == "pending" else None,
-        last_status_code=row["last_status_code"], last_error=row["last_error"],
-        created_at=_ts(row["created_at"]), updated_at=_ts(row["updated_at"]),
+        last_status_code=row["last_status_code"],
+        last_error=row["last_error"],
+        created_at=_ts(row["created_at"]),
+        updated_at=_ts(row["updated_at"]),
     )

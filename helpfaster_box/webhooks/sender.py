@@ -53,8 +53,9 @@ def url_problem(url: str, allow_private: bool) -> str | None:
         addresses = [ipaddress.ip_address(host)]
     except ValueError:
         try:
-            infos = socket.getaddrinfo(host, port or (443 if parts.scheme == "https" else 80),
-                                       type=socket.SOCK_STREAM)
+            infos = socket.getaddrinfo(
+                host, port or (443 if parts.scheme == "https" else 80), type=socket.SOCK_STREAM
+            )
         except (OSError, UnicodeError):
             return f"the host {host} does not resolve."
         addresses = [ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos]
@@ -116,10 +117,15 @@ class Sender:
     def send(self, url: str, msg_id: str, secrets: list[str], body: bytes) -> Answer:
         start = time.monotonic()
 
-        def done(status_code: int | None = None, error: str | None = None,
-                 retry_after_s: float | None = None) -> Answer:
-            return Answer(int((time.monotonic() - start) * 1000), status_code,
-                          error[:ERROR_CHARS] if error else None, retry_after_s)
+        def done(
+            status_code: int | None = None, error: str | None = None, retry_after_s: float | None = None
+        ) -> Answer:
+            return Answer(
+                int((time.monotonic() - start) * 1000),
+                status_code,
+                error[:ERROR_CHARS] if error else None,
+                retry_after_s,
+            )
 
         if not self.allow_private:
             # Checked again at send time: the name may resolve elsewhere than at creation.
@@ -158,7 +164,9 @@ class Sender:
             reused = conn is not None
             if conn is None:
                 conn = (
-                    http.client.HTTPSConnection(origin[1], origin[2], timeout=self.timeout_s, context=self._tls)
+                    http.client.HTTPSConnection(
+                        origin[1], origin[2], timeout=self.timeout_s, context=self._tls
+                    )
                     if parts.scheme == "https"
                     else http.client.HTTPConnection(origin[1], origin[2], timeout=self.timeout_s)
                 )

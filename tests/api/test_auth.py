@@ -38,20 +38,12 @@ def test_revoked_key_is_listed_as_revoked(client, admin):
 
 
 def test_member_may_use_the_api_but_not_manage_keys(client, admin):
-    member = {
-        "x-api-key": client.post("/v1/api-keys", json={"role": "member"}, headers=admin).json()[
-            "key"
-        ]
-    }
-    admin_made = client.post(
-        "/v1/api-keys", json={"role": "admin", "name": "second admin"}, headers=admin
-    )
+    member = {"x-api-key": client.post("/v1/api-keys", json={"role": "member"}, headers=admin).json()["key"]}
+    admin_made = client.post("/v1/api-keys", json={"role": "admin", "name": "second admin"}, headers=admin)
     assert admin_made.status_code == 201
     other_admin = {"x-api-key": admin_made.json()["key"]}
 
-    assert (
-        client.post("/v1/chatbots", json={"name": "Member bot"}, headers=member).status_code == 201
-    )
+    assert client.post("/v1/chatbots", json={"name": "Member bot"}, headers=member).status_code == 201
     assert client.get("/v1/chatbots", headers=member).status_code == 200
     assert client.get("/v1/organization", headers=member).status_code == 200
 
@@ -124,9 +116,6 @@ def test_keys_have_at_least_160_bits(org_b, client, admin, admin_key):
 
 
 def test_key_is_only_accepted_whole_and_in_x_api_key(client, admin_key):
-    assert (
-        client.get("/v1/chatbots", headers={"authorization": f"Bearer {admin_key}"}).status_code
-        == 401
-    )
+    assert client.get("/v1/chatbots", headers={"authorization": f"Bearer {admin_key}"}).status_code == 401
     assert client.get("/v1/chatbots", headers={"x-api-key": admin_key[:-1]}).status_code == 401
     assert client.get("/v1/chatbots", headers={"x-api-key": admin_key}).status_code == 200

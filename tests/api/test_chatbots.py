@@ -53,10 +53,7 @@ def test_crud(client, admin):
     assert deleted.status_code == 204 and deleted.content == b""
     assert client.get(f"/v1/chatbots/{bot['id']}", headers=admin).status_code == 404
     assert client.delete(f"/v1/chatbots/{bot['id']}", headers=admin).status_code == 404
-    assert (
-        client.patch(f"/v1/chatbots/{bot['id']}", json={"name": "x"}, headers=admin).status_code
-        == 404
-    )
+    assert client.patch(f"/v1/chatbots/{bot['id']}", json={"name": "x"}, headers=admin).status_code == 404
     assert client.get("/v1/chatbots", headers=admin).json()["data"] == []
 
 
@@ -69,9 +66,7 @@ def test_create_with_only_a_name_fills_the_defaults(client, admin):
     assert isinstance(bot["leadCapture"]["enabled"], bool)
     assert isinstance(bot["escalation"]["enabled"], bool)
     # null on create means "the default", same as absent
-    explicit = create(
-        client, admin, name="Nulls", temperature=None, answerMode=None, leadCapture=None
-    )
+    explicit = create(client, admin, name="Nulls", temperature=None, answerMode=None, leadCapture=None)
     for field in ("temperature", "answerMode", "leadCapture", "maxTokens", "instructions"):
         assert explicit[field] == bot[field]
 
@@ -151,9 +146,7 @@ def test_patch_absent_is_unchanged_null_resets_to_default(client, admin):
 
     # an empty PATCH changes nothing
     assert {
-        k: v
-        for k, v in client.patch(url, json={}, headers=admin).json().items()
-        if k != "updatedAt"
+        k: v for k, v in client.patch(url, json={}, headers=admin).json().items() if k != "updatedAt"
     } == {k: v for k, v in one.items() if k != "updatedAt"}
 
     # null resets each resettable field to its default, and only that field
@@ -195,9 +188,7 @@ def test_patch_nested_objects_are_replaced_whole_and_validated(client, admin):
     assert after["escalation"]["enabled"] is True
     assert after["escalationMessage"] == FULL["escalationMessage"]
     after = client.patch(url, json={"escalationMessage": "Connecting you."}, headers=admin).json()
-    assert (
-        after["escalationMessage"] == "Connecting you." and after["escalation"]["enabled"] is True
-    )
+    assert after["escalationMessage"] == "Connecting you." and after["escalation"]["enabled"] is True
 
 
 def walk(client, headers, limit, on_page=None):
@@ -254,13 +245,9 @@ def test_default_page_size_and_limits(client, admin):
         create(client, admin, name=f"b{i}")
     first = client.get("/v1/chatbots", headers=admin).json()
     assert len(first["data"]) == 20 and first["hasMore"] is True
-    second = client.get(
-        "/v1/chatbots", params={"cursor": first["nextCursor"]}, headers=admin
-    ).json()
+    second = client.get("/v1/chatbots", params={"cursor": first["nextCursor"]}, headers=admin).json()
     assert len(second["data"]) == 1 and second["hasMore"] is False and second["nextCursor"] is None
-    assert (
-        len(client.get("/v1/chatbots", params={"limit": 100}, headers=admin).json()["data"]) == 21
-    )
+    assert len(client.get("/v1/chatbots", params={"limit": 100}, headers=admin).json()["data"]) == 21
     assert len(client.get("/v1/chatbots", params={"limit": 1}, headers=admin).json()["data"]) == 1
 
 

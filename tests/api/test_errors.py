@@ -12,8 +12,8 @@ from conftest import assert_error_body, cli_create_org, make_settings, wait_out_
 from litestar import get
 from litestar.testing import TestClient
 
-from helpfaster_box.web.app import create_app
 from helpfaster_box.organizations.service import bootstrap
+from helpfaster_box.web.app import create_app
 
 SECRET = "kaboom-internal-detail-7f3a"
 
@@ -35,9 +35,7 @@ class Case:
     check: Callable[[Any, dict[str, Any]], None] | None = field(default=None)
 
 
-def _json(
-    c: TestClient, method: str, path: str, key: str, body: bytes, ctype: str = "application/json"
-):
+def _json(c: TestClient, method: str, path: str, key: str, body: bytes, ctype: str = "application/json"):
     return c.request(method, path, content=body, headers={"x-api-key": key, "content-type": ctype})
 
 
@@ -80,9 +78,7 @@ CASES = [
         "validation: wrong type",
         400,
         "bad_request",
-        lambda c, x: c.post(
-            "/v1/chatbots", json={"name": "a", "temperature": "hot"}, headers=x["h"]
-        ),
+        lambda c, x: c.post("/v1/chatbots", json={"name": "a", "temperature": "hot"}, headers=x["h"]),
         details=True,
         message_has="temperature",
     ),
@@ -151,9 +147,7 @@ CASES = [
         "member creates an API key",
         403,
         "forbidden",
-        lambda c, x: c.post(
-            "/v1/api-keys", json={"role": "admin"}, headers={"x-api-key": x["member"]}
-        ),
+        lambda c, x: c.post("/v1/api-keys", json={"role": "admin"}, headers={"x-api-key": x["member"]}),
     ),
     Case(
         "unknown route under /v1",
@@ -186,9 +180,7 @@ CASES = [
         "body over max_request_bytes",
         413,
         "payload_too_large",
-        lambda c, x: c.post(
-            "/v1/chatbots", json={"name": "a", "instructions": "x" * 9000}, headers=x["h"]
-        ),
+        lambda c, x: c.post("/v1/chatbots", json={"name": "a", "instructions": "x" * 9000}, headers=x["h"]),
     ),
     Case(
         "text/plain body",
@@ -247,9 +239,7 @@ def test_error_shape(tmp_path, caplog):
                 resp = case.call(c, ctx)
             seen_statuses.add(resp.status_code)
             try:
-                assert resp.status_code == case.status, (
-                    f"status {resp.status_code}: {resp.text[:300]}"
-                )
+                assert resp.status_code == case.status, f"status {resp.status_code}: {resp.text[:300]}"
                 assert resp.headers["content-type"].startswith("application/json")
                 body = json.loads(resp.content)
                 assert_error_body(body, case.code)
@@ -260,9 +250,7 @@ def test_error_shape(tmp_path, caplog):
                 if case.check:
                     case.check(resp, ctx)
                 if case.status == 500:
-                    logged = [
-                        r for r in caplog.records if r.levelno >= logging.ERROR and r.exc_info
-                    ]
+                    logged = [r for r in caplog.records if r.levelno >= logging.ERROR and r.exc_info]
                     assert logged, "the 500 was not logged with its traceback"
                     exc = logged[0].exc_info[1]
                     assert isinstance(exc, RuntimeError) and SECRET in str(exc)

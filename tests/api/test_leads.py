@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 from litestar.testing import TestClient
 
-from helpfaster_box.web.app import create_app
-from helpfaster_box.leads.escalation import wants_human
 from helpfaster_box.leads.contacts import detect_contacts, normalize_phone
+from helpfaster_box.leads.escalation import wants_human
 from helpfaster_box.organizations.service import bootstrap
 from helpfaster_box.settings import load_settings
+from helpfaster_box.web.app import create_app
 
 DOC = "# Shipping\n\nWe ship to Norway with PostNord. Delivery takes 5 to 7 business days.\n"
 
@@ -25,14 +25,25 @@ def env(tmp_path_factory) -> Iterator[tuple[TestClient, dict[str, str], str]]:
     key = bootstrap(settings)
     with TestClient(create_app(settings), timeout=120) as c:
         h = {"x-api-key": key}
-        bot = c.post("/v1/chatbots", headers=h, json={
-            "name": "Sales", "answerMode": "extractive",
-            "leadCapture": {"enabled": True, "fields": ["name", "email", "phone"], "askAfterMessages": 2},
-            "escalation": {"enabled": True, "onHumanRequest": True, "afterUnanswered": 2},
-            "escalationMessage": "A colleague will take over this conversation shortly.",
-        }).json()["id"]
-        assert c.post(f"/v1/chatbots/{bot}/sources", headers=h,
-                      json={"type": "text", "title": "Shipping", "content": DOC}).status_code == 202
+        bot = c.post(
+            "/v1/chatbots",
+            headers=h,
+            json={
+                "name": "Sales",
+                "answerMode": "extractive",
+                "leadCapture": {"enabled": True, "fields": ["name", "email", "phone"], "askAfterMessages": 2},
+                "escalation": {"enabled": True, "onHumanRequest": True, "afterUnanswered": 2},
+                "escalationMessage": "A colleague will take over this conversation shortly.",
+            },
+        ).json()["id"]
+        assert (
+            c.post(
+                f"/v1/chatbots/{bot}/sources",
+                headers=h,
+                json={"type": "text", "title": "Shipping", "content": DOC},
+            ).status_code
+            == 202
+        )
         c.app.state.knowledge.wait_idle(60)
         yield c, h, bot
 
@@ -132,7 +143,9 @@ def test_manual_escalation_and_cross_org(env, tmp_path):
     c, h, bot = env
     body = _chat(c, h, bot, "Do you ship to Norway?")
     assert body["escalated"] is False
-    r = c.post(f"/v1/conversations/{body['conversationId']}/escalate", headers=h, json={"reason": "VIP customer"})
+    r = c.post(
+        f"/v1/conversations/{body['conversationId']}/escalate", headers=h, json={"reason": "VIP customer"}
+    )
     assert r.status_code == 200
     assert r.json()["status"] == "escalated" and r.json()["escalationReason"] == "VIP customer"
     assert c.post("/v1/conversations/conv_nope/escalate", headers=h, json={}).status_code == 404
@@ -152,8 +165,17 @@ def test_streamed_export_route(env):
 
 def test_csv_export_neutralizes_formulas_and_to_date_includes_the_day(env):
     c, h, bot = env
-    _chat(c, h, bot, "Hi", visitor={"name": '=HYPERLINK("http://evil","x")', "email": "formula@example.com",
-                                    "phone": "+4711223344"})
+    _chat(
+        c,
+        h,
+        bot,
+        "Hi",
+        visitor={
+            "name": '=HYPERLINK("http://evil","x")',
+            "email": "formula@example.com",
+            "phone": "+4711223344",
+        },
+    )
     rows = list(csv.DictReader(io.StringIO(c.get(f"/v1/chatbots/{bot}/leads?format=csv", headers=h).text)))
     row = next(r for r in rows if r["email"] == "formula@example.com")
     assert row["name"].startswith("'=") and row["phone"] == "+4711223344"

@@ -8,9 +8,9 @@ import itertools
 import httpx
 from conftest import cli_create_org, make_settings, wait_out_minute_boundary
 
-from helpfaster_box.web.ratelimit import RateLimiter
-from helpfaster_box.web.app import create_app
 from helpfaster_box.organizations.service import bootstrap
+from helpfaster_box.web.app import create_app
+from helpfaster_box.web.ratelimit import RateLimiter
 
 RL_HEADERS = ("x-ratelimit-limit", "x-ratelimit-remaining", "x-ratelimit-reset")
 

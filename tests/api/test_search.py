@@ -20,9 +20,9 @@ from conftest import assert_error_body, run_cli
 from knowledge_helpers import create_bot, ingested, models_settings, search, upload
 from litestar.testing import TestClient
 
-from helpfaster_box.web.app import create_app
 from helpfaster_box.organizations.service import bootstrap
 from helpfaster_box.settings import Settings
+from helpfaster_box.web.app import create_app
 
 ACCOUNT = """# Account access
 
@@ -279,9 +279,7 @@ def test_search_validation(live: TestClient, corpus: Corpus) -> None:
     resp = live.post(url, content=b"{not json", headers={**h, "content-type": "application/json"})
     assert resp.status_code == 400
     assert_error_body(resp.json(), "bad_request")
-    assert (
-        live.post(url, json={"query": "x", "k": 0}, headers=h).json()["details"][0]["field"] == "k"
-    )
+    assert live.post(url, json={"query": "x", "k": 0}, headers=h).json()["details"][0]["field"] == "k"
     assert len(search(live, h, corpus.bot, "refund", k=1)) == 1
     assert len(search(live, h, corpus.bot, "refund", k=50)) == corpus.chunks  # all there is
     assert len(search(live, h, corpus.bot, "refund")) == 5  # default k
@@ -326,9 +324,7 @@ def test_deleting_a_source_removes_its_chunks(
         rebuilt = search(c, h, bot, query, K)
     # Same passages in the same order; BM25 statistics may differ slightly, since the
     # live index keeps removed rows in them until it compacts.
-    assert [(x["sourceId"], x["text"]) for x in rebuilt] == [
-        (x["sourceId"], x["text"]) for x in after
-    ]
+    assert [(x["sourceId"], x["text"]) for x in rebuilt] == [(x["sourceId"], x["text"]) for x in after]
     assert [x["score"] for x in rebuilt] == pytest.approx([x["score"] for x in after], rel=0.05)
 
 

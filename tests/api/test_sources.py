@@ -29,9 +29,9 @@ from knowledge_helpers import (
 )
 from litestar.testing import TestClient
 
-from helpfaster_box.web.app import create_app
 from helpfaster_box.organizations.service import bootstrap
 from helpfaster_box.settings import Settings
+from helpfaster_box.web.app import create_app
 
 MAX_UPLOAD = 150_000
 MAX_REQUEST = 2_048  # JSON bodies elsewhere; uploads get MAX_UPLOAD on their own route
@@ -243,8 +243,7 @@ def test_each_kind_is_ingested_and_searchable(env: Env) -> None:
     assert sources["txt"]["title"] == "Office notes"  # the form field wins
     assert sources["qa"]["title"] == "Who waters the office plants?"
     assert (
-        sources["md"]["filename"] == "guide.md"
-        and sources["md"]["url"] == "https://docs.example/field-guide"
+        sources["md"]["filename"] == "guide.md" and sources["md"]["url"] == "https://docs.example/field-guide"
     )
     assert {s["type"] for s in sources.values()} == {"file", "text", "qa"}
 
@@ -627,9 +626,7 @@ def test_queued_sources_resume_after_a_restart(tmp_path: Path) -> None:
         for sid in ids:
             src = get_source_in(c, h, sid)
             assert src["status"] == "ready" and src["chunkCount"] == 1, src
-        assert hit_sources(search(c, h, bot, "How many people fit in the Birch room?", k=1)) == [
-            ids[1]
-        ]
+        assert hit_sources(search(c, h, bot, "How many people fit in the Birch room?", k=1)) == [ids[1]]
 
 
 def get_source_in(client: TestClient, headers: dict[str, str], source_id: str) -> dict[str, Any]:

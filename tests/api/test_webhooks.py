@@ -21,10 +21,10 @@ from litestar.testing import TestClient
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
-from helpfaster_box.web.app import create_app
 from helpfaster_box.organizations.service import bootstrap
 from helpfaster_box.settings import Settings
 from helpfaster_box.store.db import open_database
+from helpfaster_box.web.app import create_app
 from helpfaster_box.webhooks import delivery, outbox
 
 WAIT_S = 15.0
@@ -85,8 +85,9 @@ class Receiver:
     def url(self, path: str) -> str:
         return f"http://127.0.0.1:{self.port}{path}"
 
-    def plan(self, path: str, *answers: int | tuple[int, dict[str, str]], delay: float = 0.0,
-             body: bytes = b"") -> None:
+    def plan(
+        self, path: str, *answers: int | tuple[int, dict[str, str]], delay: float = 0.0, body: bytes = b""
+    ) -> None:
         self.plans[path] = [
             (a, {}, delay, body) if isinstance(a, int) else (a[0], a[1], delay, body) for a in answers
         ]
@@ -120,7 +121,9 @@ class Receiver:
         with self.cond:
             return [r for r in self.receipts if r.path == path]
 
-    def wait(self, path: str, n: int = 1, timeout: float = WAIT_S, status: int | None = None) -> list[Receipt]:
+    def wait(
+        self, path: str, n: int = 1, timeout: float = WAIT_S, status: int | None = None
+    ) -> list[Receipt]:
         def matching() -> list[Receipt]:
             return [r for r in self.receipts if r.path == path and (status is None or r.status == status)]
 
@@ -161,8 +164,14 @@ def client(settings: Settings, admin_key: str) -> Iterator[TestClient]:
         yield c
 
 
-def create_webhook(client: TestClient, headers: dict[str, str], receiver: Receiver, path: str,
-                   events: list[str] | None = None, **extra: Any) -> dict[str, Any]:
+def create_webhook(
+    client: TestClient,
+    headers: dict[str, str],
+    receiver: Receiver,
+    path: str,
+    events: list[str] | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
     body = {"url": receiver.url(path), "events": events or list(outbox.EVENT_TYPES), **extra}
     made = client.post("/v1/webhooks", json=body, headers=headers)
     assert made.status_code == 201, made.text
@@ -171,8 +180,13 @@ def create_webhook(client: TestClient, headers: dict[str, str], receiver: Receiv
     return hook
 
 
-def emit(client: TestClient, headers: dict[str, str], type: str, data: dict[str, Any],
-         chatbot_id: str | None = None) -> str:
+def emit(
+    client: TestClient,
+    headers: dict[str, str],
+    type: str,
+    data: dict[str, Any],
+    chatbot_id: str | None = None,
+) -> str:
     """Emit a domain event as the chat/lead code does: inside a DB transaction."""
     org_id = client.get("/v1/organization", headers=headers).json()["id"]
     return client.app.state.db.write(
@@ -208,14 +222,18 @@ def test_create_read_update_delete_and_secret_shown_once(client, admin, receiver
     assert got["secret"] is None and got["url"] == receiver.url("/crud") and got["description"] == "CRM"
 
     bot = client.post("/v1/chatbots", json={"name": "Bot"}, headers=admin).json()
-    patched = client.patch(f"/v1/webhooks/{made['id']}", json={"chatbotIds": [bot["id"]],
-                           "events": ["lead.captured", "message.sent", "lead.captured"]}, headers=admin)
+    patched = client.patch(
+        f"/v1/webhooks/{made['id']}",
+        json={"chatbotIds": [bot["id"]], "events": ["lead.captured", "message.sent", "lead.captured"]},
+        headers=admin,
+    )
     assert patched.status_code == 200, patched.text
     assert patched.json()["chatbotIds"] == [bot["id"]]
     assert patched.json()["events"] == ["lead.captured", "message.sent"]
     assert patched.json()["description"] == "CRM"  # absent = unchanged
-    cleared = client.patch(f"/v1/webhooks/{made['id']}", json={"chatbotIds": None, "description": None},
-                           headers=admin).json()
+    cleared = client.patch(
+        f"/v1/webhooks/{made['id']}", json={"chatbotIds": None, "description": None}, headers=admin
+    ).json()
     assert cleared["chatbotIds"] is None and cleared["description"] is None and cleared["secret"] is None
 
     for _ in range(2):
@@ -265,20 +283,34 @@ def test_private_addresses_refused_when_the_setting_is_off(tmp_path, admin_key):
     strict = make_settings(tmp_path / "data", webhook_allow_private=False)
     admin = {"x-api-key": admin_key}
     with TestClient(build_app(strict)) as client:
-        for url in ("http://127.0.0.1:9/hook", "http://localhost/hook", "https://10.1.2.3/hook",
-                    "http://169.254.169.254/latest", "http://[::1]/hook", "http://[::ffff:192.168.0.1]/x"):
+        for url in (
+            "http://127.0.0.1:9/hook",
+            "http://localhost/hook",
+            "https://10.1.2.3/hook",
+            "http://169.254.169.254/latest",
+            "http://[::1]/hook",
+            "http://[::ffff:192.168.0.1]/x",
+        ):
             resp = client.post("/v1/webhooks", json={"url": url, "events": ["lead.captured"]}, headers=admin)
             assert resp.status_code == 400, (url, resp.text)
             assert "webhook_allow_private" in resp.json()["message"]
-        public = client.post("/v1/webhooks", json={"url": "https://93.184.216.34/hook",
-                                                    "events": ["lead.captured"]}, headers=admin)
+        public = client.post(
+            "/v1/webhooks",
+            json={"url": "https://93.184.216.34/hook", "events": ["lead.captured"]},
+            headers=admin,
+        )
         assert public.status_code == 201, public.text
 
 
 def test_member_keys_may_not_manage_webhooks(client, admin):
     member = {"x-api-key": client.post("/v1/api-keys", json={"role": "member"}, headers=admin).json()["key"]}
-    for method, path in [("GET", "/v1/webhooks"), ("POST", "/v1/webhooks"), ("GET", "/v1/webhooks/wh_x"),
-                         ("POST", "/v1/webhooks/wh_x/test"), ("POST", "/v1/webhook-deliveries/dlv_x/retry")]:
+    for method, path in [
+        ("GET", "/v1/webhooks"),
+        ("POST", "/v1/webhooks"),
+        ("GET", "/v1/webhooks/wh_x"),
+        ("POST", "/v1/webhooks/wh_x/test"),
+        ("POST", "/v1/webhook-deliveries/dlv_x/retry"),
+    ]:
         body = {"url": "http://127.0.0.1/x", "events": ["lead.captured"]} if method == "POST" else None
         resp = client.request(method, path, json=body, headers=member)
         assert resp.status_code == 403, (method, path, resp.text)
@@ -294,10 +326,14 @@ def test_another_orgs_webhooks_are_404(settings, admin_key, receiver):
         receiver.wait("/b")
         wid, did = theirs["id"], test["id"]
         for method, path, body in [
-            ("GET", f"/v1/webhooks/{wid}", None), ("PATCH", f"/v1/webhooks/{wid}", {"description": "x"}),
-            ("DELETE", f"/v1/webhooks/{wid}", None), ("POST", f"/v1/webhooks/{wid}/test", None),
-            ("POST", f"/v1/webhooks/{wid}/rotate-secret", None), ("GET", f"/v1/webhooks/{wid}/deliveries", None),
-            ("GET", f"/v1/webhook-deliveries/{did}", None), ("POST", f"/v1/webhook-deliveries/{did}/retry", None),
+            ("GET", f"/v1/webhooks/{wid}", None),
+            ("PATCH", f"/v1/webhooks/{wid}", {"description": "x"}),
+            ("DELETE", f"/v1/webhooks/{wid}", None),
+            ("POST", f"/v1/webhooks/{wid}/test", None),
+            ("POST", f"/v1/webhooks/{wid}/rotate-secret", None),
+            ("GET", f"/v1/webhooks/{wid}/deliveries", None),
+            ("GET", f"/v1/webhook-deliveries/{did}", None),
+            ("POST", f"/v1/webhook-deliveries/{did}/retry", None),
         ]:
             resp = client.request(method, path, json=body, headers=admin)
             assert resp.status_code == 404, (method, path, resp.text)
@@ -335,7 +371,9 @@ def test_test_event_arrives_signed_and_is_logged(client, admin, receiver):
     assert entry["id"] == delivery["id"] and entry["nextAttemptAt"] is None
     (attempt,) = entry["attempts"]
     assert attempt["statusCode"] == 200 and attempt["error"] is None and attempt["latencyMs"] >= 0
-    assert client.get(f"/v1/webhook-deliveries/{delivery['id']}", headers=admin).json()["status"] == "succeeded"
+    assert (
+        client.get(f"/v1/webhook-deliveries/{delivery['id']}", headers=admin).json()["status"] == "succeeded"
+    )
 
 
 def test_all_four_events_arrive_with_their_payloads_and_filters_apply(client, admin, receiver):
@@ -371,7 +409,9 @@ def test_a_receiver_that_fails_twice_gets_the_event_on_the_third_attempt(client,
     assert {r.headers["webhook-id"] for r in got} == {event_id}  # stable across retries
     assert len({r.body for r in got}) == 1
 
-    (entry,) = wait_until(lambda: [d for d in deliveries(client, admin, hook["id"]) if d["status"] == "succeeded"])
+    (entry,) = wait_until(
+        lambda: [d for d in deliveries(client, admin, hook["id"]) if d["status"] == "succeeded"]
+    )
     assert [a["statusCode"] for a in entry["attempts"]] == [500, 503, 200]
     assert [a["attempt"] for a in entry["attempts"]] == [1, 2, 3]
     assert entry["attempts"][0]["error"].startswith("HTTP 500")
@@ -393,10 +433,13 @@ def test_connection_errors_are_retried_and_logged(client, admin, receiver):
     with socket.socket() as s:  # a port nobody listens on
         s.bind(("127.0.0.1", 0))
         dead = s.getsockname()[1]
-    made = client.post("/v1/webhooks", json={"url": f"http://127.0.0.1:{dead}/x", "events": ["lead.captured"]},
-                       headers=admin).json()
+    made = client.post(
+        "/v1/webhooks", json={"url": f"http://127.0.0.1:{dead}/x", "events": ["lead.captured"]}, headers=admin
+    ).json()
     emit(client, admin, "lead.captured", {"id": "lead_1"})
-    entry = wait_until(lambda: [d for d in deliveries(client, admin, made["id"]) if len(d["attempts"]) >= 2])[0]
+    entry = wait_until(lambda: [d for d in deliveries(client, admin, made["id"]) if len(d["attempts"]) >= 2])[
+        0
+    ]
     assert entry["status"] in ("pending", "delivering")
     assert entry["attempts"][0]["statusCode"] is None and "Connect" in entry["attempts"][0]["error"]
     assert client.get(f"/v1/webhooks/{made['id']}", headers=admin).json()["consecutiveFailures"] >= 2
@@ -429,8 +472,11 @@ def test_410_gone_disables_the_endpoint_until_re_enabled(client, admin, receiver
     emit(client, admin, "lead.captured", {"id": "lead_1"})
     receiver.wait("/gone", status=410)
 
-    got = wait_until(lambda: (w := client.get(f"/v1/webhooks/{hook['id']}", headers=admin).json())
-                     and not w["enabled"] and w)
+    got = wait_until(
+        lambda: (
+            (w := client.get(f"/v1/webhooks/{hook['id']}", headers=admin).json()) and not w["enabled"] and w
+        )
+    )
     assert "410" in got["disabledReason"] and got["disabledAt"]
     (entry,) = deliveries(client, admin, hook["id"])
     assert entry["status"] == "failed" and entry["attempts"][0]["statusCode"] == 410
@@ -456,8 +502,11 @@ def test_sustained_failure_disables_the_endpoint(client, admin, receiver, monkey
     receiver.plan("/down", *[500] * 10)
     hook = create_webhook(client, admin, receiver, "/down")
     emit(client, admin, "lead.captured", {"id": "lead_1"})
-    got = wait_until(lambda: (w := client.get(f"/v1/webhooks/{hook['id']}", headers=admin).json())
-                     and not w["enabled"] and w)
+    got = wait_until(
+        lambda: (
+            (w := client.get(f"/v1/webhooks/{hook['id']}", headers=admin).json()) and not w["enabled"] and w
+        )
+    )
     assert "3 consecutive failed attempts" in got["disabledReason"]
     (entry,) = deliveries(client, admin, hook["id"])
     assert entry["status"] == "failed" and [a["statusCode"] for a in entry["attempts"]] == [500] * 3
@@ -467,8 +516,12 @@ def test_manual_retry_redelivers_with_the_same_webhook_id(client, admin, receive
     hook = create_webhook(client, admin, receiver, "/re")
     delivery = client.post(f"/v1/webhooks/{hook['id']}/test", headers=admin).json()
     receiver.wait("/re")
-    wait_until(lambda: client.get(f"/v1/webhook-deliveries/{delivery['id']}", headers=admin).json()["status"]
-               == "succeeded")
+    wait_until(
+        lambda: (
+            client.get(f"/v1/webhook-deliveries/{delivery['id']}", headers=admin).json()["status"]
+            == "succeeded"
+        )
+    )
     retried = client.post(f"/v1/webhook-deliveries/{delivery['id']}/retry", headers=admin)
     assert retried.status_code == 202, retried.text
     first, second = receiver.wait("/re", 2)
@@ -522,6 +575,7 @@ def test_a_delivery_interrupted_by_a_crash_is_sent_after_restart(settings, admin
     # cannot be asked for over HTTP.
     db = open_database(settings.db_path)
     try:
+
         def crashed(cur: Any) -> tuple[str, str]:
             fresh, claimed = (
                 outbox.emit(cur, org_id=org_id, chatbot_id=None, type="lead.captured", data={"id": lead})
@@ -565,8 +619,11 @@ def test_deleting_a_chatbot_removes_it_from_webhook_filters(tmp_path):
         h = {"x-api-key": key}
         keep = c.post("/v1/chatbots", headers=h, json={"name": "keep"}).json()["id"]
         gone = c.post("/v1/chatbots", headers=h, json={"name": "gone"}).json()["id"]
-        hook = c.post("/v1/webhooks", headers=h, json={
-            "url": "http://127.0.0.1:9/hook", "events": ["message.sent"], "chatbotIds": [keep, gone]}).json()
+        hook = c.post(
+            "/v1/webhooks",
+            headers=h,
+            json={"url": "http://127.0.0.1:9/hook", "events": ["message.sent"], "chatbotIds": [keep, gone]},
+        ).json()
         assert c.delete(f"/v1/chatbots/{gone}", headers=h).status_code == 204
         after = c.get(f"/v1/webhooks/{hook['id']}", headers=h).json()
         assert after["chatbotIds"] == [keep]

@@ -29,10 +29,10 @@ import uvicorn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+from helpfaster_box.llm.registry import resolve_model
+from helpfaster_box.organizations.service import bootstrap
+from helpfaster_box.settings import load_settings
 from helpfaster_box.web.app import create_app
-from helpfaster_box.llm.registry import resolve_model  # noqa: E402
-from helpfaster_box.organizations.service import bootstrap  # noqa: E402
-from helpfaster_box.settings import load_settings  # noqa: E402
 
 DOC = """# Shipping
 
@@ -96,7 +96,9 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3)
     args = ap.parse_args()
     data = tempfile.mkdtemp(prefix="bench-chat-")
-    settings = load_settings(None, {"data_dir": data, "llm_max_sequences": 8, "llm_queue_size": 64}, environ={})
+    settings = load_settings(
+        None, {"data_dir": data, "llm_max_sequences": 8, "llm_queue_size": 64}, environ={}
+    )
     key = bootstrap(settings)
     h = {"x-api-key": key}
     prompts: list[str] = []
@@ -110,11 +112,22 @@ def main() -> None:
             return p
 
         chat_service._prompt = recording_prompt
-        bot = httpx.post(f"{srv.url}/v1/chatbots", headers=h, json={
-            "name": "Bench", "instructions": INSTRUCTIONS, "answerMode": "generative",
-            "temperature": 0, "maxTokens": 160}).json()["id"]
-        httpx.post(f"{srv.url}/v1/chatbots/{bot}/sources", headers=h,
-                   json={"type": "text", "title": "Shipping and returns", "content": DOC}).raise_for_status()
+        bot = httpx.post(
+            f"{srv.url}/v1/chatbots",
+            headers=h,
+            json={
+                "name": "Bench",
+                "instructions": INSTRUCTIONS,
+                "answerMode": "generative",
+                "temperature": 0,
+                "maxTokens": 160,
+            },
+        ).json()["id"]
+        httpx.post(
+            f"{srv.url}/v1/chatbots/{bot}/sources",
+            headers=h,
+            json={"type": "text", "title": "Shipping and returns", "content": DOC},
+        ).raise_for_status()
         srv.app.state.knowledge.wait_idle(300)
 
         # ttft: the first question to this chatbot, then a second one (prefix in the KV cache).
@@ -127,9 +140,14 @@ def main() -> None:
         from llama_cpp import Llama
 
         engine = srv.app.state.engine  # the same thread split as the engine's
-        raw = Llama(model_path=str(resolve_model(settings, "chat")), n_ctx=4096,
-                    n_threads=engine.n_threads_decode, n_threads_batch=engine.n_threads,
-                    verbose=False, seed=0)
+        raw = Llama(
+            model_path=str(resolve_model(settings, "chat")),
+            n_ctx=4096,
+            n_threads=engine.n_threads_decode,
+            n_threads_batch=engine.n_threads,
+            verbose=False,
+            seed=0,
+        )
         api_tps, raw_tps = [], []
         for _ in range(args.rounds):
             prompts.clear()
@@ -137,8 +155,9 @@ def main() -> None:
             tokens = stored(srv.url, h, body["conversationId"])["completionTokens"]
             api_tps.append(tokens / secs)
             t = time.perf_counter()
-            out = raw.create_completion(prompts[-1], max_tokens=tokens, temperature=0.0,
-                                        repeat_penalty=1.15, stop=["<|im_end|>"])
+            out = raw.create_completion(
+                prompts[-1], max_tokens=tokens, temperature=0.0, repeat_penalty=1.15, stop=["<|im_end|>"]
+            )
             raw_tps.append(out["usage"]["completion_tokens"] / (time.perf_counter() - t))
         del raw
 
@@ -175,6 +194,7 @@ def main() -> None:
             stop = threading.Event()
             workers = []
             if during_generation:
+
                 def loop() -> None:
                     while not stop.is_set():
                         chat(srv.url, h, bot, QUESTIONS[1])

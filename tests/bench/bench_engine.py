@@ -81,9 +81,7 @@ async def generate(engine: InferenceEngine, prompt: str, max_tokens: int, tenant
     return gen.stats
 
 
-async def timed(
-    engine: InferenceEngine, prompts: list[str], max_tokens: int
-) -> tuple[int, float, float]:
+async def timed(engine: InferenceEngine, prompts: list[str], max_tokens: int) -> tuple[int, float, float]:
     """Tokens and seconds for all prompts run concurrently; the worst event-loop lag meanwhile."""
     worst, done = 0.0, False
 
@@ -206,9 +204,11 @@ def main() -> None:
         json.dumps(
             {
                 "bench": "engine",
-                "batching_ratio": round(med(b / s for b, s in zip(batched, single)), 2),
-                "engine_vs_raw_ratio": round(med(e / w for e, w in zip(single, raw_tps)), 2),
-                "prefix_ttft_ratio": round(med(s / f for s, f in zip(ttft_second, ttft_first)), 3),
+                "batching_ratio": round(med(b / s for b, s in zip(batched, single, strict=False)), 2),
+                "engine_vs_raw_ratio": round(med(e / w for e, w in zip(single, raw_tps, strict=False)), 2),
+                "prefix_ttft_ratio": round(
+                    med(s / f for s, f in zip(ttft_second, ttft_first, strict=False)), 3
+                ),
                 "tokens_per_s_single": round(med(single), 1),
                 "tokens_per_s_concurrent": round(med(batched), 1),
                 "tokens_per_s_raw": round(med(raw_tps), 1),
@@ -217,7 +217,7 @@ def main() -> None:
                 "ttft_cached_prefix_s": round(med(ttft_second), 3),
                 "cached_prefix_tokens": int(med(cached)),
                 "engine_vs_raw_cpu_ratio": round(
-                    med(r / e for r, e in zip(cpu_raw, cpu_single)), 2
+                    med(r / e for r, e in zip(cpu_raw, cpu_single, strict=False)), 2
                 ),
                 "cpu_ms_per_token_raw": round(med(cpu_raw) * 1000, 2),
                 "cpu_ms_per_token_single": round(med(cpu_single) * 1000, 2),

@@ -54,9 +54,7 @@ def serve_hello(port: int) -> None:
     async def hello() -> dict[str, str]:
         return {"hello": "world"}
 
-    uvicorn.run(
-        Litestar([hello]), host="127.0.0.1", port=port, log_level="warning", access_log=False
-    )
+    uvicorn.run(Litestar([hello]), host="127.0.0.1", port=port, log_level="warning", access_log=False)
 
 
 # --- the load generator -------------------------------------------------------------
@@ -103,8 +101,7 @@ def load_worker(args: tuple[int, bytes, float, int]) -> tuple[int, int, float]:
     start = time.perf_counter()
     stop_at = start + seconds
     workers = [
-        threading.Thread(target=_connection, args=(port, request, stop_at, out))
-        for _ in range(threads)
+        threading.Thread(target=_connection, args=(port, request, stop_at, out)) for _ in range(threads)
     ]
     for w in workers:
         w.start()
@@ -153,18 +150,13 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def wait_http(
-    port: int, path: str, headers: dict[str, str] | None = None, timeout: float = 30
-) -> None:
+def wait_http(port: int, path: str, headers: dict[str, str] | None = None, timeout: float = 30) -> None:
     import httpx
 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            if (
-                httpx.get(f"http://127.0.0.1:{port}{path}", headers=headers, timeout=2).status_code
-                == 200
-            ):
+            if httpx.get(f"http://127.0.0.1:{port}{path}", headers=headers, timeout=2).status_code == 200:
                 return
         except httpx.TransportError:
             pass
@@ -209,17 +201,11 @@ def stop(proc: subprocess.Popen) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument(
-        "--rounds", type=int, default=6, help="ABBA rounds (each measures both servers)"
-    )
+    parser.add_argument("--rounds", type=int, default=6, help="ABBA rounds (each measures both servers)")
     parser.add_argument("--seconds", type=float, default=2.0, help="length of one measurement")
-    parser.add_argument(
-        "--connections", type=int, default=8, help="keep-alive connections in total"
-    )
+    parser.add_argument("--connections", type=int, default=8, help="keep-alive connections in total")
     parser.add_argument("--procs", type=int, default=2, help="load generator processes")
-    parser.add_argument(
-        "--chatbots", type=int, default=20, help="chatbots in the org (one default page)"
-    )
+    parser.add_argument("--chatbots", type=int, default=20, help="chatbots in the org (one default page)")
     parser.add_argument("--serve-hello", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_hello:
@@ -250,14 +236,11 @@ def main() -> None:
                     timeout=10,
                 )
                 made.raise_for_status()
-            page = httpx.get(
-                f"http://127.0.0.1:{app_port}/v1/chatbots", headers={"x-api-key": key}
-            ).json()
+            page = httpx.get(f"http://127.0.0.1:{app_port}/v1/chatbots", headers={"x-api-key": key}).json()
             assert len(page["data"]) == min(args.chatbots, 20), page
 
             app_req = (
-                f"GET /v1/chatbots HTTP/1.1\r\nHost: 127.0.0.1:{app_port}\r\n"
-                f"x-api-key: {key}\r\n\r\n"
+                f"GET /v1/chatbots HTTP/1.1\r\nHost: 127.0.0.1:{app_port}\r\nx-api-key: {key}\r\n\r\n"
             ).encode()
             hello_req = f"GET /hello HTTP/1.1\r\nHost: 127.0.0.1:{hello_port}\r\n\r\n".encode()
             threads = max(1, args.connections // args.procs)
@@ -288,7 +271,7 @@ def main() -> None:
 
     # Each round pairs two back-to-back measurements, so its ratio is the fair one; the
     # median over rounds shrugs off a round disturbed by other work on the machine.
-    ratios = [a / h for a, h in zip(rates["app"], rates["hello"])]
+    ratios = [a / h for a, h in zip(rates["app"], rates["hello"], strict=False)]
     app_cpu, hello_cpu = statistics.median(cpu["app"]), statistics.median(cpu["hello"])
     print(
         json.dumps(

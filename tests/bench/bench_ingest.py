@@ -33,9 +33,9 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 from conftest import make_settings
 from litestar.testing import TestClient
 
-from helpfaster_box.web.app import create_app
 from helpfaster_box.knowledge.ingestion import passage_text
 from helpfaster_box.organizations.service import bootstrap
+from helpfaster_box.web.app import create_app
 
 PRODUCTS = [
     "Ledgerly",
@@ -223,8 +223,7 @@ def chunk_passages(db: Any, source_ids: list[str]) -> list[list[str]]:
     """The texts the service embedded, per source, as it embedded them."""
     rows = db.read(
         lambda cur: cur.execute(
-            "SELECT source_id, section, text FROM chunks WHERE source_id IN ? "
-            "ORDER BY source_id, position",
+            "SELECT source_id, section, text FROM chunks WHERE source_id IN ? ORDER BY source_id, position",
             [source_ids],
         ).fetchall()
     )

@@ -133,7 +133,7 @@ def main() -> None:
 
     # Latency: one query at a time, as a chat request does it.
     hybrid, dense, lexical = [], [], []
-    for q, text in zip(qvecs, qtexts):
+    for q, text in zip(qvecs, qtexts, strict=False):
         hybrid.append(timed(index.search, q, text, 10, dense_weight=1.0, lexical_weight=0.5)[0])
         dense.append(timed(index.dense_search, q, 10)[0])
         lexical.append(timed(index.lexical_search, text, 10)[0])
@@ -147,12 +147,14 @@ def main() -> None:
     _, truth = exact.search(qvecs, 10)
     got = [[(h.id - 3) // 7 for h in index.dense_search(q, 10)] for q in qvecs]
     r["recall_at_10"] = round(
-        float(np.mean([len(set(g) & set(t)) / 10 for g, t in zip(got, truth)])), 4
+        float(np.mean([len(set(g) & set(t)) / 10 for g, t in zip(got, truth, strict=False)])), 4
     )
     exact.reset()
 
     # Questions quoting an error code: is the chunk naming it first? (hybrid vs dense)
-    coded = [(q, t, int(t.split("ERR_")[1]) * 7 + 3) for q, t in zip(qvecs, qtexts) if "ERR_" in t]
+    coded = [
+        (q, t, int(t.split("ERR_")[1]) * 7 + 3) for q, t in zip(qvecs, qtexts, strict=False) if "ERR_" in t
+    ]
     r["error_code_top1"] = round(
         float(
             np.mean(
@@ -188,9 +190,7 @@ def main() -> None:
     def search_loop() -> None:
         i = 0
         while not stop.is_set():
-            during.append(
-                timed(index.search, qvecs[i % len(qvecs)], qtexts[i % len(qtexts)], 10)[0]
-            )
+            during.append(timed(index.search, qvecs[i % len(qvecs)], qtexts[i % len(qtexts)], 10)[0])
             i += 1
             time.sleep(0.005)
 

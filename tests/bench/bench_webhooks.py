@@ -153,26 +153,34 @@ def part_a(events: int, receiver: str) -> dict[str, Any]:
     import httpx
 
     from helpfaster_box.settings import load_settings
-    from helpfaster_box.webhooks import queries as webhooks_q
     from helpfaster_box.store.db import open_database
     from helpfaster_box.webhooks import outbox
+    from helpfaster_box.webhooks import queries as webhooks_q
     from helpfaster_box.webhooks.delivery import WebhookDispatcher
 
     data = {"id": "msg_x", "role": "assistant", "content": "Our office opens at 9am. " * 8}
 
     def emit(db: Any, i: int) -> None:
-        db.write(lambda cur: outbox.emit(
-            cur, org_id="org_bench", chatbot_id="bot_bench", type="message.sent", data={**data, "seq": i}
-        ))
+        db.write(
+            lambda cur: outbox.emit(
+                cur, org_id="org_bench", chatbot_id="bot_bench", type="message.sent", data={**data, "seq": i}
+            )
+        )
 
     def run(live: bool) -> dict[str, Any]:
         with tempfile.TemporaryDirectory(prefix="hf-bench-wh-") as data_dir:
             settings = load_settings(overrides={"data_dir": data_dir, "load_models": False}, environ={})
             db = open_database(settings.db_path)
-            hook = db.write(webhooks_q.create_webhook, "org_bench", {
-                "url": receiver + "/hook", "description": None, "events": ["message.sent"],
-                "chatbot_ids": None,
-            })
+            hook = db.write(
+                webhooks_q.create_webhook,
+                "org_bench",
+                {
+                    "url": receiver + "/hook",
+                    "description": None,
+                    "events": ["message.sent"],
+                    "chatbot_ids": None,
+                },
+            )
             httpx.put(receiver + "/secret", content=hook["secret"]).raise_for_status()
             base = received(receiver)
             dispatcher = WebhookDispatcher(settings, db)
@@ -200,10 +208,15 @@ def part_a(events: int, receiver: str) -> dict[str, Any]:
                 dispatcher.close()
                 db.close()
         name = "live" if live else "backlog"
-        log(f"part A {name}: {events} deliveries in {elapsed:.2f} s"
-            + (f" (emitting took {emitted:.2f} s)" if live else ""))
-        out = {"deliveries_per_s": round(events / elapsed, 1), "seconds": round(elapsed, 2),
-               "unverified": got["bad"] - base["bad"]}
+        log(
+            f"part A {name}: {events} deliveries in {elapsed:.2f} s"
+            + (f" (emitting took {emitted:.2f} s)" if live else "")
+        )
+        out = {
+            "deliveries_per_s": round(events / elapsed, 1),
+            "seconds": round(elapsed, 2),
+            "unverified": got["bad"] - base["bad"],
+        }
         # live: emit rate while delivering; backlog: emit rate with delivery stopped (the baseline)
         out["emits_per_s"] = round(events / emitted, 1)
         return out
@@ -220,8 +233,12 @@ KNOWLEDGE = (
     "refund. Start a return from the Orders page; the shipping label is free.\n\nPasswords: reset your "
     "password from the login page with 'Forgot password'. The link in the email is valid for one hour."
 )
-QUESTIONS = ("When is support open?", "How do I return an item?", "How can I reset my password?",
-             "Is the return shipping free?")
+QUESTIONS = (
+    "When is support open?",
+    "How do I return an item?",
+    "How can I reset my password?",
+    "Is the return shipping free?",
+)
 
 
 def serve_app(port: int, data_dir: str) -> None:
@@ -229,12 +246,19 @@ def serve_app(port: int, data_dir: str) -> None:
 
     import uvicorn
 
-    from helpfaster_box.web.app import create_app
     from helpfaster_box.organizations.service import bootstrap
     from helpfaster_box.settings import load_settings
+    from helpfaster_box.web.app import create_app
 
-    settings = load_settings(overrides={"data_dir": data_dir, "port": port, "rate_limit_scale": 10_000_000,
-                                        "log_level": "warning"}, environ={})
+    settings = load_settings(
+        overrides={
+            "data_dir": data_dir,
+            "port": port,
+            "rate_limit_scale": 10_000_000,
+            "log_level": "warning",
+        },
+        environ={},
+    )
     print(bootstrap(settings), flush=True)
     app = create_app(settings)
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
@@ -245,7 +269,11 @@ def start_serve(data_dir: str, port: int) -> tuple[subprocess.Popen[str], str]:
     env.update(PYTHONUNBUFFERED="1")
     proc = subprocess.Popen(
         [sys.executable, __file__, "--serve-app", str(port), data_dir],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=ROOT,
     )
     assert proc.stdout is not None
     for line in proc.stdout:
@@ -268,7 +296,9 @@ def part_b(rounds: int, chats: int, receiver: str, receiver_pid: int, mode: str 
         except RuntimeError as exc:
             return {"skipped": str(exc)}
         try:
-            api = httpx.Client(base_url=f"http://127.0.0.1:{port}/v1", headers={"x-api-key": key}, timeout=120)
+            api = httpx.Client(
+                base_url=f"http://127.0.0.1:{port}/v1", headers={"x-api-key": key}, timeout=120
+            )
             deadline = time.monotonic() + 300
             while True:
                 try:
@@ -284,8 +314,10 @@ def part_b(rounds: int, chats: int, receiver: str, receiver_pid: int, mode: str 
             if mode:
                 spec["answerMode"] = mode
             bot = api.post("/chatbots", json=spec).json()
-            api.post(f"/chatbots/{bot['id']}/sources",
-                     json={"type": "text", "title": "Handbook", "content": KNOWLEDGE}).raise_for_status()
+            api.post(
+                f"/chatbots/{bot['id']}/sources",
+                json={"type": "text", "title": "Handbook", "content": KNOWLEDGE},
+            ).raise_for_status()
             while True:
                 sources = api.get(f"/chatbots/{bot['id']}/sources").json()["data"]
                 if sources and sources[0]["status"] in ("ready", "failed"):
@@ -293,8 +325,18 @@ def part_b(rounds: int, chats: int, receiver: str, receiver_pid: int, mode: str 
                 time.sleep(0.2)
             hooks = []
             for i in range(ENDPOINTS):
-                made = api.post("/webhooks", json={"url": f"{receiver}/ep{i}", "events": [
-                    "conversation.created", "conversation.escalated", "lead.captured", "message.sent"]})
+                made = api.post(
+                    "/webhooks",
+                    json={
+                        "url": f"{receiver}/ep{i}",
+                        "events": [
+                            "conversation.created",
+                            "conversation.escalated",
+                            "lead.captured",
+                            "message.sent",
+                        ],
+                    },
+                )
                 made.raise_for_status()
                 hooks.append(made.json()["id"])
                 httpx.put(receiver + "/secret", content=made.json()["secret"]).raise_for_status()
@@ -305,7 +347,9 @@ def part_b(rounds: int, chats: int, receiver: str, receiver_pid: int, mode: str 
 
             def one_chat(i: int) -> float:
                 start = time.perf_counter()
-                resp = api.post(f"/chatbots/{bot['id']}/chat", json={"message": QUESTIONS[i % len(QUESTIONS)]})
+                resp = api.post(
+                    f"/chatbots/{bot['id']}/chat", json={"message": QUESTIONS[i % len(QUESTIONS)]}
+                )
                 resp.raise_for_status()
                 return (time.perf_counter() - start) * 1000
 
@@ -324,8 +368,10 @@ def part_b(rounds: int, chats: int, receiver: str, receiver_pid: int, mode: str 
                     k = int(cond == "five")
                     cpu["server"][k] += cpu_ms(proc.pid) - before[0]
                     cpu["receiver"][k] += cpu_ms(receiver_pid) - before[1]
-                log(f"round {r + 1}: none {statistics.median(lat['none']):.0f} ms, "
-                    f"five {statistics.median(lat['five']):.0f} ms")
+                log(
+                    f"round {r + 1}: none {statistics.median(lat['none']):.0f} ms, "
+                    f"five {statistics.median(lat['five']):.0f} ms"
+                )
             delivered = received(receiver)
         finally:
             stop(proc)
@@ -339,8 +385,10 @@ def part_b(rounds: int, chats: int, receiver: str, receiver_pid: int, mode: str 
         "chats_per_condition": rounds * chats,
         # CPU per chat, less sensitive than latency to other work on the machine; the receiver
         # stands in for other machines but shares this one's cores here.
-        "server_cpu_ms_per_chat": {"no_endpoints": round(cpu["server"][0] / (rounds * chats), 1),
-                                   "5_endpoints": round(cpu["server"][1] / (rounds * chats), 1)},
+        "server_cpu_ms_per_chat": {
+            "no_endpoints": round(cpu["server"][0] / (rounds * chats), 1),
+            "5_endpoints": round(cpu["server"][1] / (rounds * chats), 1),
+        },
         "receiver_cpu_ms_per_chat": round(cpu["receiver"][1] / (rounds * chats), 1),
         "deliveries_received": delivered["count"],
         "unverified": delivered["bad"],
@@ -354,8 +402,11 @@ def main() -> None:
     parser.add_argument("--chats", type=int, default=8, help="part B: /chat requests per round and condition")
     parser.add_argument("--skip-chat", action="store_true", help="run part A only")
     parser.add_argument("--skip-delivery", action="store_true", help="run part B only")
-    parser.add_argument("--answer-mode", choices=["grounded", "generative", "extractive"],
-                        help="part B: the chatbot's answerMode (default: the server's default)")
+    parser.add_argument(
+        "--answer-mode",
+        choices=["grounded", "generative", "extractive"],
+        help="part B: the chatbot's answerMode (default: the server's default)",
+    )
     parser.add_argument("--serve-receiver", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--serve-app", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -371,8 +422,11 @@ def main() -> None:
         result: dict[str, Any] = {
             "delivery": {"skipped": "--skip-delivery"} if args.skip_delivery else part_a(args.events, base)
         }
-        result["chat"] = {"skipped": "--skip-chat"} if args.skip_chat else part_b(
-            args.rounds, args.chats, base, receiver.pid, args.answer_mode)
+        result["chat"] = (
+            {"skipped": "--skip-chat"}
+            if args.skip_chat
+            else part_b(args.rounds, args.chats, base, receiver.pid, args.answer_mode)
+        )
     finally:
         stop(receiver)
     print(json.dumps(result))

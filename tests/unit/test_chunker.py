@@ -14,8 +14,7 @@ from helpfaster_box.knowledge.parsers import ParsedDocument, Section
 
 
 def sentences(n: int, topic: str = "printer") -> str:
-    return " ".join(f"Sentence {i} explains how the {topic} queue handles job {i}."
-                    for i in range(n))
+    return " ".join(f"Sentence {i} explains how the {topic} queue handles job {i}." for i in range(n))
 
 
 def words_of(text: str) -> list[str]:
@@ -23,13 +22,16 @@ def words_of(text: str) -> list[str]:
 
 
 def test_one_chunk_per_short_section_with_heading_path_and_anchor_url():
-    doc = ParsedDocument("Admin Guide", [
-        Section(None, None, "Preface text.", 0),
-        Section("Setup", "setup", "Install it.", 1),
-        Section("Network", "network", "Open port 8080.", 2),
-        Section("Proxy", None, "Set HTTPS_PROXY.", 3),
-        Section("Usage", "usage", "Run it.", 1),
-    ])
+    doc = ParsedDocument(
+        "Admin Guide",
+        [
+            Section(None, None, "Preface text.", 0),
+            Section("Setup", "setup", "Install it.", 1),
+            Section("Network", "network", "Open port 8080.", 2),
+            Section("Proxy", None, "Set HTTPS_PROXY.", 3),
+            Section("Usage", "usage", "Run it.", 1),
+        ],
+    )
     chunks = chunk(doc, source_url="https://intranet/guide.html#top")
     assert [(c.section, c.url, c.text, c.position) for c in chunks] == [
         (None, "https://intranet/guide.html#top", "Preface text.", 0),
@@ -48,11 +50,15 @@ def test_url_is_none_without_source_and_anchor_is_escaped():
 
 
 def test_empty_sections_produce_no_chunks_but_keep_the_path():
-    doc = ParsedDocument("T", [Section("Parent", None, "", 1),
-                               Section("Child", None, "\n\n  \n", 2),
-                               Section("Leaf", None, "Body.", 3)])
-    assert [(c.section, c.text) for c in chunk(doc, source_url=None)] == [
-        ("Parent > Child > Leaf", "Body.")]
+    doc = ParsedDocument(
+        "T",
+        [
+            Section("Parent", None, "", 1),
+            Section("Child", None, "\n\n  \n", 2),
+            Section("Leaf", None, "Body.", 3),
+        ],
+    )
+    assert [(c.section, c.text) for c in chunk(doc, source_url=None)] == [("Parent > Child > Leaf", "Body.")]
 
 
 def test_paragraphs_are_packed_to_the_budget():
@@ -81,8 +87,9 @@ def test_long_paragraph_split_by_sentences_with_overlap():
 
 
 def test_no_overlap_across_sections():
-    doc = ParsedDocument("T", [Section("A", None, sentences(20, "alpha"), 1),
-                               Section("B", None, sentences(20, "bravo"), 1)])
+    doc = ParsedDocument(
+        "T", [Section("A", None, sentences(20, "alpha"), 1), Section("B", None, sentences(20, "bravo"), 1)]
+    )
     chunks = chunk(doc, source_url=None, max_tokens=50, overlap_tokens=20)
     assert all("bravo" not in c.text for c in chunks if c.section == "A")
     assert all("alpha" not in c.text for c in chunks if c.section == "B")
@@ -132,8 +139,10 @@ def test_approx_token_count_is_roughly_wordpiece_sized():
 @settings(max_examples=60, deadline=None)
 @given(
     paragraphs=st.lists(
-        st.lists(st.text(alphabet="abcdefghij .,!?-", min_size=1, max_size=40), max_size=12)
-        .map(" ".join), min_size=1, max_size=8),
+        st.lists(st.text(alphabet="abcdefghij .,!?-", min_size=1, max_size=40), max_size=12).map(" ".join),
+        min_size=1,
+        max_size=8,
+    ),
     max_tokens=st.integers(min_value=10, max_value=80),
     overlap=st.integers(min_value=0, max_value=40),
 )

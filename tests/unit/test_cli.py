@@ -10,8 +10,8 @@ from conftest import run_cli
 from litestar.testing import TestClient
 
 from helpfaster_box import __version__
-from helpfaster_box.web.app import create_app
 from helpfaster_box.cli.main import main
+from helpfaster_box.web.app import create_app
 
 
 def test_version():
@@ -43,9 +43,7 @@ def test_orgs_create_list_set_plan(settings):
 
 def test_keys_create_json_is_exactly_one_object_and_the_key_works(settings):
     run_cli(settings, "orgs", "create", "acme", "--plan", "growth")
-    result = run_cli(
-        settings, "keys", "create", "--org", "acme", "--role", "admin", "--name", "ci", "--json"
-    )
+    result = run_cli(settings, "keys", "create", "--org", "acme", "--role", "admin", "--name", "ci", "--json")
     lines = result.stdout.strip().splitlines()
     assert len(lines) == 1
     made = json.loads(lines[0])
@@ -55,9 +53,7 @@ def test_keys_create_json_is_exactly_one_object_and_the_key_works(settings):
 
     with TestClient(create_app(settings)) as client:
         me = client.get("/v1/organization", headers={"x-api-key": made["key"]})
-        assert (
-            me.status_code == 200 and me.json()["name"] == "acme" and me.json()["plan"] == "growth"
-        )
+        assert me.status_code == 200 and me.json()["name"] == "acme" and me.json()["plan"] == "growth"
         assert me.headers["x-ratelimit-limit"] == "120"
         listed = client.get("/v1/api-keys", headers={"x-api-key": made["key"]}).json()["data"]
         assert [k["name"] for k in listed] == ["ci"]
@@ -75,12 +71,8 @@ def test_keys_create_plain_prints_the_key_once(settings):
 def test_keys_list_and_revoke(settings):
     run_cli(settings, "orgs", "create", "acme")
     run_cli(settings, "orgs", "create", "globex")
-    a = json.loads(
-        run_cli(settings, "keys", "create", "--org", "acme", "--name", "portal", "--json").stdout
-    )
-    g = json.loads(
-        run_cli(settings, "keys", "create", "--org", "globex", "--role", "admin", "--json").stdout
-    )
+    a = json.loads(run_cli(settings, "keys", "create", "--org", "acme", "--name", "portal", "--json").stdout)
+    g = json.loads(run_cli(settings, "keys", "create", "--org", "globex", "--role", "admin", "--json").stdout)
 
     listing = run_cli(settings, "keys", "list").stdout
     assert a["id"] in listing and g["id"] in listing and "portal" in listing
@@ -125,9 +117,7 @@ def test_data_dir_from_environment(tmp_path):
 def test_bad_config_file_is_a_clear_error(tmp_path):
     cfg = tmp_path / "bad.toml"
     cfg.write_text("prot = 1\n")
-    result = CliRunner().invoke(
-        main, ["orgs", "list", "--config", str(cfg), "--data-dir", str(tmp_path)]
-    )
+    result = CliRunner().invoke(main, ["orgs", "list", "--config", str(cfg), "--data-dir", str(tmp_path)])
     assert result.exit_code != 0 and "prot" in result.output and "Traceback" not in result.output
 
 

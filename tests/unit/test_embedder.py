@@ -23,9 +23,7 @@ REFERENCE = Path(__file__).resolve().parents[1] / "fixtures" / "minilm_reference
 
 def default_embedding_model() -> Path:
     models_dir = default_models_dir()
-    entry = next(
-        e for e in list_models(models_dir) if e.origin == "manifest" and e.role == "embedding"
-    )
+    entry = next(e for e in list_models(models_dir) if e.origin == "manifest" and e.role == "embedding")
     path = models_dir / entry.file
     if not path.is_file():
         pytest.fail(f"{path} is missing: run `python -m helpfaster_box.cli.models provision`")
@@ -98,7 +96,7 @@ def test_concurrent_callers_get_their_own_vectors(embedder: Embedder, reference:
         try:
             order = texts[i % len(texts) :] + texts[: i % len(texts)]
             results[i] = np.roll(embedder.embed(order), i % len(texts), axis=0)
-        except Exception as e:  # noqa: BLE001 -- surfaced by the assert below
+        except Exception as e:
             errors.append(e)
 
     threads = [threading.Thread(target=worker, args=(i,)) for i in range(6)]
@@ -130,8 +128,7 @@ def tiny_bert(root: Path) -> Path:
     vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *words]
     vocab += [f"[unused{i}]" for i in range(32 - len(vocab))]
     specials = [
-        {"id": i, "content": t, "special": True, "normalized": False}
-        for i, t in enumerate(vocab[:5])
+        {"id": i, "content": t, "special": True, "normalized": False} for i, t in enumerate(vocab[:5])
     ]
     tokenizer = {
         "added_tokens": specials,

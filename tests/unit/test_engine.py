@@ -29,6 +29,8 @@ from helpfaster_box.llm.fairqueue import FairQueue, QueueFull
 from helpfaster_box.llm.textstream import TextStream
 
 MODEL = Path(__file__).resolve().parents[2] / "models" / "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
 @pytest.fixture
 def require_model() -> None:
     # A missing model is a failed install, not a reason to skip: say how to fix it.
@@ -188,10 +190,7 @@ def test_greedy_output_matches_llama_create_completion(
 ) -> None:
     n = 24
     expected = [reference(p, n) for p in PROMPTS]
-    alone = [
-        run(lambda p=p: collect(engine, prompt=p, max_tokens=n, repeat_penalty=1.0))[0]
-        for p in PROMPTS
-    ]
+    alone = [run(lambda p=p: collect(engine, prompt=p, max_tokens=n, repeat_penalty=1.0))[0] for p in PROMPTS]
     assert alone == expected
 
     async def together() -> list[tuple[str, Any]]:
@@ -202,10 +201,7 @@ def test_greedy_output_matches_llama_create_completion(
     assert [text for text, _ in run(together)] == expected
     # repeat penalty: same semantics as llama.cpp's penalties sampler in create_completion
     penalised = reference(PROMPTS[2], n, repeat_penalty=1.3)
-    assert (
-        run(lambda: collect(engine, prompt=PROMPTS[2], max_tokens=n, repeat_penalty=1.3))[0]
-        == penalised
-    )
+    assert run(lambda: collect(engine, prompt=PROMPTS[2], max_tokens=n, repeat_penalty=1.3))[0] == penalised
 
 
 @needs_model
@@ -237,9 +233,7 @@ def test_prefix_borrowed_from_a_running_sequence_keeps_outputs_exact(
     first, second = chat("How do I reset my password?"), chat("Where is my order?")
 
     async def go() -> tuple[tuple[str, Any], tuple[str, Any]]:
-        running = engine.generate(
-            tenant="t", prompt=first, max_tokens=16, temperature=0, repeat_penalty=1.0
-        )
+        running = engine.generate(tenant="t", prompt=first, max_tokens=16, temperature=0, repeat_penalty=1.0)
         head = await running.__anext__()  # its prompt is in the KV cache now
         borrowed = await collect(engine, prompt=second, max_tokens=16, repeat_penalty=1.0)
         return (head + await running.text(), running.stats), borrowed
@@ -344,9 +338,7 @@ def test_abandoned_generation_frees_its_slot(serial: InferenceEngine) -> None:
         return await next_request_queue_s()
 
     async def dropped_by_consumer() -> float:
-        async for _ in serial.generate(
-            tenant="t", prompt=PROMPTS[2], max_tokens=400, temperature=0
-        ):
+        async for _ in serial.generate(tenant="t", prompt=PROMPTS[2], max_tokens=400, temperature=0):
             break  # the loop drops its only reference
         gc.collect()
         return await next_request_queue_s()
@@ -355,9 +347,7 @@ def test_abandoned_generation_frees_its_slot(serial: InferenceEngine) -> None:
         started = asyncio.Event()
 
         async def consume() -> None:
-            async for _ in serial.generate(
-                tenant="t", prompt=PROMPTS[2], max_tokens=400, temperature=0
-            ):
+            async for _ in serial.generate(tenant="t", prompt=PROMPTS[2], max_tokens=400, temperature=0):
                 started.set()
 
         task = asyncio.ensure_future(consume())
@@ -401,12 +391,8 @@ def test_failing_sequence_does_not_hurt_others_and_dead_worker_fails_everyone() 
     try:
 
         async def one_bad_one_good() -> None:
-            bad = await engine.generate(
-                tenant="boom", prompt=PROMPTS[0], max_tokens=8, temperature=0
-            )
-            good = await engine.generate(
-                tenant="ok", prompt=PROMPTS[1], max_tokens=8, temperature=0
-            )
+            bad = await engine.generate(tenant="boom", prompt=PROMPTS[0], max_tokens=8, temperature=0)
+            good = await engine.generate(tenant="ok", prompt=PROMPTS[1], max_tokens=8, temperature=0)
             with pytest.raises(EngineError):
                 await bad.text()
             assert await good.text()
@@ -466,12 +452,8 @@ def test_unified_kv_lets_one_request_use_the_whole_context_and_waits_for_room() 
         assert engine.seq_ctx == 256  # split streams would allow 128 per request
 
         async def go() -> tuple[Any, Any]:
-            first = await engine.generate(
-                tenant="a", prompt=PROMPTS[2], max_tokens=130, temperature=0
-            )
-            second = await engine.generate(
-                tenant="b", prompt=PROMPTS[2], max_tokens=130, temperature=0
-            )
+            first = await engine.generate(tenant="a", prompt=PROMPTS[2], max_tokens=130, temperature=0)
+            second = await engine.generate(tenant="b", prompt=PROMPTS[2], max_tokens=130, temperature=0)
             # 2 x (10 + 130) cells do not fit in 256: the second waits for the first
             await first.text()
             assert await second.text()

@@ -90,8 +90,9 @@ def base_url() -> Iterator[str]:
 ALLOWED = ["127.0.0.1"]
 
 
-def fetch(url: str, allowed: list[str] = ALLOWED, max_bytes: int = 100_000,
-          timeout_s: float = 2.0) -> tuple[bytes, str | None, str]:
+def fetch(
+    url: str, allowed: list[str] = ALLOWED, max_bytes: int = 100_000, timeout_s: float = 2.0
+) -> tuple[bytes, str | None, str]:
     return fetch_url(url, allowed_hosts=allowed, max_bytes=max_bytes, timeout_s=timeout_s)
 
 
@@ -165,8 +166,9 @@ def test_empty_allow_list_names_the_setting():
         fetch("http://127.0.0.1/page", allowed=[])
 
 
-@pytest.mark.parametrize("url", ["ftp://127.0.0.1/x", "file:///etc/passwd", "gopher://127.0.0.1",
-                                 "javascript:alert(1)"])
+@pytest.mark.parametrize(
+    "url", ["ftp://127.0.0.1/x", "file:///etc/passwd", "gopher://127.0.0.1", "javascript:alert(1)"]
+)
 def test_other_schemes_are_refused(url):
     with pytest.raises(FetchError, match="only http and https"):
         check_url(url, ALLOWED)

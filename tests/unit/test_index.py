@@ -62,9 +62,7 @@ def test_tokenizer_keeps_technical_terms_whole_and_split() -> None:
     assert {"err_1234", "err", "1234", "0x80070005"} <= set(tokenize("ERR_1234 then 0x80070005."))
     assert tokenize("How do I reset my passwords?") == ["reset", "password"]
     assert [
-        t
-        for t in ["err_4711", "0x80070005", "sources.list", "apt-get", "404", "printer"]
-        if is_identifier(t)
+        t for t in ["err_4711", "0x80070005", "sources.list", "apt-get", "404", "printer"] if is_identifier(t)
     ] == ["err_4711", "0x80070005", "sources.list", "apt-get"]
 
 
@@ -127,9 +125,7 @@ def test_add_rejects_mismatched_input() -> None:
 
 @pytest.mark.parametrize("lexical_weight", [1.0, 0.5])
 @pytest.mark.parametrize("dense_rank", [40, 150])  # inside / outside the dense pool of 50
-def test_exact_rare_term_beats_dense_neighbours_in_fusion(
-    lexical_weight: float, dense_rank: int
-) -> None:
+def test_exact_rare_term_beats_dense_neighbours_in_fusion(lexical_weight: float, dense_rank: int) -> None:
     """Vectors rank a wall of look-alike chunks first, and all of them share the query's
     plain words; only one chunk names the error code. Fusion puts that one on top."""
     rng = np.random.default_rng(1)
@@ -264,16 +260,15 @@ def test_switch_to_hnsw_keeps_results_and_remove_still_works() -> None:
     exact.add(ids, vecs, texts)
     recall = np.mean(
         [
-            len(
-                set(ids_of(index.dense_search(vecs[i], 10)))
-                & set(ids_of(exact.dense_search(vecs[i], 10)))
-            )
+            len(set(ids_of(index.dense_search(vecs[i], 10))) & set(ids_of(exact.dense_search(vecs[i], 10))))
             / 10
             for i in queries
         ]
     )
     assert recall >= 0.95
-    assert all(b[0] == ids_of(index.dense_search(vecs[i], 1))[0] for b, i in zip(before, queries))
+    assert all(
+        b[0] == ids_of(index.dense_search(vecs[i], 1))[0] for b, i in zip(before, queries, strict=False)
+    )
 
     gone = ids[:60]  # 15 % dead: tombstoned, not yet compacted
     assert index.remove(gone) == 60
@@ -312,7 +307,7 @@ def test_concurrent_searches_during_writes_and_rebuilds() -> None:
                 i = int(rng.integers(0, 600))
                 for hit in index.search(vecs[i], texts[i], 10):
                     assert hit.dense is not None
-        except BaseException as exc:  # noqa: BLE001
+        except BaseException as exc:
             errors.append(exc)
 
     threads = [threading.Thread(target=searcher) for _ in range(3)]

@@ -28,8 +28,10 @@ def make_pdf(pages: list[list[str]], title: str | None = None) -> bytes:
         ops = ["BT", "/F1 12 Tf", "72 720 Td", "14 TL"]
         ops += [f"({line.replace('(', '[').replace(')', ']')}) Tj T*" for line in lines]
         stream = "\n".join([*ops, "ET"]).encode("latin-1")
-        objs.append(f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents {5 + 2 * i}"
-                    f" 0 R /Resources << /Font << /F1 3 0 R >> >> >>".encode())
+        objs.append(
+            f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents {5 + 2 * i}"
+            f" 0 R /Resources << /Font << /F1 3 0 R >> >> >>".encode()
+        )
         objs.append(b"<< /Length %d >>\nstream\n%s\nendstream" % (len(stream), stream))
     if title:
         objs.append(f"<< /Title ({title}) >>".encode())
@@ -94,6 +96,7 @@ NOISY_HTML = b"""<!DOCTYPE html>
 
 # ------------------------------------------------------------------ detection
 
+
 @pytest.mark.parametrize(
     ("data", "filename", "content_type", "expected"),
     [
@@ -147,13 +150,15 @@ def test_detect_rejects_other_office_zip():
 
 # ------------------------------------------------------------------ formats
 
+
 def test_pdf_text_per_page_with_title_and_page_anchors():
-    data = make_pdf([["Reset your password", "Open Settings and choose Security."],
-                     ["Billing questions go to finance."]], title="Admin Guide")
+    data = make_pdf(
+        [["Reset your password", "Open Settings and choose Security."], ["Billing questions go to finance."]],
+        title="Admin Guide",
+    )
     doc = parse(data, "pdf")
     assert doc.title == "Admin Guide"
-    assert [(s.heading, s.anchor) for s in doc.sections] == [("Page 1", "page=1"),
-                                                             ("Page 2", "page=2")]
+    assert [(s.heading, s.anchor) for s in doc.sections] == [("Page 1", "page=1"), ("Page 2", "page=2")]
     assert "Open Settings and choose Security." in doc.sections[0].text
     assert "finance" in doc.sections[1].text
 
@@ -165,8 +170,7 @@ def test_pdf_title_falls_back_to_hint():
 def test_docx_headings_become_sections_and_tables_are_kept():
     doc = parse(make_docx(), "docx")
     assert doc.title == "Employee Handbook"
-    assert [(s.heading, s.level) for s in doc.sections] == [
-        (None, 0), ("Leave policy", 1), ("Sick leave", 2)]
+    assert [(s.heading, s.level) for s in doc.sections] == [(None, 0), ("Leave policy", 1), ("Sick leave", 2)]
     assert doc.sections[0].text == "Welcome aboard, new colleague."
     sick = doc.sections[2].text
     assert "Type | Days\nSick | 10" in sick
@@ -177,9 +181,20 @@ def test_html_keeps_content_and_drops_boilerplate():
     doc = parse(NOISY_HTML, "html")
     assert doc.title == "Reset password - ACME Help"
     everything = " ".join([doc.title or ""] + [f"{s.heading} {s.text}" for s in doc.sections])
-    for noise in ("stylenoise", "scriptnoise", "headernoise", "navnoise", "cookienoise",
-                  "noscriptnoise", "formnoise", "hiddennoise", "asidenoise", "footernoise",
-                  "svgnoise", "iframenoise"):
+    for noise in (
+        "stylenoise",
+        "scriptnoise",
+        "headernoise",
+        "navnoise",
+        "cookienoise",
+        "noscriptnoise",
+        "formnoise",
+        "hiddennoise",
+        "asidenoise",
+        "footernoise",
+        "svgnoise",
+        "iframenoise",
+    ):
         assert noise not in everything
     assert [(s.heading, s.anchor, s.level) for s in doc.sections] == [
         ("Reset your password", "reset", 1),
@@ -192,9 +207,11 @@ def test_html_keeps_content_and_drops_boilerplate():
 
 
 def test_html_title_from_first_h1_and_class_heuristic_keeps_main_content():
-    page = (b"<html><body class='has-navbar'><div class='page-with-navbar'>"
-            b"<h1>Shipping times</h1><p>Orders ship in two days.</p></div>"
-            b"<div class='navbar'>navbarnoise</div></body></html>")
+    page = (
+        b"<html><body class='has-navbar'><div class='page-with-navbar'>"
+        b"<h1>Shipping times</h1><p>Orders ship in two days.</p></div>"
+        b"<div class='navbar'>navbarnoise</div></body></html>"
+    )
     doc = parse(page, "html")
     assert doc.title == "Shipping times"
     assert doc.sections[0].text == "Orders ship in two days."
@@ -203,18 +220,22 @@ def test_html_title_from_first_h1_and_class_heuristic_keeps_main_content():
 
 def test_html_docbook_sidebar_boxes_are_content():
     # DocBook (the Debian handbook) puts TIP / CAUTION boxes in <div class="sidebar">.
-    page = (b"<html><body><h1>Users</h1><p>Edit the files with care.</p>"
-            b"<div class='sidebar'><div class='titlepage'><p><strong>TIP</strong></p></div>"
-            b"<p>Use vipw and vigr to edit /etc/passwd safely.</p></div>"
-            b"<aside>asidenoise</aside></body></html>")
+    page = (
+        b"<html><body><h1>Users</h1><p>Edit the files with care.</p>"
+        b"<div class='sidebar'><div class='titlepage'><p><strong>TIP</strong></p></div>"
+        b"<p>Use vipw and vigr to edit /etc/passwd safely.</p></div>"
+        b"<aside>asidenoise</aside></body></html>"
+    )
     text = str(parse(page, "html"))
     assert "vipw and vigr" in text
     assert "asidenoise" not in text
 
 
 def test_html_legacy_charset_and_xml_declaration():
-    page = ('<?xml version="1.0" encoding="iso-8859-1"?><html><head>'
-            '<meta charset="iso-8859-1"></head><body><p>Café crème</p></body></html>')
+    page = (
+        '<?xml version="1.0" encoding="iso-8859-1"?><html><head>'
+        '<meta charset="iso-8859-1"></head><body><p>Café crème</p></body></html>'
+    )
     assert parse(page.encode("latin-1"), "html").sections[0].text == "Café crème"
 
 
@@ -261,11 +282,11 @@ def test_github_slug_rules():
 def test_txt_paragraphs():
     doc = parse(b"First para\nstill first.\r\n\r\n\n  Second para.  \n", "txt", title_hint="a.txt")
     assert doc.title == "a.txt"
-    assert doc.sections == [parsers.Section(None, None, "First para\nstill first.\n\nSecond para.",
-                                            0)]
+    assert doc.sections == [parsers.Section(None, None, "First para\nstill first.\n\nSecond para.", 0)]
 
 
 # ------------------------------------------------------------------ hostile inputs
+
 
 def test_truncated_pdf():
     data = make_pdf([["Some text on the page"]])
@@ -296,6 +317,7 @@ def test_encrypted_pdf_is_refused_but_permission_only_pdf_opens():
 
 def test_aes_permission_only_pdf_opens():
     import cryptography  # noqa: F401  - a declared dependency: pypdf needs it for AES
+
     data = make_pdf([["Quarterly numbers"]])
     assert "Quarterly" in parse(_encrypt(data, "", "AES-256"), "pdf").sections[0].text
     with pytest.raises(ParseError, match="encrypted"):
@@ -309,8 +331,10 @@ def test_pdf_page_cap():
 
 def test_zip_bomb_docx_is_refused_before_extraction():
     buffer = io.BytesIO()
-    with zipfile.ZipFile(io.BytesIO(make_docx())) as src, \
-            zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as dst:
+    with (
+        zipfile.ZipFile(io.BytesIO(make_docx())) as src,
+        zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as dst,
+    ):
         for info in src.infolist():
             dst.writestr(info, src.read(info.filename))
         with dst.open("word/media/image1.png", "w") as member:
@@ -382,11 +406,14 @@ def test_third_party_crash_becomes_short_parse_error(monkeypatch):
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(data=st.one_of(
-    st.binary(max_size=600),
-    st.sampled_from([b"%PDF-1.4\n", b"PK\x03\x04", b"<html>", b"# ", b"\xef\xbb\xbf"])
-    .flatmap(lambda prefix: st.binary(max_size=400).map(lambda tail: prefix + tail)),
-))
+@given(
+    data=st.one_of(
+        st.binary(max_size=600),
+        st.sampled_from([b"%PDF-1.4\n", b"PK\x03\x04", b"<html>", b"# ", b"\xef\xbb\xbf"]).flatmap(
+            lambda prefix: st.binary(max_size=400).map(lambda tail: prefix + tail)
+        ),
+    )
+)
 def test_arbitrary_bytes_never_escape_as_other_errors(data):
     try:
         kind = detect_type(data, None, None)

@@ -34,9 +34,7 @@ def test_defaults():
 
 
 def test_precedence_defaults_file_env_cli(tmp_path):
-    cfg = write(
-        tmp_path, 'port = 9001\nhost = "0.0.0.0"\nrate_limit_free = 5\nlog_level = "warning"\n'
-    )
+    cfg = write(tmp_path, 'port = 9001\nhost = "0.0.0.0"\nrate_limit_free = 5\nlog_level = "warning"\n')
     env = {"HELPFASTER_PORT": "9002", "HELPFASTER_RATE_LIMIT_FREE": "7"}
 
     file_only = load_settings(cfg, environ={})
@@ -139,8 +137,7 @@ def test_shipped_config_file_lists_every_key_commented_with_its_default():
 
 def test_uncommented_shipped_file_loads_to_the_defaults(tmp_path):
     text = "\n".join(
-        line[2:] if re.match(r"^# [a-z_]+ = ", line) else line
-        for line in SHIPPED.read_text().splitlines()
+        line[2:] if re.match(r"^# [a-z_]+ = ", line) else line for line in SHIPPED.read_text().splitlines()
     )
     text = re.sub(r"^(data_dir|models_dir) = .*$", "", text, flags=re.MULTILINE)
     s = load_settings(write(tmp_path, text), environ={})

@@ -10,10 +10,9 @@ import pytest
 from conftest import make_settings
 from litestar.testing import TestClient
 
-from helpfaster_box.web.app import create_app
-from helpfaster_box.store import db as db_mod
 from helpfaster_box.keys import queries as keys_q
 from helpfaster_box.organizations import queries as orgs_q
+from helpfaster_box.store import db as db_mod
 from helpfaster_box.store.db import (
     Database,
     DatabaseLocked,
@@ -21,15 +20,13 @@ from helpfaster_box.store.db import (
     latest_version,
     open_database,
 )
+from helpfaster_box.web.app import create_app
 
 
 def applied_versions(db: Database) -> list[int]:
     return db.read(
         lambda cur: [
-            r[0]
-            for r in cur.execute(
-                "SELECT version FROM schema_migrations ORDER BY version"
-            ).fetchall()
+            r[0] for r in cur.execute("SELECT version FROM schema_migrations ORDER BY version").fetchall()
         ]
     )
 
@@ -94,10 +91,7 @@ def test_existing_version_1_database_gets_later_migrations_and_keeps_its_rows(tm
         assert me.status_code == 200, me.text
         assert me.json()["name"] == "legacy" and me.json()["plan"] == "growth"
         assert (
-            client.post(
-                "/v1/chatbots", json={"name": "new"}, headers={"x-api-key": key}
-            ).status_code
-            == 201
+            client.post("/v1/chatbots", json={"name": "new"}, headers={"x-api-key": key}).status_code == 201
         )
 
 
@@ -108,8 +102,7 @@ def test_database_newer_than_the_code_refuses_to_open(tmp_path):
     # What a newer release would leave behind.
     db.write(
         lambda cur: cur.execute(
-            "INSERT INTO schema_migrations (version, name, applied_at) "
-            "VALUES (?, '999_future.sql', now())",
+            "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, '999_future.sql', now())",
             [future],
         )
     )
@@ -166,7 +159,7 @@ def test_concurrent_writes_from_threads_are_serialized(tmp_path):
             for i in range(10):
                 db.write(orgs_q.create_org, f"org-{n}-{i}", "free")
                 db.read(orgs_q.count_orgs)
-        except BaseException as exc:  # noqa: BLE001 - collected and asserted below
+        except BaseException as exc:
             errors.append(exc)
 
     threads = [threading.Thread(target=worker, args=(n,)) for n in range(6)]
@@ -215,4 +208,6 @@ def test_schema_sql_matches_the_migrations():
     from helpfaster_box.store import schema
 
     shipped = Path(schema.__file__).with_name("schema.sql").read_text(encoding="utf-8")
-    assert shipped == schema.render(), "run: python -m helpfaster_box.store.schema > helpfaster_box/store/schema.sql"
+    assert shipped == schema.render(), (
+        "run: python -m helpfaster_box.store.schema > helpfaster_box/store/schema.sql"
+    )
