@@ -23,7 +23,8 @@ import numpy as np
 from helpfaster_box.knowledge import chunker, parsers
 from helpfaster_box.knowledge import queries as src_q
 from helpfaster_box.knowledge.fetch import FetchError, fetch_url
-from helpfaster_box.retrieval.index import IndexCorrupt, IndexRegistry
+from helpfaster_box.retrieval.index_files import IndexCorrupt
+from helpfaster_box.retrieval.registry import IndexRegistry
 from helpfaster_box.settings import Settings
 from helpfaster_box.store.db import Database
 

@@ -20,12 +20,9 @@ from __future__ import annotations
 import concurrent.futures
 import contextlib
 import logging
-import random
 import threading
 import time
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import duckdb
 from apscheduler.executors.pool import ThreadPoolExecutor as SchedulerPool
@@ -35,57 +32,22 @@ from apscheduler.schedulers.base import BaseScheduler
 from helpfaster_box.settings import Settings
 from helpfaster_box.store.db import Database, rows_as_dicts
 from helpfaster_box.store.ids import utcnow
-from helpfaster_box.webhooks import outbox
+from helpfaster_box.webhooks import ledger
 from helpfaster_box.webhooks import queries as webhooks_q
+from helpfaster_box.webhooks.ledger import Job, Outcome
+from helpfaster_box.webhooks.policy import RetryPolicy
 from helpfaster_box.webhooks.sender import Answer, Sender
 
 log = logging.getLogger("helpfaster_box.webhooks")
 
-# Delay before retry n (after failed attempt n), seconds, times settings.webhook_backoff_scale:
-# about 17.6 h of retries over 7 attempts, then the delivery is failed.
-SCHEDULE_S = (5, 300, 1_800, 7_200, 18_000, 36_000)
-JITTER = 0.2  # each delay is scaled by a random factor in [0.8, 1.2] so retries do not arrive in herds
-MAX_RETRY_AFTER_S = 86_400
-# An endpoint is disabled after sustained failure: at least DISABLE_AFTER_FAILURES consecutive
-# failed attempts AND no success for DISABLE_AFTER_QUIET (times the backoff scale). Both: a burst
-# of events to a receiver that is down for ten minutes must not disable it, nor must a few
-# retried events to a quiet endpoint during one bad afternoon.
-DISABLE_AFTER_FAILURES = 20
-DISABLE_AFTER_QUIET = timedelta(hours=24)
 POOL_SIZE = 32
 PER_ENDPOINT = 8  # a hanging receiver holds at most this many of the POOL_SIZE slots
 TICK_S = 0.5
 SETTLE_S = 0.005
-LAST_SUCCESS_STEP = timedelta(minutes=1)
 RETENTION = timedelta(days=30)  # the delivery log (and the events it sent) is kept this long
 JOB_ID = "webhook-delivery"
 PRUNE_JOB_ID = "webhook-log-prune"
 EXECUTOR = "webhooks"
-
-
-@dataclass(slots=True)
-class Job:
-    delivery_id: str
-    webhook_id: str
-    event_id: str
-    attempt: int
-    url: str
-    secrets: list[str]
-    body: bytes
-
-
-@dataclass(slots=True)
-class Outcome:
-    job: Job
-    attempted_at: datetime
-    latency_ms: int
-    status_code: int | None = None
-    error: str | None = None
-    retry_after_s: float | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.status_code is not None and 200 <= self.status_code < 300
 
 
 class WebhookDispatcher:
@@ -100,6 +62,7 @@ class WebhookDispatcher:
         tick_s: float = TICK_S,
     ) -> None:
         self.settings = settings
+        self.policy = RetryPolicy(scale=settings.webhook_backoff_scale)
         self.db = db
         self.pool_size = pool_size
         self.per_endpoint = per_endpoint
@@ -279,172 +242,21 @@ class WebhookDispatcher:
                 )
             )
         }
-        self._record(cur, outcomes, hooks)
+        ledger.record(cur, outcomes, hooks, self.policy)
         if budget <= 0:
             return [], True
-        jobs = self._fan_out(cur, hooks, budget, busy)
+        jobs = ledger.fan_out(cur, hooks, budget, busy, self.per_endpoint)
         if not webhooks_q.work_waiting(cur, events=False):
             return jobs, False
         if len(jobs) < budget:
-            jobs += self._claim(cur, budget - len(jobs), hooks)
+            jobs += ledger.claim(cur, budget - len(jobs), self.per_endpoint, hooks)
         return jobs, webhooks_q.work_waiting(cur, events=False)
-
-    def _fan_out(
-        self,
-        cur: duckdb.DuckDBPyConnection,
-        hooks: dict[str, dict[str, Any]],
-        budget: int,
-        busy: dict[str, int],
-    ) -> list[Job]:
-        """One delivery per (new event, endpoint that wants it now); those within the budget and
-        the endpoint's share of the pool start at once (`delivering`), the rest wait `pending`."""
-        events = cur.execute(
-            "UPDATE webhook_events SET fanned_out = true WHERE NOT fanned_out "
-            "RETURNING id, org_id, chatbot_id, type, payload"
-        ).fetchall()
-        by_org: dict[str, list[dict[str, Any]]] = {}
-        for hook in hooks.values():
-            by_org.setdefault(hook["org_id"], []).append(hook)
-        triples: list[tuple[str, str, str]] = []
-        starts: list[tuple[dict[str, Any], str, str]] = []
-        for event_id, org_id, chatbot_id, type, payload in events:
-            for hook in by_org.get(org_id, []):
-                if not outbox.wants(hook, type, chatbot_id):
-                    continue
-                start = len(starts) < budget and busy.get(hook["id"], 0) < self.per_endpoint
-                if start:
-                    busy[hook["id"]] = busy.get(hook["id"], 0) + 1
-                    starts.append((hook, event_id, payload))
-                triples.append((hook["id"], event_id, "delivering" if start else "pending"))
-        if not triples:
-            return []
-        ids = outbox.insert_deliveries(cur, triples)
-        started = [delivery_id for delivery_id, t in zip(ids, triples, strict=False) if t[2] == "delivering"]
-        now = utcnow()
-        return [
-            self._job(hook, delivery_id, event_id, 1, payload, now)
-            for delivery_id, (hook, event_id, payload) in zip(started, starts, strict=False)
-        ]
-
-    @staticmethod
-    def _job(
-        hook: dict[str, Any], delivery_id: str, event_id: str, attempt: int, payload: str, now: datetime
-    ) -> Job:
-        secrets = [hook["secret"]]
-        expires = hook["previous_secret_expires_at"]
-        if hook["previous_secret"] and expires and expires > now:
-            secrets.append(hook["previous_secret"])  # rotation: both sign for 24 h
-        return Job(delivery_id, hook["id"], event_id, attempt, hook["url"], secrets, payload.encode())
-
-    def _claim(
-        self, cur: duckdb.DuckDBPyConnection, budget: int, hooks: dict[str, dict[str, Any]]
-    ) -> list[Job]:
-        """Due deliveries, oldest first, with at most per_endpoint `delivering` per endpoint ->
-        delivering. Narrow statements: one wide join with the payloads costs several times more."""
-        now = utcnow()
-        chosen = webhooks_q.claim_due(cur, budget, self.per_endpoint, now)
-        if not chosen:
-            return []
-        orphans = [row[0] for row in chosen if not hooks.get(row[1], {}).get("enabled")]
-        if orphans:  # normally none: disabling or deleting an endpoint settles its deliveries
-            webhooks_q.fail_deliveries(cur, orphans, "Not sent: the endpoint is disabled.")
-            chosen = [row for row in chosen if hooks.get(row[1], {}).get("enabled")]
-        payloads = webhooks_q.payloads(cur, [row[2] for row in chosen])
-        return [
-            self._job(hooks[webhook_id], delivery_id, event_id, attempts + 1, payloads[event_id], now)
-            for delivery_id, webhook_id, event_id, attempts in chosen
-        ]
 
     def _prune(self) -> None:
         try:
             self.db.write(webhooks_q.prune, utcnow() - RETENTION)
         except Exception:
             log.exception("webhooks: pruning the delivery log failed; will try again")
-
-    def _record(
-        self, cur: duckdb.DuckDBPyConnection, outcomes: list[Outcome], hooks: dict[str, dict[str, Any]]
-    ) -> None:
-        """All outcomes of a pump in a fixed handful of statements: the write lock is shared
-        with the request path, so its hold time must not grow with the batch."""
-        if not outcomes:
-            return
-        now = utcnow()
-        state = {
-            wid: {
-                "enabled": h["enabled"],
-                "streak": h["failure_streak"],
-                "since": h["since"],
-                "success": None,
-            }
-            for wid, h in hooks.items()
-        }
-        rows: list[tuple[Any, ...]] = []
-        to_disable: dict[str, str] = {}
-        for o in sorted(outcomes, key=lambda o: o.attempted_at):
-            job = o.job
-            hook = state.get(job.webhook_id) or {"enabled": False, "streak": 0, "since": now, "success": None}
-            status, next_at = "failed", None
-            if o.ok:
-                status, hook["streak"], hook["since"], hook["success"] = "succeeded", 0, now, now
-            else:
-                hook["streak"] += 1
-                if hook["enabled"] and o.status_code != 410 and job.attempt <= len(SCHEDULE_S):
-                    status, next_at = (
-                        "pending",
-                        now + timedelta(seconds=self._delay(job.attempt, o.retry_after_s)),
-                    )
-                if hook["enabled"] and o.status_code == 410:
-                    to_disable[job.webhook_id] = "receiver answered 410 Gone"
-                elif (
-                    hook["enabled"]
-                    and hook["streak"] >= DISABLE_AFTER_FAILURES
-                    and (now - hook["since"] >= DISABLE_AFTER_QUIET * self.settings.webhook_backoff_scale)
-                ):
-                    to_disable.setdefault(
-                        job.webhook_id,
-                        f"{hook['streak']} consecutive failed attempts and no successful delivery for "
-                        f"{self._quiet_text()}",
-                    )
-            rows.append(
-                (
-                    job.delivery_id,
-                    job.attempt,
-                    o.attempted_at,
-                    o.status_code,
-                    o.latency_ms,
-                    o.error,
-                    status,
-                    next_at,
-                )
-            )
-        webhooks_q.record_attempts(cur, rows, now)
-        changed = [  # lastSuccessAt is kept to the minute: no write per success to a busy endpoint
-            wid
-            for wid, st in state.items()
-            if st["streak"] != hooks[wid]["failure_streak"]
-            or (
-                st["success"]
-                and (
-                    hooks[wid]["last_success_at"] is None
-                    or st["success"] - hooks[wid]["last_success_at"] >= LAST_SUCCESS_STEP
-                )
-            )
-        ]
-        if changed:
-            webhooks_q.set_health(cur, [(w, state[w]["streak"], state[w]["success"]) for w in changed])
-        for webhook_id, reason in to_disable.items():  # after the updates: this fails what is still pending
-            webhooks_q.disable(cur, webhook_id, reason)
-
-    def _delay(self, attempt: int, retry_after_s: float | None) -> float:
-        delay = SCHEDULE_S[attempt - 1] * self.settings.webhook_backoff_scale
-        delay *= random.uniform(1 - JITTER, 1 + JITTER)
-        if retry_after_s is not None:
-            delay = max(delay, min(retry_after_s, MAX_RETRY_AFTER_S))
-        return delay
-
-    def _quiet_text(self) -> str:
-        seconds = DISABLE_AFTER_QUIET.total_seconds() * self.settings.webhook_backoff_scale
-        return f"{seconds / 3600:g} h" if seconds >= 3600 else f"{seconds:g} s"
 
     # -- one attempt (pool thread) -------------------------------------------------
     def _run(self, job: Job) -> None:

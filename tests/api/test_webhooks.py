@@ -25,7 +25,7 @@ from helpfaster_box.organizations.service import bootstrap
 from helpfaster_box.settings import Settings
 from helpfaster_box.store.db import open_database
 from helpfaster_box.web.app import create_app
-from helpfaster_box.webhooks import delivery, outbox
+from helpfaster_box.webhooks import outbox, policy
 
 WAIT_S = 15.0
 
@@ -497,8 +497,8 @@ def test_410_gone_disables_the_endpoint_until_re_enabled(client, admin, receiver
 
 def test_sustained_failure_disables_the_endpoint(client, admin, receiver, monkeypatch):
     # Production: 20 consecutive failures and no success for 24 h; shrunk here.
-    monkeypatch.setattr(delivery, "DISABLE_AFTER_FAILURES", 3)
-    monkeypatch.setattr(delivery, "DISABLE_AFTER_QUIET", timedelta(0))
+    monkeypatch.setattr(policy, "DISABLE_AFTER_FAILURES", 3)
+    monkeypatch.setattr(policy, "DISABLE_AFTER_QUIET", timedelta(0))
     receiver.plan("/down", *[500] * 10)
     hook = create_webhook(client, admin, receiver, "/down")
     emit(client, admin, "lead.captured", {"id": "lead_1"})

@@ -15,8 +15,9 @@ import numpy as np
 import pytest
 
 from helpfaster_box.retrieval import index_files
-from helpfaster_box.retrieval.index import ChatbotIndex, IndexCorrupt, IndexRegistry
+from helpfaster_box.retrieval.index import ChatbotIndex, IndexCorrupt
 from helpfaster_box.retrieval.lexical import TokenStore, build_bm25, is_identifier, tokenize
+from helpfaster_box.retrieval.registry import IndexRegistry
 
 DIM = 32
 WORDS = [f"w{i}" for i in range(400)]

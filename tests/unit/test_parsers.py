@@ -348,7 +348,7 @@ def test_zip_bomb_docx_is_refused_before_extraction():
 
 
 def test_docx_total_uncompressed_cap(monkeypatch):
-    monkeypatch.setattr(parsers, "_ZIP_MAX_TOTAL", 10_000)
+    monkeypatch.setattr(parsers.docx, "ZIP_MAX_TOTAL", 10_000)
     with pytest.raises(ParseError, match="expands to more than"):
         parse(make_docx(), "docx")
 

@@ -1,0 +1,202 @@
+"""HTML: lxml, boilerplate (navigation, headers, footers, scripts) dropped, sections by heading."""
+
+from __future__ import annotations
+
+import re
+from contextlib import suppress
+
+from lxml import etree
+from lxml import html as lxml_html
+
+from helpfaster_box.knowledge.parsers.base import (
+    ParsedDocument,
+    Section,
+    decode_text,
+    guard,
+)
+
+# ---------------------------------------------------------------- HTML
+
+_DROP = (
+    "nav",
+    "header",
+    "footer",
+    "aside",
+    "script",
+    "style",
+    "noscript",
+    "form",
+    "svg",
+    "iframe",
+    "template",
+    "button",
+    "select",
+    "textarea",
+    "canvas",
+    "object",
+    "embed",
+    "dialog",
+    "menu",
+)
+_BOILER_ROLES = {"navigation", "banner", "contentinfo", "complementary", "search", "dialog"}
+# Not "sidebar": DocBook and Sphinx put tips and warnings inside the text in
+# <div class="sidebar"> (26% of the Debian handbook); page sidebars are <aside>
+# or role=complementary, dropped above.
+_BOILER_NAME = re.compile(
+    r"(?:^|[\s_-])(?:nav|navbar|navigation|menu|breadcrumbs?|cookies?|consent|gdpr"
+    r"|skip-?link|share|sharing|social|ads?|advert\w*|sponsored|popup|modal|pagination"
+    r"|pager|newsletter|subscribe)(?:$|[\s_-])",
+    re.IGNORECASE,
+)
+_BLOCK = {
+    "p",
+    "div",
+    "li",
+    "ul",
+    "ol",
+    "dl",
+    "dt",
+    "dd",
+    "table",
+    "tr",
+    "blockquote",
+    "pre",
+    "section",
+    "article",
+    "main",
+    "figure",
+    "figcaption",
+    "hr",
+    "address",
+    "details",
+    "summary",
+    "caption",
+    "body",
+    "tbody",
+    "thead",
+}
+_HEADINGS = {"h1": 1, "h2": 2, "h3": 3, "h4": 4, "h5": 5, "h6": 6}
+_META_CHARSET = re.compile(rb"<meta[^>]+charset=[\"']?([A-Za-z0-9_-]+)", re.IGNORECASE)
+
+
+def _html_text(data: bytes) -> str:
+    declared = _META_CHARSET.search(data[:4096])
+    text = None
+    if declared and declared.group(1).lower() not in (b"utf-8", b"utf8"):
+        with suppress(LookupError):
+            text = data.decode(declared.group(1).decode(), errors="replace")
+    # lxml refuses str input that still carries an XML encoding declaration (XHTML pages).
+    return re.sub(r"^\s*<\?xml[^>]*\?>", "", text if text is not None else decode_text(data))
+
+
+def _heading_anchor(el: etree._Element) -> str | None:
+    inner = el.xpath("./@id | .//@id | .//a/@name")
+    if inner:
+        return str(inner[0])
+    parent, before = el.getparent(), el.getprevious()
+    # Sphinx and many CMSs put the id on the wrapping <section>, or on an empty <a> before.
+    if parent is not None and parent.get("id") and before is None:
+        return str(parent.get("id"))
+    if before is not None and before.tag == "a" and not before.text_content().strip():
+        found = before.get("id") or before.get("name")
+        return str(found) if found else None
+    return None
+
+
+def _strip_boilerplate(root: etree._Element) -> None:
+    for el in list(root.iter(*_DROP)):
+        if el.tag == "header" and el.xpath("ancestor::article | ancestor::main"):
+            continue  # an article's own header carries its h1
+        el.drop_tree()
+    page_len = len(root.text_content())
+    for el in list(root.iter(etree.Element)):
+        style = (el.get("style") or "").replace(" ", "").lower()
+        hidden = (
+            el.get("hidden") is not None
+            or el.get("aria-hidden") == "true"
+            or "display:none" in style
+            or "visibility:hidden" in style
+            or (el.get("role") or "").lower() in _BOILER_ROLES
+        )
+        named = _BOILER_NAME.search(f"{el.get('class') or ''} {el.get('id') or ''}")
+        # Class names are a weak signal: never let one remove the page's main content.
+        if (
+            named
+            and not hidden
+            and (el.xpath(".//h1 | .//main | .//article") or len(el.text_content()) > page_len // 2)
+        ):
+            continue
+        if (hidden or named) and el.tag not in ("html", "body"):
+            el.drop_tree()
+
+
+def _parse_html(data: bytes) -> ParsedDocument:
+    with guard("HTML"):
+        parser = lxml_html.HTMLParser(remove_comments=True, remove_pis=True, no_network=True)
+        doc = lxml_html.document_fromstring(_html_text(data), parser=parser)
+        title = " ".join(" ".join(doc.xpath("//title//text()")).split()) or None
+        if not title:
+            first_h1 = doc.xpath("//h1")
+            title = " ".join(first_h1[0].text_content().split()) if first_h1 else None
+        _strip_boilerplate(doc)
+        mains = doc.xpath("//main | //*[@role='main']") or doc.xpath("//article")
+        root = mains[0] if len(mains) == 1 and mains[0].text_content().strip() else doc.body
+        return ParsedDocument(title, _html_sections(root))
+
+
+def _html_sections(root: etree._Element) -> list[Section]:
+    sections: list[Section] = []
+    heading: tuple[str | None, str | None, int] = (None, None, 0)
+    paras: list[str] = []
+    buf: list[str] = []
+    in_heading: etree._Element | None = None
+    pre_depth, buf_pre = 0, False
+
+    def flush() -> None:
+        nonlocal buf_pre
+        text = "".join(buf)
+        lines = [ln.rstrip() if buf_pre else ln.strip() for ln in text.split("\n")]
+        text = "\n".join(ln for ln in lines if ln.strip()).strip("\n")
+        if text.strip():
+            paras.append(text)
+        buf.clear()
+        buf_pre = False
+
+    def add(text: str | None) -> None:
+        nonlocal buf_pre
+        if text:
+            buf.append(text if pre_depth else re.sub(r"\s+", " ", text))
+            buf_pre = buf_pre or pre_depth > 0
+
+    for event, el in etree.iterwalk(root, events=("start", "end")):
+        tag = el.tag if isinstance(el.tag, str) else ""
+        if event == "start":
+            if tag in _HEADINGS and in_heading is None:
+                flush()
+                sections.append(Section(heading[0], heading[1], "\n\n".join(paras), heading[2]))
+                paras.clear()
+                in_heading = el
+            elif in_heading is not None:
+                pass  # markup inside a heading stays part of the heading text
+            elif tag == "br":
+                buf.append("\n")
+            elif tag in _BLOCK:
+                flush()
+            elif tag in ("td", "th") and buf and not buf[-1].endswith("\n"):
+                buf.append(" | ")
+            pre_depth += tag == "pre"
+            add(el.text)
+            continue
+        if el is in_heading:
+            text = " ".join("".join(buf).split())
+            buf.clear()
+            heading = (text, _heading_anchor(el), _HEADINGS[tag]) if text else (None, None, 0)
+            in_heading = None
+        elif tag in _BLOCK and in_heading is None:
+            flush()
+        pre_depth -= tag == "pre"
+        if el is not root:
+            add(el.tail)
+    flush()
+    sections.append(Section(heading[0], heading[1], "\n\n".join(paras), heading[2]))
+    return sections
