@@ -9,16 +9,15 @@ from typing import Any
 
 import msgspec
 from litestar import post
+from litestar.params import FromPath, JSONBody
 from litestar.response import Response, ServerSentEvent
 from litestar.response.sse import ServerSentEventMessage
 
 from helpfaster_box.chat.schemas import ChatReply, ChatRequest
-from helpfaster_box.chat.service import ChatInput, ChatService
+from helpfaster_box.chat.service import ChatInput
 from helpfaster_box.chatbots import service as chatbots
 from helpfaster_box.errors import DomainError, Invalid, Unavailable
-from helpfaster_box.settings import Settings
-from helpfaster_box.store.db import Database
-from helpfaster_box.web.auth import AuthContext
+from helpfaster_box.web.deps import Auth, Chat, Config, Db
 from helpfaster_box.web.errors import DEFAULT_MESSAGES, domain_body, error_body
 
 log = logging.getLogger("helpfaster_box.chat")
@@ -63,14 +62,14 @@ async def _stream(
         await events.aclose()  # type: ignore[attr-defined]
 
 
-@post("/chatbots/{bot_id:str}/chat", status_code=200, tags=["Chat"])
+@post("/chatbots/{bot_id:str}/chat", status_code=200, tags=["Chat"], opt={"errors": (503,), "sse": True})
 async def chat(
-    auth: AuthContext,
-    db: Database,
-    settings: Settings,
-    chat: ChatService | None,
-    bot_id: str,
-    data: ChatRequest,
+    auth: Auth,
+    db: Db,
+    settings: Config,
+    chat: Chat,
+    bot_id: FromPath[str],
+    data: JSONBody[ChatRequest],
 ) -> Response[ChatReply]:
     """Answer a visitor from the chatbot's knowledge, citing the sources used.
 

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from litestar import Controller, Request, delete, get, patch, post
+from litestar.params import FromPath, JSONBody
 
 from helpfaster_box.chatbots import service
 from helpfaster_box.chatbots.schemas import ChatbotCreate, ChatbotOut, ChatbotPatch
 from helpfaster_box.schemas import Page
-from helpfaster_box.settings import Settings
-from helpfaster_box.store.db import Database
-from helpfaster_box.web.auth import AuthContext
+from helpfaster_box.web.deps import Auth, Config, Db
 from helpfaster_box.web.params import Cursor, Limit
 
 
@@ -19,26 +18,26 @@ class ChatbotsController(Controller):
 
     @get("/")
     async def list_chatbots(
-        self, auth: AuthContext, db: Database, limit: Limit = 20, cursor: Cursor = None
+        self, auth: Auth, db: Db, limit: Limit = 20, cursor: Cursor = None
     ) -> Page[ChatbotOut]:
         return await service.list_page(db, auth.org_id, limit, cursor)
 
     @post("/", status_code=201)
     async def create_chatbot(
-        self, auth: AuthContext, db: Database, settings: Settings, data: ChatbotCreate
+        self, auth: Auth, db: Db, settings: Config, data: JSONBody[ChatbotCreate]
     ) -> ChatbotOut:
         return await service.create(db, settings, auth.org_id, data)
 
     @get("/{bot_id:str}")
-    async def get_chatbot(self, auth: AuthContext, db: Database, bot_id: str) -> ChatbotOut:
+    async def get_chatbot(self, auth: Auth, db: Db, bot_id: FromPath[str]) -> ChatbotOut:
         return service.chatbot_out(await service.load(db, auth.org_id, bot_id))
 
     @patch("/{bot_id:str}")
     async def update_chatbot(
-        self, auth: AuthContext, db: Database, settings: Settings, bot_id: str, data: ChatbotPatch
+        self, auth: Auth, db: Db, settings: Config, bot_id: FromPath[str], data: JSONBody[ChatbotPatch]
     ) -> ChatbotOut:
         return await service.update(db, settings, auth.org_id, bot_id, data)
 
     @delete("/{bot_id:str}", status_code=204)
-    async def delete_chatbot(self, request: Request, auth: AuthContext, db: Database, bot_id: str) -> None:
+    async def delete_chatbot(self, request: Request, auth: Auth, db: Db, bot_id: FromPath[str]) -> None:
         await service.delete(db, auth.org_id, bot_id, request.app.state.on_chatbot_deleted)

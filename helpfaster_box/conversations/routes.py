@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from litestar import Controller, get, post
-from litestar.params import Parameter
+from litestar.params import FromPath, JSONBody, Parameter
 
 from helpfaster_box.chatbots import service as chatbots
 from helpfaster_box.conversations import service
@@ -16,9 +16,8 @@ from helpfaster_box.conversations.schemas import (
     MessageOut,
 )
 from helpfaster_box.schemas import Page
-from helpfaster_box.store.db import Database
 from helpfaster_box.timerange import time_range
-from helpfaster_box.web.auth import AuthContext
+from helpfaster_box.web.deps import Auth, Db
 from helpfaster_box.web.params import Cursor, From, Limit, To
 
 
@@ -28,9 +27,9 @@ class ConversationsController(Controller):
     @get("/chatbots/{bot_id:str}/conversations")
     async def list_conversations(
         self,
-        auth: AuthContext,
-        db: Database,
-        bot_id: str,
+        auth: Auth,
+        db: Db,
+        bot_id: FromPath[str],
         limit: Limit = 20,
         cursor: Cursor = None,
         start: From = None,
@@ -44,17 +43,19 @@ class ConversationsController(Controller):
         return await service.list_page(db, bot_id, limit=limit, cursor=cursor, start=a, end=b, status=status)
 
     @get("/conversations/{conv_id:str}")
-    async def get_conversation(self, auth: AuthContext, db: Database, conv_id: str) -> ConversationOut:
+    async def get_conversation(self, auth: Auth, db: Db, conv_id: FromPath[str]) -> ConversationOut:
         return await service.get(db, auth.org_id, conv_id)
 
-    @post("/conversations/{conv_id:str}/escalate", status_code=200)
+    @post("/conversations/{conv_id:str}/escalate", status_code=200, opt={"errors": (409,)})
     async def escalate_conversation(
-        self, auth: AuthContext, db: Database, conv_id: str, data: EscalateRequest | None = None
+        self, auth: Auth, db: Db, conv_id: FromPath[str], data: JSONBody[EscalateRequest | None] = None
     ) -> ConversationOut:
         """Hand the conversation to a human; happens once per conversation."""
         reason = (data.reason if data else None) or "escalated by an operator"
         return await service.escalate(db, auth.org_id, conv_id, reason)
 
     @post("/messages/{msg_id:str}/feedback", status_code=200)
-    async def add_feedback(self, auth: AuthContext, db: Database, msg_id: str, data: Feedback) -> MessageOut:
+    async def add_feedback(
+        self, auth: Auth, db: Db, msg_id: FromPath[str], data: JSONBody[Feedback]
+    ) -> MessageOut:
         return await service.add_feedback(db, auth.org_id, msg_id, data.rating, data.comment)

@@ -7,18 +7,15 @@ from typing import Annotated, Any, Literal
 import msgspec
 from litestar import Controller, Request, delete, get, post
 from litestar.datastructures import UploadFile
-from litestar.params import Parameter
+from litestar.params import FromPath, JSONBody, Parameter
 from litestar.response import Response
 
 from helpfaster_box.chatbots import service as chatbots
 from helpfaster_box.errors import Invalid
 from helpfaster_box.knowledge import service
-from helpfaster_box.knowledge.ingestion import KnowledgeService
 from helpfaster_box.knowledge.schemas import JsonSource, SearchRequest, SearchResults, SourceOut
 from helpfaster_box.schemas import Page
-from helpfaster_box.settings import Settings
-from helpfaster_box.store.db import Database
-from helpfaster_box.web.auth import AuthContext
+from helpfaster_box.web.deps import Auth, Config, Db, Knowledge
 from helpfaster_box.web.params import Cursor, Limit
 
 FORM_FIELD_LIMITS = (("title", 500), ("url", 2000))
@@ -49,7 +46,7 @@ async def _from_multipart(request: Request[Any, Any, Any]) -> tuple[dict[str, An
 
 
 async def _from_json(
-    request: Request[Any, Any, Any], settings: Settings
+    request: Request[Any, Any, Any], settings: Config
 ) -> tuple[dict[str, Any], bytes | None]:
     try:
         spec = msgspec.json.decode(await request.body(), type=JsonSource)
@@ -60,11 +57,11 @@ async def _from_json(
 
 async def add_source(
     request: Request[Any, Any, Any],
-    auth: AuthContext,
-    db: Database,
-    settings: Settings,
-    knowledge: KnowledgeService | None,
-    bot_id: str,
+    auth: Auth,
+    db: Db,
+    settings: Config,
+    knowledge: Knowledge,
+    bot_id: FromPath[str],
 ) -> Response[SourceOut]:
     """Add knowledge: a multipart `file` (pdf, docx, html, md, txt) with optional `title`
     and `url`, or JSON {"type": "text"|"qa"|"url", ...}. Ingestion runs in the background."""
@@ -87,6 +84,7 @@ def add_source_handler(max_upload_bytes: int) -> Any:
         tags=["Sources"],
         request_max_body_size=max_upload_bytes,
         name="add_source",
+        opt={"errors": (503,), "duplicate": SourceOut},
     )(add_source)
 
 
@@ -96,9 +94,9 @@ class SourcesController(Controller):
     @get("/chatbots/{bot_id:str}/sources")
     async def list_sources(
         self,
-        auth: AuthContext,
-        db: Database,
-        bot_id: str,
+        auth: Auth,
+        db: Db,
+        bot_id: FromPath[str],
         limit: Limit = 20,
         cursor: Cursor = None,
         status: Annotated[
@@ -110,23 +108,21 @@ class SourcesController(Controller):
         return await service.list_page(db, bot_id, limit=limit, cursor=cursor, status=status)
 
     @get("/sources/{source_id:str}")
-    async def get_source(self, auth: AuthContext, db: Database, source_id: str) -> SourceOut:
+    async def get_source(self, auth: Auth, db: Db, source_id: FromPath[str]) -> SourceOut:
         return await service.get(db, auth.org_id, source_id)
 
-    @delete("/sources/{source_id:str}", status_code=204)
-    async def delete_source(
-        self, auth: AuthContext, db: Database, knowledge: KnowledgeService | None, source_id: str
-    ) -> None:
+    @delete("/sources/{source_id:str}", status_code=204, opt={"errors": (503,)})
+    async def delete_source(self, auth: Auth, db: Db, knowledge: Knowledge, source_id: FromPath[str]) -> None:
         await service.delete(db, knowledge, auth.org_id, source_id)
 
-    @post("/chatbots/{bot_id:str}/search", status_code=200)
+    @post("/chatbots/{bot_id:str}/search", status_code=200, opt={"errors": (503,)})
     async def search(
         self,
-        auth: AuthContext,
-        db: Database,
-        knowledge: KnowledgeService | None,
-        bot_id: str,
-        data: SearchRequest,
+        auth: Auth,
+        db: Db,
+        knowledge: Knowledge,
+        bot_id: FromPath[str],
+        data: JSONBody[SearchRequest],
     ) -> SearchResults:
         await chatbots.load(db, auth.org_id, bot_id)
         return await service.search(service.running(knowledge), bot_id, data.query, data.k)

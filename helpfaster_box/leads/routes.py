@@ -6,16 +6,15 @@ from collections.abc import AsyncIterator
 from typing import Annotated, Literal
 
 from litestar import Controller, get
-from litestar.params import Parameter
+from litestar.params import FromPath, Parameter
 from litestar.response import Response, Stream
 
 from helpfaster_box.chatbots import service as chatbots
 from helpfaster_box.leads import service
 from helpfaster_box.leads.schemas import LeadOut
 from helpfaster_box.schemas import Page
-from helpfaster_box.store.db import Database
 from helpfaster_box.timerange import time_range
-from helpfaster_box.web.auth import AuthContext
+from helpfaster_box.web.deps import Auth, Db
 from helpfaster_box.web.params import Cursor, From, Limit, To
 
 
@@ -23,7 +22,7 @@ def _disposition(bot_id: str) -> dict[str, str]:
     return {"Content-Disposition": f'attachment; filename="leads-{bot_id}.csv"'}
 
 
-async def _csv(db: Database, bot_id: str, start: str | None, end: str | None) -> Stream:
+async def _csv(db: Db, bot_id: FromPath[str], start: str | None, end: str | None) -> Stream:
     a, b = time_range(start, end)
     lines = await service.export_csv(db, bot_id, a, b)
 
@@ -37,12 +36,12 @@ async def _csv(db: Database, bot_id: str, start: str | None, end: str | None) ->
 class LeadsController(Controller):
     tags = ["Leads"]  # noqa: RUF012 - declared by Litestar's Controller
 
-    @get("/chatbots/{bot_id:str}/leads")
+    @get("/chatbots/{bot_id:str}/leads", opt={"csv": True})
     async def list_leads(
         self,
-        auth: AuthContext,
-        db: Database,
-        bot_id: str,
+        auth: Auth,
+        db: Db,
+        bot_id: FromPath[str],
         limit: Limit = 20,
         cursor: Cursor = None,
         start: From = None,
@@ -57,14 +56,14 @@ class LeadsController(Controller):
         a, b = time_range(start, end)
         return await service.list_page(db, bot_id, limit=limit, cursor=cursor, start=a, end=b)
 
-    @get("/chatbots/{bot_id:str}/leads/export", media_type="text/csv")
+    @get("/chatbots/{bot_id:str}/leads/export", media_type="text/csv", opt={"csv": True})
     async def export_leads(
-        self, auth: AuthContext, db: Database, bot_id: str, start: From = None, end: To = None
+        self, auth: Auth, db: Db, bot_id: FromPath[str], start: From = None, end: To = None
     ) -> Stream:
         """Every lead of the chatbot as CSV, streamed."""
         await chatbots.load(db, auth.org_id, bot_id)
         return await _csv(db, bot_id, start, end)
 
     @get("/leads/{lead_id:str}")
-    async def get_lead(self, auth: AuthContext, db: Database, lead_id: str) -> LeadOut:
+    async def get_lead(self, auth: Auth, db: Db, lead_id: FromPath[str]) -> LeadOut:
         return await service.get(db, auth.org_id, lead_id)

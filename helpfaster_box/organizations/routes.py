@@ -6,11 +6,9 @@ from litestar import get
 
 from helpfaster_box.organizations import service
 from helpfaster_box.organizations.schemas import OrganizationOut
-from helpfaster_box.settings import Settings
-from helpfaster_box.store.db import Database
-from helpfaster_box.web.auth import AuthContext
+from helpfaster_box.web.deps import Auth, Config, Db
 
 
 @get("/organization", tags=["Organization"])
-async def get_organization(auth: AuthContext, db: Database, settings: Settings) -> OrganizationOut:
+async def get_organization(auth: Auth, db: Db, settings: Config) -> OrganizationOut:
     return await service.describe(db, settings, auth.org_id)

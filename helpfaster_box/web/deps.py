@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Request
-from litestar.di import Provide
+from litestar.di import NamedDependency, Provide
 
 from helpfaster_box.chat.service import ChatService
 from helpfaster_box.errors import Unauthorized
@@ -48,6 +48,14 @@ async def provide_chat(request: Request[Any, Any, Any]) -> ChatService | None:
 async def provide_webhooks(request: Request[Any, Any, Any]) -> WebhookDispatcher | None:
     return request.app.state.webhooks
 
+
+# What handlers annotate their parameters with (Litestar injects by name).
+Auth = NamedDependency[AuthContext]
+Db = NamedDependency[Database]
+Config = NamedDependency[Settings]
+Knowledge = NamedDependency[KnowledgeService | None]
+Chat = NamedDependency[ChatService | None]
+Webhooks = NamedDependency[WebhookDispatcher | None]
 
 DEPENDENCIES = {
     "auth": Provide(provide_auth),

@@ -1,17 +1,32 @@
 """OpenAPI at /v1/openapi.json and Swagger UI at /v1/docs, with every asset served
-from the swagger-ui-bundle package: the appliance is air-gapped, so no CDN."""
+from the swagger-ui-bundle package: the appliance is air-gapped, so no CDN.
+
+Litestar generates each operation's success schema from the handler's return type.
+What it cannot know is which errors an operation answers, and it documents its own
+validation body instead of ours. `truthful` fixes both from the routes themselves:
+every /v1 operation gets the standard error body for 400 (invalid input), 401 (key),
+429 (rate limit) and 500; 404 when the path names an object; 413 and 415 when it
+takes a body; 403 when an admin guard protects it; and the statuses a handler
+declares with `opt={"errors": (...)}` (409 conflicts, 503 unavailable or busy).
+"""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import msgspec
 import swagger_ui_bundle
-from litestar import Request, Response, get
+from litestar import Litestar, Request, Response, get
+from litestar.handlers import HTTPRouteHandler
 from litestar.openapi.config import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
+from litestar.routes import HTTPRoute
 from litestar.static_files import create_static_files_router
+
+from helpfaster_box.web.auth import admin_only
+from helpfaster_box.web.errors import ERROR_CODES
 
 ASSETS = "/v1/docs/assets"
 
@@ -44,8 +59,104 @@ def docs_assets_router() -> Any:
     )
 
 
+ERROR_REF = {"$ref": "#/components/schemas/ErrorBody"}
+ERROR_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["error", "message"],
+    "additionalProperties": False,
+    "properties": {
+        "error": {"type": "string", "enum": ERROR_CODES},
+        "message": {"type": "string", "minLength": 1},
+        "details": {
+            "type": "array",
+            "minItems": 1,
+            "items": {
+                "type": "object",
+                "required": ["message"],
+                "properties": {"field": {"type": ["string", "null"]}, "message": {"type": "string"}},
+            },
+        },
+    },
+}
+ERROR_TEXT = {
+    400: "The request is invalid (body, parameters or cursor).",
+    401: "No valid API key.",
+    403: "This key's role may not do this.",
+    404: "No such object in this organization.",
+    409: "The object's current state does not allow this.",
+    413: "The body is larger than the limit.",
+    415: "The body's Content-Type is not accepted here.",
+    429: "Over the organization's rate limit; see Retry-After.",
+    500: "A failure on the server's side (logged, never detailed).",
+    503: "A component is busy (overloaded, see Retry-After) or not running (unavailable).",
+}
+BASE_ERRORS = (400, 401, 429, 500)
+BODY_METHODS = {"POST", "PUT", "PATCH"}
+PUBLIC = {"/v1/health", "/v1/openapi.json"}
+_PARAM = re.compile(r"\{(\w+):\w+\}")
+
+
+def _error_statuses(handler: HTTPRouteHandler, method: str, path: str) -> set[int]:
+    statuses = set(BASE_ERRORS)
+    if "{" in path:
+        statuses.add(404)
+    if method in BODY_METHODS:
+        statuses |= {413, 415}
+    if any(getattr(g, "func", g) is admin_only for g in handler.resolve_guards()):
+        statuses.add(403)
+    statuses |= set(handler.opt.get("errors", ()))
+    return statuses
+
+
+def _extra_success(handler: HTTPRouteHandler, responses: dict[str, Any]) -> None:
+    """Success bodies the return type does not show: SSE chat, CSV lists, a duplicate upload."""
+    ok = responses.get(str(handler.status_code), {})
+    if handler.opt.get("sse"):
+        ok.setdefault("content", {})["text/event-stream"] = {
+            "schema": {
+                "type": "string",
+                "description": "token events, then one done (ChatReply) or error event",
+            }
+        }
+    if handler.opt.get("csv"):
+        ok.setdefault("content", {})["text/csv"] = {"schema": {"type": "string"}}
+    if (struct := handler.opt.get("duplicate")) is not None:
+        responses["200"] = {
+            "description": "The same content was added before: the existing source.",
+            "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{struct.__name__}"}}},
+        }
+
+
+def truthful(app: Litestar) -> dict[str, Any]:
+    """The generated document with every operation's real error responses (see module doc)."""
+    schema = app.openapi_schema.to_schema()
+    schema.setdefault("components", {}).setdefault("schemas", {})["ErrorBody"] = ERROR_SCHEMA
+    for route in app.routes:
+        if not isinstance(route, HTTPRoute):
+            continue
+        path = _PARAM.sub(r"{\1}", route.path)
+        item = schema["paths"].get(path)
+        if item is None or path in PUBLIC:
+            continue
+        for handler in route.route_handlers:
+            for method in handler.http_methods:
+                op = item.get(method.lower())
+                if op is None:
+                    continue
+                responses = op.setdefault("responses", {})
+                for status in sorted(_error_statuses(handler, method, path)):
+                    responses[str(status)] = {
+                        "description": ERROR_TEXT[status],
+                        "content": {"application/json": {"schema": ERROR_REF}},
+                    }
+                _extra_success(handler, responses)
+    return schema
+
+
 @get("/openapi.json", include_in_schema=False, tags=["Docs"])
-async def openapi_json(request: Request) -> Response[bytes]:
-    """The schema at the documented address; the docs UI reads its own copy."""
-    schema = request.app.openapi_schema.to_schema()
-    return Response(msgspec.json.encode(schema), media_type="application/json")
+async def openapi_json(request: Request[Any, Any, Any]) -> Response[bytes]:
+    """The schema at the documented address (built once per app)."""
+    state = request.app.state
+    if getattr(state, "openapi_document", None) is None:
+        state.openapi_document = msgspec.json.encode(truthful(request.app))
+    return Response(state.openapi_document, media_type="application/json")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Request, Response, get
+from litestar.openapi import ResponseSpec
 
 from helpfaster_box import __version__
 from helpfaster_box.schemas import Out
@@ -16,7 +17,12 @@ class HealthOut(Out):
     checks: dict[str, str]
 
 
-@get("/health", tags=["Health"], security=[])
+@get(
+    "/health",
+    tags=["Health"],
+    security=[],
+    responses={503: ResponseSpec(HealthOut, description="Not ready: a check failed (see checks).")},
+)
 async def health(request: Request[Any, Any, Any]) -> Response[HealthOut]:
     state = request.app.state
     checks: dict[str, str] = {"database": "ok"}

@@ -16,13 +16,13 @@ from typing import Any
 
 import msgspec
 from litestar import Controller, delete, get, patch, post
+from litestar.params import FromPath, FromQuery, JSONBody
 from msgspec import UNSET
 
 from helpfaster_box.errors import Conflict, Invalid, NotFound
 from helpfaster_box.schemas import Page, make_page
-from helpfaster_box.settings import Settings
-from helpfaster_box.store.db import Database
-from helpfaster_box.web.auth import AuthContext, admin_only
+from helpfaster_box.web.auth import admin_only
+from helpfaster_box.web.deps import Auth, Config, Db, Webhooks
 from helpfaster_box.web.params import Cursor, Limit
 from helpfaster_box.webhooks import outbox
 from helpfaster_box.webhooks import queries as webhooks_q
@@ -39,7 +39,7 @@ from helpfaster_box.webhooks.schemas import (
 from helpfaster_box.webhooks.sender import url_problem
 
 
-async def check_url(settings: Settings, url: str) -> str:
+async def check_url(settings: Config, url: str) -> str:
     problem = await asyncio.to_thread(url_problem, url, settings.webhook_allow_private)
     if problem:
         raise Invalid(problem, field="url")
@@ -79,14 +79,14 @@ class WebhooksController(Controller):
 
     @get("/")
     async def list_webhooks(
-        self, auth: AuthContext, db: Database, limit: Limit = 20, cursor: Cursor = None
+        self, auth: Auth, db: Db, limit: Limit = 20, cursor: Cursor = None
     ) -> Page[WebhookOut]:
         rows, nxt = await db.aread(webhooks_q.page_webhooks, auth.org_id, limit, cursor)
         return make_page([webhook_out(r) for r in rows], nxt)
 
     @post("/", status_code=201)
     async def create_webhook(
-        self, auth: AuthContext, db: Database, data: WebhookCreate, settings: Settings
+        self, auth: Auth, db: Db, data: JSONBody[WebhookCreate], settings: Config
     ) -> WebhookOut:
         values = {
             "url": await check_url(settings, data.url),
@@ -102,7 +102,7 @@ class WebhooksController(Controller):
         return webhook_out(row, secret=row["secret"])
 
     @get("/{webhook_id:str}")
-    async def get_webhook(self, auth: AuthContext, db: Database, webhook_id: str) -> WebhookOut:
+    async def get_webhook(self, auth: Auth, db: Db, webhook_id: FromPath[str]) -> WebhookOut:
         row = await db.aread(webhooks_q.get_webhook, auth.org_id, webhook_id)
         if row is None:
             raise NotFound.of("Webhook")
@@ -110,7 +110,7 @@ class WebhooksController(Controller):
 
     @patch("/{webhook_id:str}")
     async def update_webhook(
-        self, auth: AuthContext, db: Database, settings: Settings, webhook_id: str, data: WebhookPatch
+        self, auth: Auth, db: Db, settings: Config, webhook_id: FromPath[str], data: JSONBody[WebhookPatch]
     ) -> WebhookOut:
         given = {k: v for k, v in msgspec.structs.asdict(data).items() if v is not UNSET}
         if "url" in given:
@@ -139,13 +139,13 @@ class WebhooksController(Controller):
         return webhook_out(row)
 
     @delete("/{webhook_id:str}", status_code=204)
-    async def delete_webhook(self, auth: AuthContext, db: Database, webhook_id: str) -> None:
+    async def delete_webhook(self, auth: Auth, db: Db, webhook_id: FromPath[str]) -> None:
         if not await db.awrite(webhooks_q.delete_webhook, auth.org_id, webhook_id):
             raise NotFound.of("Webhook")
 
-    @post("/{webhook_id:str}/test", status_code=202)
+    @post("/{webhook_id:str}/test", status_code=202, opt={"errors": (409,)})
     async def test_webhook(
-        self, auth: AuthContext, db: Database, webhook_id: str, webhooks: WebhookDispatcher | None
+        self, auth: Auth, db: Db, webhook_id: FromPath[str], webhooks: Webhooks
     ) -> DeliveryOut:
         """Send a signed `webhook.test` event now, through the normal outbox and delivery path."""
 
@@ -165,7 +165,7 @@ class WebhooksController(Controller):
         return delivery_out(row)
 
     @post("/{webhook_id:str}/rotate-secret", status_code=200)
-    async def rotate_secret(self, auth: AuthContext, db: Database, webhook_id: str) -> WebhookOut:
+    async def rotate_secret(self, auth: Auth, db: Db, webhook_id: FromPath[str]) -> WebhookOut:
         """A new secret, shown once; the previous one keeps signing for 24 h (both signatures are sent)."""
         row = await db.awrite(webhooks_q.rotate_secret, auth.org_id, webhook_id)
         if row is None:
@@ -175,12 +175,12 @@ class WebhooksController(Controller):
     @get("/{webhook_id:str}/deliveries")
     async def list_deliveries(
         self,
-        auth: AuthContext,
-        db: Database,
-        webhook_id: str,
+        auth: Auth,
+        db: Db,
+        webhook_id: FromPath[str],
         limit: Limit = 20,
         cursor: Cursor = None,
-        status: DeliveryStatus | None = None,
+        status: FromQuery[DeliveryStatus | None] = None,
     ) -> Page[DeliveryOut]:
         def read(cur: Any) -> tuple[list[dict[str, Any]], str | None] | None:
             if webhooks_q.get_webhook(cur, auth.org_id, webhook_id) is None:
@@ -207,15 +207,15 @@ class WebhookDeliveriesController(Controller):
     guards = [admin_only]  # noqa: RUF012
 
     @get("/{delivery_id:str}")
-    async def get_delivery(self, auth: AuthContext, db: Database, delivery_id: str) -> DeliveryOut:
+    async def get_delivery(self, auth: Auth, db: Db, delivery_id: FromPath[str]) -> DeliveryOut:
         row = await db.aread(webhooks_q.get_delivery, auth.org_id, delivery_id)
         if row is None:
             raise NotFound.of("Webhook delivery")
         return delivery_out(row)
 
-    @post("/{delivery_id:str}/retry", status_code=202)
+    @post("/{delivery_id:str}/retry", status_code=202, opt={"errors": (409,)})
     async def retry_delivery(
-        self, auth: AuthContext, db: Database, delivery_id: str, webhooks: WebhookDispatcher | None
+        self, auth: Auth, db: Db, delivery_id: FromPath[str], webhooks: Webhooks
     ) -> DeliveryOut:
         """Deliver again now (same event, same webhook-id), whatever the delivery's status."""
 

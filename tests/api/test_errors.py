@@ -8,9 +8,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from conftest import assert_error_body, cli_create_org, make_settings, wait_out_minute_boundary
 from litestar import get
 from litestar.testing import TestClient
+from support.helpers import assert_error_body, cli_create_org, make_settings, wait_out_minute_boundary
 
 from helpfaster_box.organizations.service import bootstrap
 from helpfaster_box.web.app import create_app

@@ -16,6 +16,8 @@ from helpfaster_box.organizations.service import bootstrap
 from helpfaster_box.settings import load_settings
 from helpfaster_box.web.app import create_app
 
+pytestmark = pytest.mark.models
+
 DOC = "# Shipping\n\nWe ship to Norway with PostNord. Delivery takes 5 to 7 business days.\n"
 
 

@@ -6,7 +6,7 @@ import asyncio
 import itertools
 
 import httpx
-from conftest import cli_create_org, make_settings, wait_out_minute_boundary
+from support.helpers import cli_create_org, make_settings, wait_out_minute_boundary
 
 from helpfaster_box.organizations.service import bootstrap
 from helpfaster_box.web.app import create_app

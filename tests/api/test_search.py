@@ -16,13 +16,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import assert_error_body, run_cli
-from knowledge_helpers import create_bot, ingested, models_settings, search, upload
 from litestar.testing import TestClient
+from support.helpers import assert_error_body, run_cli
+from support.knowledge import create_bot, ingested, models_settings, search, upload
 
 from helpfaster_box.organizations.service import bootstrap
 from helpfaster_box.settings import Settings
 from helpfaster_box.web.app import create_app
+
+pytestmark = pytest.mark.models
 
 ACCOUNT = """# Account access
 

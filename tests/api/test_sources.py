@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
-from conftest import Org, assert_error_body, cli_create_org
-from knowledge_helpers import (
+from litestar.testing import TestClient
+from support.helpers import Org, assert_error_body, cli_create_org
+from support.knowledge import (
     NOISY_HTML,
     add_json,
     create_bot,
@@ -27,11 +28,12 @@ from knowledge_helpers import (
     search,
     upload,
 )
-from litestar.testing import TestClient
 
 from helpfaster_box.organizations.service import bootstrap
 from helpfaster_box.settings import Settings
 from helpfaster_box.web.app import create_app
+
+pytestmark = pytest.mark.models
 
 MAX_UPLOAD = 150_000
 MAX_REQUEST = 2_048  # JSON bodies elsewhere; uploads get MAX_UPLOAD on their own route

@@ -15,11 +15,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import assert_error_body, cli_create_org, make_settings
 from litestar import Litestar
 from litestar.testing import TestClient
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
+from support.helpers import assert_error_body, cli_create_org, make_settings
 
 from helpfaster_box.organizations.service import bootstrap
 from helpfaster_box.settings import Settings

@@ -30,8 +30,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
-from conftest import make_settings
 from litestar.testing import TestClient
+from support.helpers import make_settings
 
 from helpfaster_box.knowledge.ingestion import passage_text
 from helpfaster_box.organizations.service import bootstrap

@@ -6,8 +6,8 @@ import json
 import re
 
 from click.testing import CliRunner
-from conftest import run_cli
 from litestar.testing import TestClient
+from support.helpers import run_cli
 
 from helpfaster_box import __version__
 from helpfaster_box.cli.main import main

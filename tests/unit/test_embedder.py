@@ -18,6 +18,8 @@ import pytest
 from helpfaster_box.llm.embedder import MAX_TOKENS, Embedder
 from helpfaster_box.llm.registry import default_models_dir, list_models
 
+pytestmark = pytest.mark.models
+
 REFERENCE = Path(__file__).resolve().parents[1] / "fixtures" / "minilm_reference.json"
 
 

@@ -28,6 +28,8 @@ from helpfaster_box.llm.engine import (
 from helpfaster_box.llm.fairqueue import FairQueue, QueueFull
 from helpfaster_box.llm.textstream import TextStream
 
+pytestmark = pytest.mark.models
+
 MODEL = Path(__file__).resolve().parents[2] / "models" / "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 

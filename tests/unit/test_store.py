@@ -7,8 +7,8 @@ import threading
 
 import duckdb
 import pytest
-from conftest import make_settings
 from litestar.testing import TestClient
+from support.helpers import make_settings
 
 from helpfaster_box.keys import queries as keys_q
 from helpfaster_box.organizations import queries as orgs_q

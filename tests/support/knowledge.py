@@ -11,11 +11,11 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-from conftest import make_settings
 from litestar.testing import TestClient
-from unit.test_parsers import NOISY_HTML, make_docx, make_pdf
 
 from helpfaster_box.settings import Settings
+from support.documents import NOISY_HTML, make_docx, make_pdf
+from support.helpers import make_settings
 
 __all__ = [
     "NOISY_HTML",

@@ -1,0 +1,1 @@
+"""Test support: helpers, documents, the live-server harness (not test modules)."""
