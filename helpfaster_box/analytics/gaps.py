@@ -72,23 +72,16 @@ def sync(cur: duckdb.DuckDBPyConnection, org_id: str, bot_id: str) -> int:
         )
     )
     by_text = {_text_key(g["question"]): g for g in gaps}
-    with_vec = [g for g in gaps if g["embedding"] is not None]
-    matrix = np.asarray([g["embedding"] for g in with_vec], dtype=np.float32).reshape(len(with_vec), -1)
+    near = _Nearest([g for g in gaps if g["embedding"] is not None])
     members: list[tuple[str, str, str]] = []
     for row in found:
-        gap = by_text.get(_text_key(row["content"]))
         vec = None if row["embedding"] is None else np.asarray(row["embedding"], dtype=np.float32)
-        if gap is None and vec is not None and len(with_vec) and matrix.shape[1] == len(vec):
-            sims = matrix @ vec
-            best = int(np.argmax(sims))
-            if sims[best] >= SAME_QUESTION:
-                gap = with_vec[best]
+        gap = by_text.get(_text_key(row["content"])) or (near.find(vec) if vec is not None else None)
         if gap is None:
             gap = _new_gap(cur, org_id, bot_id, row)
             by_text[_text_key(row["content"])] = gap
-            if vec is not None and (not len(with_vec) or matrix.shape[1] == len(vec)):
-                with_vec.append(gap)
-                matrix = np.vstack([matrix.reshape(-1, len(vec)), vec[None, :]])
+            if vec is not None:
+                near.add(gap)
         elif gap["status"] == "resolved" and row["reason"] == "declined" and row["created_at"] > gap["resolved_at"]:
             cur.execute("UPDATE gaps SET status = 'open' WHERE id = ?", [gap["id"]])
             gap["status"] = "open"
@@ -104,6 +97,31 @@ def sync(cur: duckdb.DuckDBPyConnection, org_id: str, bot_id: str) -> int:
         },
     )
     return len(members)
+
+
+class _Nearest:
+    """The gap whose first question is nearest a vector (cosine >= SAME_QUESTION)."""
+
+    def __init__(self, gaps: list[dict[str, Any]]) -> None:
+        self.gaps = gaps
+        self._matrix: np.ndarray | None = None
+
+    def add(self, gap: dict[str, Any]) -> None:
+        self.gaps.append(gap)
+        self._matrix = None
+
+    def find(self, vec: np.ndarray) -> dict[str, Any] | None:
+        if self._matrix is None or self._matrix.shape[1] != len(vec):
+            # Vectors of another size (an embedding model swapped) never match.
+            self._matrix = np.asarray(
+                [g["embedding"] if len(g["embedding"]) == len(vec) else np.zeros(len(vec)) for g in self.gaps],
+                dtype=np.float32,
+            ).reshape(len(self.gaps), len(vec))
+        if not len(self.gaps):
+            return None
+        sims = self._matrix @ vec
+        best = int(np.argmax(sims))
+        return self.gaps[best] if sims[best] >= SAME_QUESTION else None
 
 
 def _new_gap(cur: duckdb.DuckDBPyConnection, org_id: str, bot_id: str, row: dict[str, Any]) -> dict[str, Any]:
