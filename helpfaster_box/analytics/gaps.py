@@ -82,7 +82,11 @@ def sync(cur: duckdb.DuckDBPyConnection, org_id: str, bot_id: str) -> int:
             by_text[_text_key(row["content"])] = gap
             if vec is not None:
                 near.add(gap)
-        elif gap["status"] == "resolved" and row["reason"] == "declined" and row["created_at"] > gap["resolved_at"]:
+        elif (
+            gap["status"] == "resolved"
+            and row["reason"] == "declined"
+            and row["created_at"] > gap["resolved_at"]
+        ):
             cur.execute("UPDATE gaps SET status = 'open' WHERE id = ?", [gap["id"]])
             gap["status"] = "open"
         members.append((row["id"], gap["id"], row["reason"]))
@@ -114,7 +118,10 @@ class _Nearest:
         if self._matrix is None or self._matrix.shape[1] != len(vec):
             # Vectors of another size (an embedding model swapped) never match.
             self._matrix = np.asarray(
-                [g["embedding"] if len(g["embedding"]) == len(vec) else np.zeros(len(vec)) for g in self.gaps],
+                [
+                    g["embedding"] if len(g["embedding"]) == len(vec) else np.zeros(len(vec))
+                    for g in self.gaps
+                ],
                 dtype=np.float32,
             ).reshape(len(self.gaps), len(vec))
         if not len(self.gaps):

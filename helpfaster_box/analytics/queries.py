@@ -22,48 +22,55 @@ from helpfaster_box.store.ids import utcnow
 # Unique visitors: a conversation's visitor is its lead when one was captured (leads are
 # already deduplicated by email, then phone), else the email given with the first
 # message, else the conversation itself (an anonymous visitor counts once per conversation).
+#
+# Shape, from timing variants on the bench's 1M messages (30 days = 500k rows, 2 cores):
+# counts as sum(bool::INT) per day (56 ms; count(*) FILTER was 119 ms), percentiles over
+# the bot replies in their own scan (the day split would only repeat them), GROUPING SETS
+# only where a distinct count needs the period's own total. The count totals are the sums
+# of the day rows (every row of the period is on one of its days); see summary_rows.
 _SUMMARY = """
-WITH m AS (
-    SELECT {m_day} AS day, role, answered, latency_ms, ttft_ms, feedback_rating
+WITH md AS (
+    SELECT {m_day} AS day,
+        sum((role = 'user')::INT) AS visitor,
+        sum((role = 'assistant')::INT) AS bot,
+        sum((role = 'agent')::INT) AS agent,
+        sum((role = 'assistant' AND answered)::INT) AS answered,
+        sum((feedback_rating = 'up')::INT) AS up,
+        sum((feedback_rating = 'down')::INT) AS down
     FROM messages WHERE chatbot_id = $bot AND created_at BETWEEN $start AND $end
-), mm AS (
-    SELECT CASE WHEN grouping(day) = 1 THEN 'total' ELSE day::VARCHAR END AS k,
-        count(*) FILTER (WHERE role = 'user') AS visitor,
-        count(*) FILTER (WHERE role = 'assistant') AS bot,
-        count(*) FILTER (WHERE role = 'agent') AS agent,
-        count(*) FILTER (WHERE role = 'assistant' AND answered) AS answered,
-        count(*) FILTER (WHERE feedback_rating = 'up') AS up,
-        count(*) FILTER (WHERE feedback_rating = 'down') AS down,
-        quantile_cont(latency_ms, 0.5) AS p50,
-        quantile_cont(latency_ms, 0.95) AS p95,
+    GROUP BY ALL
+), mq AS (
+    SELECT 'total' AS k, quantile_cont(latency_ms, 0.5) AS p50, quantile_cont(latency_ms, 0.95) AS p95,
         quantile_cont(ttft_ms, 0.5) AS ttft50
-    FROM m GROUP BY GROUPING SETS ((day), ())
-), cc AS (
+    FROM messages WHERE chatbot_id = $bot AND role = 'assistant' AND created_at BETWEEN $start AND $end
+), cd AS (
     SELECT CASE WHEN grouping(day) = 1 THEN 'total' ELSE day::VARCHAR END AS k,
-        count(*) AS conversations, count(DISTINCT who) AS visitors, avg(message_count) AS avg_messages
+        count(*) AS conversations, count(DISTINCT who) AS visitors, sum(message_count) AS conv_messages
     FROM (
-        SELECT {c_day} AS day, message_count,
-            coalesce(lead_id, lower(visitor->>'email'), id) AS who
+        SELECT {c_day} AS day, message_count, coalesce(lead_id, lower(visitor->>'email'), id) AS who
         FROM conversations WHERE chatbot_id = $bot AND created_at BETWEEN $start AND $end
     ) GROUP BY GROUPING SETS ((day), ())
-), ee AS (
-    SELECT CASE WHEN grouping(day) = 1 THEN 'total' ELSE day::VARCHAR END AS k, count(*) AS escalations
-    FROM (
-        SELECT {e_day} AS day FROM conversations
-        WHERE chatbot_id = $bot AND escalated_at BETWEEN $start AND $end
-    ) GROUP BY GROUPING SETS ((day), ())
-), ll AS (
-    SELECT CASE WHEN grouping(day) = 1 THEN 'total' ELSE day::VARCHAR END AS k, count(*) AS leads
-    FROM (
-        SELECT {l_day} AS day FROM leads WHERE chatbot_id = $bot AND created_at BETWEEN $start AND $end
-    ) GROUP BY GROUPING SETS ((day), ())
+), ed AS (
+    SELECT {e_day} AS day, count(*) AS escalations FROM conversations
+    WHERE chatbot_id = $bot AND escalated_at BETWEEN $start AND $end GROUP BY ALL
+), ld AS (
+    SELECT {l_day} AS day, count(*) AS leads FROM leads
+    WHERE chatbot_id = $bot AND created_at BETWEEN $start AND $end GROUP BY ALL
 ), keys AS (
-    SELECT k FROM mm UNION SELECT k FROM cc UNION SELECT k FROM ee UNION SELECT k FROM ll
+    SELECT day::VARCHAR AS k FROM md UNION SELECT k FROM cd UNION SELECT day::VARCHAR FROM ed
+    UNION SELECT day::VARCHAR FROM ld UNION SELECT 'total'
 )
 SELECT keys.k, visitor, bot, agent, answered, up, down, p50, p95, ttft50,
-    conversations, visitors, avg_messages, escalations, leads
-FROM keys LEFT JOIN mm USING (k) LEFT JOIN cc USING (k) LEFT JOIN ee USING (k) LEFT JOIN ll USING (k)
+    conversations, visitors, conv_messages, escalations, leads
+FROM keys
+LEFT JOIN md ON md.day::VARCHAR = keys.k
+LEFT JOIN mq ON mq.k = keys.k
+LEFT JOIN cd ON cd.k = keys.k
+LEFT JOIN ed ON ed.day::VARCHAR = keys.k
+LEFT JOIN ld ON ld.day::VARCHAR = keys.k
 """
+
+SUMMED = ("visitor", "bot", "agent", "answered", "up", "down", "escalations", "leads")
 
 
 def summary_sql(bot_id: str, period: Period) -> tuple[str, dict[str, Any]]:
@@ -79,9 +86,14 @@ def summary_sql(bot_id: str, period: Period) -> tuple[str, dict[str, Any]]:
 
 
 def summary_rows(cur: duckdb.DuckDBPyConnection, bot_id: str, period: Period) -> dict[str, dict[str, Any]]:
-    """{"total" | "YYYY-MM-DD": row}; days without any row are absent."""
+    """{"total" | "YYYY-MM-DD": row}; days without any row are absent. The total row gets
+    the sums of the day rows' counts."""
     sql, params = summary_sql(bot_id, period)
-    return {r["k"]: r for r in rows_as_dicts(cur.execute(sql, params))}
+    rows = {r["k"]: r for r in rows_as_dicts(cur.execute(sql, params))}
+    total = rows["total"]
+    for col in SUMMED:
+        total[col] = sum(int(r[col] or 0) for k, r in rows.items() if k != "total")
+    return rows
 
 
 # -- questions and their vectors ----------------------------------------------------------

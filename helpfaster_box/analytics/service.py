@@ -86,12 +86,13 @@ async def summary(
     rows = await db.aread(q.summary_rows, bot_id, period)
     t = rows.get("total", {})
     fb = _feedback(t)
-    avg = t.get("avg_messages")
+    conversations = _int(t.get("conversations"))
+    avg = _int(t.get("conv_messages")) / conversations if conversations else None
     return SummaryOut(
         from_=iso(period.start),
         to=iso(period.end),
         timezone=period.tz,
-        conversations=_int(t.get("conversations")),
+        conversations=conversations,
         messages=_messages(t),
         unique_visitors=_int(t.get("visitors")),
         leads=_int(t.get("leads")),
@@ -101,7 +102,7 @@ async def summary(
         satisfaction_rate=_rate(fb.up, fb.up + fb.down),
         latency_ms=LatencyOut(p50=_ms(t.get("p50")), p95=_ms(t.get("p95"))),
         ttft_ms=TtftOut(p50=_ms(t.get("ttft50"))),
-        avg_messages_per_conversation=None if avg is None else round(float(avg), 2),
+        avg_messages_per_conversation=None if avg is None else round(avg, 2),
         daily=[_day(d.isoformat(), rows.get(d.isoformat(), {})) for d in period.days],
     )
 

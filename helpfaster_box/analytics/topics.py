@@ -34,8 +34,7 @@ EXAMPLES = 3
 MATCH_MIN = 0.8
 SEED = 1234
 
-STOP_WORDS = frozenset(
-    """
+_STOP_TEXT = """
     a about above after again against all also am an and any are aren't as at be because been before
     being below between both but by can can't cannot could couldn't did didn't do does doesn't doing
     don't down during each few for from further get gets getting got had hadn't has hasn't have
@@ -46,8 +45,8 @@ STOP_WORDS = frozenset(
     these they this those through to too under until up us very want was wasn't way we were weren't
     what what's when where which while who whom why will with won't would wouldn't you your yours
     yourself hi hello hey help tell know possible anyone someone something ok okay still yet
-    """.split()
-)
+"""
+STOP_WORDS = frozenset(_STOP_TEXT.split())
 _WORD = re.compile(r"[a-z][a-z0-9'-]*[a-z0-9]|[a-z]")
 
 
@@ -64,7 +63,9 @@ class Cluster:
 
 
 def words(text: str) -> list[str]:
-    return [w for w in _WORD.findall(text.lower().replace("\u2019", "'")) if w not in STOP_WORDS and len(w) > 2]
+    return [
+        w for w in _WORD.findall(text.lower().replace("\u2019", "'")) if w not in STOP_WORDS and len(w) > 2
+    ]
 
 
 def _normalize(x: np.ndarray) -> np.ndarray:
@@ -89,7 +90,7 @@ def kmeans(x: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     )
     km.train(x)
     _, labels = km.index.search(x, 1)
-    return _normalize(km.centroids), labels[:, 0].astype(np.int64)
+    return _normalize(np.asarray(km.centroids)), labels[:, 0].astype(np.int64)
 
 
 def silhouette(x: np.ndarray, labels: np.ndarray, k: int) -> float:
@@ -110,20 +111,22 @@ def silhouette(x: np.ndarray, labels: np.ndarray, k: int) -> float:
     return float(s.mean())
 
 
-def choose_k(x: np.ndarray) -> int:
+def choose_k(x: np.ndarray) -> tuple[int, np.ndarray, np.ndarray]:
+    """(k, centroids, labels) of the k with the best silhouette."""
     top = min(MAX_TOPICS, len(x) // MIN_TOPIC_SIZE)
     if top < 2:
-        return 1
+        return (1, *kmeans(x, 1))
     rng = np.random.default_rng(SEED)
     sample = rng.choice(len(x), SILHOUETTE_SAMPLE, replace=False) if len(x) > SILHOUETTE_SAMPLE else None
-    best_k, best = 1, -1.0
+    best: tuple[float, int, np.ndarray, np.ndarray] | None = None
     for k in range(2, top + 1):
         centroids, labels = kmeans(x, k)
         xs, ls = (x, labels) if sample is None else (x[sample], labels[sample])
         score = silhouette(xs, ls, k)
-        if score > best + 1e-9:
-            best_k, best = k, score
-    return best_k
+        if best is None or score > best[0] + 1e-9:
+            best = (score, k, centroids, labels)
+    assert best is not None
+    return best[1], best[2], best[3]
 
 
 def ctfidf_keywords(texts: list[str], labels: np.ndarray, k: int, top: int = KEYWORDS) -> list[list[str]]:
@@ -167,8 +170,7 @@ def cluster_questions(texts: list[str], vectors: np.ndarray) -> list[Cluster]:
     if not texts:
         return []
     x = _normalize(np.ascontiguousarray(vectors, dtype=np.float32))
-    k = choose_k(x)
-    centroids, labels = kmeans(x, k)
+    k, centroids, labels = choose_k(x)
     keywords = ctfidf_keywords(texts, labels, k)
     clusters = []
     for c in range(k):

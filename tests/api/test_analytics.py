@@ -22,10 +22,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from analytics_questions import theme_questions
+from conftest import assert_error_body
 from knowledge_helpers import ingested, models_settings
 from litestar.testing import TestClient
 
-from conftest import assert_error_body
 from helpfaster_box.organizations.service import bootstrap
 from helpfaster_box.web.app import create_app
 
@@ -51,7 +51,11 @@ def _bot(c: TestClient, h: dict[str, str], docs: bool = True, **extra: Any) -> s
     assert bot.status_code == 201, bot.text
     bot_id = bot.json()["id"]
     for title, text in (DOCS if docs else {}).items():
-        r = c.post(f"/v1/chatbots/{bot_id}/sources", headers=h, json={"type": "text", "title": title, "content": text})
+        r = c.post(
+            f"/v1/chatbots/{bot_id}/sources",
+            headers=h,
+            json={"type": "text", "title": title, "content": text},
+        )
         assert r.status_code == 202, r.text
     ingested(c)
     return bot_id
@@ -267,7 +271,9 @@ def test_an_escalated_conversation_waits_for_the_agent_until_handed_back(env):
     assert r.status_code == 201 and r.json()["role"] == "agent" and r.json()["author"] == "Bob"
     event = hooks.wait_for(lambda b: b["data"]["id"] == r.json()["id"])
     assert event["type"] == "message.sent" and event["data"]["conversationId"] == conv
-    roles = [(m["role"], m.get("author")) for m in c.get(f"/v1/conversations/{conv}", headers=h).json()["messages"]]
+    roles = [
+        (m["role"], m.get("author")) for m in c.get(f"/v1/conversations/{conv}", headers=h).json()["messages"]
+    ]
     assert roles == [("user", None), ("assistant", None), ("user", None), ("agent", "Bob")]
     back = c.post(f"/v1/conversations/{conv}/resolve", headers=h, json={"handBack": True})
     assert back.status_code == 200 and back.json()["status"] == "open"
@@ -312,9 +318,10 @@ def test_gaps_group_declined_and_thumbs_down_questions_and_resolve_into_knowledg
     ).json()
     assert [g["id"] for g in rest["data"]] == [down["id"]] and not rest["hasMore"]
     no_answer = c.post(f"/v1/chatbots/{bot}/analytics/gaps/{down['id']}/resolve", headers=h, json={})
-    assert no_answer.status_code == 400 and c.post(
-        f"/v1/chatbots/{bot}/analytics/gaps/gap_nope/resolve", headers=h
-    ).status_code == 404
+    assert (
+        no_answer.status_code == 400
+        and c.post(f"/v1/chatbots/{bot}/analytics/gaps/gap_nope/resolve", headers=h).status_code == 404
+    )
 
     resolved = c.post(f"/v1/chatbots/{bot}/analytics/gaps/{top['id']}/resolve", headers=h)
     assert resolved.status_code == 200, resolved.text
