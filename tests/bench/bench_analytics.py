@@ -22,25 +22,29 @@ from __future__ import annotations
 
 import argparse
 import json
+import random
 import statistics
 import sys
 import tempfile
 import time
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
-from litestar.testing import TestClient  # noqa: E402
+from analytics_questions import THEMES
+from litestar.testing import TestClient
 
-from helpfaster_box.analytics import queries as analytics_q  # noqa: E402
-from helpfaster_box.analytics.jobs import TopicRefresher  # noqa: E402
-from helpfaster_box.analytics.period import resolve_period  # noqa: E402
-from helpfaster_box.organizations.service import bootstrap  # noqa: E402
-from helpfaster_box.settings import Settings, load_settings  # noqa: E402
-from helpfaster_box.store.db import open_database  # noqa: E402
-from helpfaster_box.web.app import create_app  # noqa: E402
+from helpfaster_box.analytics import queries as analytics_q
+from helpfaster_box.analytics.jobs import TopicRefresher
+from helpfaster_box.analytics.period import resolve_period
+from helpfaster_box.organizations.service import bootstrap
+from helpfaster_box.settings import Settings, load_settings
+from helpfaster_box.store.db import open_database
+from helpfaster_box.store.ids import utcnow
+from helpfaster_box.web.app import create_app
 
 TARGET_RATIO = 1.5
 TARGET_TOPICS_S = 30.0
@@ -96,9 +100,7 @@ def build(settings: Settings) -> tuple[str, str, str]:
         org = c.get("/v1/organization", headers=h).json()["id"]
     db = open_database(settings.db_path)
     t0 = time.perf_counter()
-    from helpfaster_box.store.ids import utcnow
-
-    start = utcnow().replace(microsecond=0) - __import__("datetime").timedelta(days=60)
+    start = utcnow().replace(microsecond=0) - timedelta(days=60)
     for sql in LOAD:
         db.write(lambda cur, sql=sql: cur.execute(sql, {"org": org, "bot": bots[0], "t0": start}))
     db.close()
@@ -146,9 +148,8 @@ def bench_summary(c: TestClient, h: dict[str, str], bot: str, rounds: int, n: in
     }
 
 
-def questions(n: int) -> list[str]:
-    from analytics_questions import THEMES
-
+def questions(n: int) -> tuple[list[str], int]:
+    """n questions: n // 5 distinct ones, each asked 5 times."""
     distinct = []
     for templates, details in THEMES.values():
         for t in templates:
@@ -157,8 +158,9 @@ def questions(n: int) -> list[str]:
                     for cl in CLOSERS:
                         text = t.format(d=d)
                         distinct.append(o + (text[0].lower() + text[1:] if o else text) + cl)
+    random.Random(5).shuffle(distinct)  # every theme in any prefix
     distinct = distinct[: max(1, n // 5)]
-    return [distinct[i % len(distinct)] for i in range(n)], len(distinct)  # type: ignore[return-value]
+    return [distinct[i % len(distinct)] for i in range(n)], len(distinct)
 
 
 def bench_topics(c: TestClient, bot: str, n: int) -> dict[str, Any]:
@@ -174,8 +176,6 @@ def bench_topics(c: TestClient, bot: str, n: int) -> dict[str, Any]:
     by_text = dict(zip(unique, vectors, strict=True))
     db = c.app.state.db
     org = db.read(lambda cur: cur.execute("SELECT org_id FROM chatbots WHERE id = ?", [bot]).fetchone()[0])
-    from helpfaster_box.store.ids import utcnow
-
     now = utcnow()
 
     def load(cur: Any) -> None:
@@ -197,10 +197,13 @@ def bench_topics(c: TestClient, bot: str, n: int) -> dict[str, Any]:
     count = refresher.refresh(bot)
     topics_s = time.perf_counter() - t
     log(f"topics: {n} questions -> {count} topics in {topics_s:.1f} s")
+    labels = [t["label"] for t in db.read(lambda cur: analytics_q.topic_counts(cur, bot, None, None))]
+    log("topic labels:", labels)
     return {
         "topics_questions": n,
         "topics_distinct_questions": distinct,
         "topics_count": count,
+        "topic_labels": labels,
         "topics_s": round(topics_s, 2),
         "topics_ok": topics_s <= TARGET_TOPICS_S,
         "embed_distinct_s": round(embed_s, 1),
