@@ -131,6 +131,21 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
         float, Meta(gt=0, description="Multiplier on the retry schedule (tests shrink it).")
     ] = 1.0
 
+    # --- analytics ----------------------------------------------------------
+    analytics_max_days: Annotated[
+        int, Meta(ge=1, description="Longest analytics period accepted, in days (400 above).")
+    ] = 366
+    topics_refresh_minutes: Annotated[
+        int,
+        Meta(
+            ge=0,
+            description="Recompute topics of chatbots with new questions this often; 0 = only on request.",
+        ),
+    ] = 60
+    topics_window_days: Annotated[
+        int, Meta(ge=1, description="Topics cluster the visitor questions of this many last days.")
+    ] = 90
+
     def __post_init__(self) -> None:
         if not self.data_dir:
             self.data_dir = default_data_dir()

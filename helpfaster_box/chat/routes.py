@@ -76,6 +76,13 @@ async def chat(
     With `"stream": true` the answer is Server-Sent Events: `token` events
     (`{"text"}`), then one `done` event holding this same reply body (or an
     `error` event holding the error body).
+
+    In an escalated conversation (a person has it) the bot does not answer: the
+    visitor's message is stored and sent as `message.sent`, and the reply is
+    `{"reply": "", "sources": [], "escalated": true, "answered": false}` with
+    `messageId` the visitor's message. The bot answers again once the conversation
+    is handed back (`POST /v1/conversations/{id}/resolve` with `"handBack": true`);
+    a message into a resolved conversation reopens it for the bot.
     """
     bot = await chatbots.load(db, auth.org_id, bot_id)
     if chat is None:

@@ -19,6 +19,7 @@ import msgspec
 import numpy as np
 
 from helpfaster_box.chat import answers
+from helpfaster_box.chat.held import store_held_turn
 from helpfaster_box.chat.schemas import ChatReply
 from helpfaster_box.chatbots import queries as bots_q
 from helpfaster_box.chatbots.schemas import Chatbot
@@ -98,6 +99,11 @@ class ChatService:
             hits = sorted(hits + [h for h in own if h.chunk_id not in seen], key=lambda h: -(h.dense or 0))
         return hits, qvec
 
+    def _question_vector(self, message: str) -> np.ndarray | None:
+        """The question's own vector when retrieval did not embed it (no knowledge yet, a
+        request for a person, a held turn): topics and gaps need every question's."""
+        return None if self.knowledge is None else self.knowledge.embedder.embed([message])[0]
+
     def _relevant(self, hits: list[Hit]) -> list[Hit]:
         """The relevance gate: passages close enough in meaning to answer from, or naming
         the exact rare term (error code, path, command) the visitor asked about."""
@@ -132,7 +138,8 @@ class ChatService:
         reference = "\n".join(blocks) if blocks else "(no passages)"
         messages = [{"role": "system", "content": system}]
         for turn in history[-HISTORY_TURNS:]:
-            messages.append({"role": turn["role"], "content": turn["content"][:1000]})
+            role = "assistant" if turn["role"] == "agent" else turn["role"]  # a person's reply
+            messages.append({"role": role, "content": turn["content"][:1000]})
         messages.append(
             {"role": "user", "content": f"Reference passages:\n{reference}\n\nQuestion: {message}"}
         )
@@ -142,6 +149,11 @@ class ChatService:
     async def reply(self, org_id: str, bot: Chatbot, req: ChatInput) -> AsyncIterator[tuple[str, Any]]:
         started = time.perf_counter()
         conv, history = await self._conversation(org_id, bot, req)
+        if conv is not None and conv["status"] == "escalated":  # a person has it: no bot reply
+            vector = await asyncio.to_thread(self._question_vector, req.message)
+            args = (conv["id"], req.message, req.visitor, req.metadata, vector)
+            yield "done", await store_held_turn(self.db, org_id, bot.id, *args)
+            return
         human = escalation.asks_for_human(bot.escalation, req.message)
         hits: list[Hit] = []
         qvec: np.ndarray | None = None
@@ -178,7 +190,9 @@ class ChatService:
         if composed.mode in ("extractive", "fallback", "escalation"):
             yield "token", composed.reply  # not generated: the whole reply is one piece
         latency_ms = int((time.perf_counter() - started) * 1000)
-        result = await self._store(org_id, bot, conv, req, relevant, composed, latency_ms)
+        if qvec is None:
+            qvec = await asyncio.to_thread(self._question_vector, req.message)
+        result = await self._store(org_id, bot, conv, req, relevant, composed, latency_ms, qvec)
         yield "done", result
 
     async def _generate(self, org_id: str, bot: Chatbot, prompt: str, out: Composed) -> AsyncIterator[str]:
@@ -299,6 +313,7 @@ class ChatService:
         hits: list[Hit],
         c: Composed,
         latency_ms: int,
+        qvec: np.ndarray | None,
     ) -> ChatReply:
         """Write the turn, its lead, its escalation and their webhook events in one transaction."""
         sources = self.sources_of(hits, c) if c.answered else []
@@ -315,6 +330,8 @@ class ChatService:
                 conv = conv_q.get_conversation(cur, org_id, conv["id"])
                 if conv is None:
                     raise NotFound.of("Conversation")
+                if conv["status"] == "resolved":  # the visitor is back: the bot answers again
+                    conv_q.set_status(cur, conv["id"], "open")
             unanswered = not c.answered and c.mode != "escalation"
             streak = (conv["unanswered_streak"] + 1 if conv else 1) if unanswered else 0
             already = conv is not None and conv["status"] == "escalated"
@@ -332,6 +349,7 @@ class ChatService:
                 cur,
                 conv,
                 {"role": "user", "content": req.message, "visitor": req.visitor, "metadata": req.metadata},
+                qvec,
             )
             emit(cur, conv, "message.sent", message_event(conv, user))
             has_lead = leads.capture(cur, conv, details)

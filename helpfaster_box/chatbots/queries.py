@@ -128,6 +128,8 @@ def update_chatbot(
 # chatbot removes everything it owns in the same transaction. Features that add
 # such a table append it here.
 OWNED_TABLES: list[str] = ["chunks", "sources", "messages", "conversations", "lead_conversations", "leads"]
+# analytics (migration 007): question vectors, topic clusterings, knowledge gaps
+OWNED_TABLES += ["message_vectors", "topic_runs", "topics", "topic_members", "gaps", "gap_members"]
 
 
 def delete_chatbot(cur: duckdb.DuckDBPyConnection, org_id: str, bot_id: str) -> bool:

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 import duckdb
+import numpy as np
 
 from helpfaster_box.store.db import decode_json, row_as_dict, rows_as_dicts, scalar
 from helpfaster_box.store.ids import new_id, utcnow
@@ -38,6 +39,7 @@ def create_conversation(
         "unanswered_streak": 0,
         "escalated_at": None,
         "escalation_reason": None,
+        "resolved_at": None,
         "created_at": now,
         "updated_at": now,
     }
@@ -73,9 +75,13 @@ def list_conversations(
 
 
 def add_message(
-    cur: duckdb.DuckDBPyConnection, conv: dict[str, Any], fields: dict[str, Any]
+    cur: duckdb.DuckDBPyConnection,
+    conv: dict[str, Any],
+    fields: dict[str, Any],
+    vector: np.ndarray | None = None,
 ) -> dict[str, Any]:
-    """Append a message and bump the conversation's counters, in the caller's transaction."""
+    """Append a message and bump the conversation's counters, in the caller's transaction.
+    A visitor question's embedding (``vector``) is kept beside it for topics and gaps."""
     seq = scalar(
         cur,
         "UPDATE conversations SET message_count = message_count + 1, updated_at = ? WHERE id = ? "
@@ -100,6 +106,7 @@ def add_message(
         "feedback_rating": None,
         "feedback_comment": None,
         "feedback_at": None,
+        "author": None,
         **fields,
         "created_at": utcnow(),
     }
@@ -107,7 +114,22 @@ def add_message(
     cur.execute(
         f"INSERT INTO messages ({', '.join(params)}) VALUES ({', '.join('$' + k for k in params)})", params
     )
+    if vector is not None:
+        cur.execute(
+            "INSERT INTO message_vectors (message_id, chatbot_id, embedding) VALUES (?, ?, ?)",
+            [row["id"], conv["chatbot_id"], np.asarray(vector, dtype=np.float32).tolist()],
+        )
     return row
+
+
+def set_status(cur: duckdb.DuckDBPyConnection, conv_id: str, status: str) -> None:
+    """open (handed back to the bot: its unanswered streak starts again) or resolved."""
+    now = utcnow()
+    cur.execute(
+        "UPDATE conversations SET status = $status, updated_at = $now, unanswered_streak = 0, "
+        "resolved_at = CASE WHEN $status = 'resolved' THEN $now ELSE NULL END WHERE id = $id",
+        {"status": status, "now": now, "id": conv_id},
+    )
 
 
 def set_unanswered_streak(cur: duckdb.DuckDBPyConnection, conv_id: str, streak: int) -> None:

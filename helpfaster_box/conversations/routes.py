@@ -1,4 +1,5 @@
-"""Conversations (list, read with all messages, escalate) and message feedback."""
+"""Conversations (list, read with all messages, escalate, a person's reply, resolve or
+hand back) and message feedback."""
 
 from __future__ import annotations
 
@@ -10,10 +11,12 @@ from litestar.params import FromPath, JSONBody, Parameter
 from helpfaster_box.chatbots import service as chatbots
 from helpfaster_box.conversations import service
 from helpfaster_box.conversations.schemas import (
+    AgentReply,
     ConversationOut,
     EscalateRequest,
     Feedback,
     MessageOut,
+    ResolveRequest,
 )
 from helpfaster_box.schemas import Page
 from helpfaster_box.timerange import time_range
@@ -35,7 +38,7 @@ class ConversationsController(Controller):
         start: From = None,
         end: To = None,
         status: Annotated[
-            Literal["open", "escalated"] | None, Parameter(description="Only this status.")
+            Literal["open", "escalated", "resolved"] | None, Parameter(description="Only this status.")
         ] = None,
     ) -> Page[ConversationOut]:
         await chatbots.load(db, auth.org_id, bot_id)
@@ -53,6 +56,25 @@ class ConversationsController(Controller):
         """Hand the conversation to a human; happens once per conversation."""
         reason = (data.reason if data else None) or "escalated by an operator"
         return await service.escalate(db, auth.org_id, conv_id, reason)
+
+    @post("/conversations/{conv_id:str}/messages", status_code=201)
+    async def add_agent_message(
+        self, auth: Auth, db: Db, conv_id: FromPath[str], data: JSONBody[AgentReply]
+    ) -> MessageOut:
+        """A person's reply (role `agent`, with its `author`), stored after the messages so far
+        and sent as a `message.sent` webhook like the bot's replies. It changes no status: to
+        keep the bot quiet, escalate the conversation (the bot does not answer an escalated
+        one) and resolve or hand it back when done."""
+        return await service.add_agent_message(db, auth.org_id, conv_id, data.content, data.author)
+
+    @post("/conversations/{conv_id:str}/resolve", status_code=200)
+    async def resolve_conversation(
+        self, auth: Auth, db: Db, conv_id: FromPath[str], data: JSONBody[ResolveRequest | None] = None
+    ) -> ConversationOut:
+        """Close the conversation (status `resolved`), or with `"handBack": true` return it to
+        the bot (status `open`, its unanswered streak reset). 409 when it already is so. A
+        visitor writing into a resolved conversation reopens it for the bot."""
+        return await service.resolve(db, auth.org_id, conv_id, bool(data and data.hand_back))
 
     @post("/messages/{msg_id:str}/feedback", status_code=200)
     async def add_feedback(

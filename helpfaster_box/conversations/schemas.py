@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
-from helpfaster_box.schemas import Out
+from helpfaster_box.schemas import Out, Struct
 from helpfaster_box.store.ids import iso
 
 ConversationStatus = Literal["open", "escalated", "resolved"]
@@ -45,6 +45,8 @@ class MessageOut(Out):
     prompt_tokens: int | UnsetType | None = UNSET
     completion_tokens: int | UnsetType | None = UNSET
     feedback: FeedbackOut | UnsetType | None = UNSET
+    # a person's replies (role agent)
+    author: str | UnsetType | None = UNSET
 
 
 class MessageEvent(MessageOut, kw_only=True):
@@ -65,6 +67,7 @@ class ConversationOut(Out):
     escalation_reason: str | None
     created_at: str
     updated_at: str
+    resolved_at: str | None = None
     messages: list[MessageOut] | UnsetType = UNSET
 
 
@@ -75,6 +78,19 @@ class Feedback(msgspec.Struct, forbid_unknown_fields=True):
 
 class EscalateRequest(msgspec.Struct, forbid_unknown_fields=True):
     reason: Annotated[str, Meta(min_length=1, max_length=500)] | None = None
+
+
+class AgentReply(Struct):
+    """A person's reply in a conversation (role `agent`)."""
+
+    content: Annotated[str, Meta(min_length=1, max_length=20_000)]
+    author: Annotated[str, Meta(min_length=1, max_length=200)] | None = None
+
+
+class ResolveRequest(Struct):
+    """`handBack: true` returns the conversation to the bot (status `open`) instead of closing it."""
+
+    hand_back: bool = False
 
 
 def message_fields(m: dict[str, Any]) -> dict[str, Any]:
@@ -99,6 +115,8 @@ def message_fields(m: dict[str, Any]) -> dict[str, Any]:
             if m["feedback_rating"]
             else None,
         )
+    elif m["role"] == "agent":
+        out.update(author=m["author"])
     else:
         out.update(visitor=m["visitor"], metadata=m["metadata"])
     return out
@@ -124,5 +142,6 @@ def conversation_out(c: dict[str, Any], messages: list[dict[str, Any]] | None = 
         escalation_reason=c["escalation_reason"],
         created_at=iso(c["created_at"]),
         updated_at=iso(c["updated_at"]),
+        resolved_at=iso(c["resolved_at"]),
         messages=UNSET if messages is None else [message_out(m) for m in messages],
     )

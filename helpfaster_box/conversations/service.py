@@ -1,8 +1,14 @@
-"""Conversations: read them, rate a reply, hand one to a human. No HTTP here.
+"""Conversations: read them, rate a reply, hand one to a human, let the human answer,
+close it or hand it back. No HTTP here.
 
 `escalate_in` is the one way a conversation is escalated, by an operator's call
 or automatically inside a chat turn: it changes the row and emits
 `conversation.escalated` in the caller's transaction.
+
+Status: `open` (the bot answers) -> `escalated` (a person has it; the bot stays
+quiet, see chat/held.py) -> `resolved` (closed; a new visitor message reopens it
+for the bot) or, handed back, `open` again. An agent reply changes no status: a
+person may also write into a conversation the bot is handling.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from helpfaster_box.conversations.schemas import (
     ConversationOut,
     MessageOut,
     conversation_out,
+    message_event,
     message_out,
 )
 from helpfaster_box.errors import Conflict, Invalid, NotFound
@@ -95,5 +102,44 @@ async def add_feedback(
         updated = conv_q.get_message(cur, org_id, msg_id)
         assert updated is not None
         return message_out(updated)
+
+    return await db.awrite(apply)
+
+
+async def add_agent_message(
+    db: Database, org_id: str, conv_id: str, content: str, author: str | None
+) -> MessageOut:
+    """A person's reply, appended in order and sent as `message.sent` in the same transaction."""
+    text = content.strip()
+    if not text:
+        raise Invalid("content must not be empty.", field="content")
+
+    def apply(cur: Any) -> MessageOut:
+        conv = conv_q.get_conversation(cur, org_id, conv_id)
+        if conv is None:
+            raise NotFound.of("Conversation")
+        msg = conv_q.add_message(cur, conv, {"role": "agent", "content": text, "author": author})
+        emit(cur, conv, "message.sent", message_event(conv, msg))
+        return message_out(msg)
+
+    return await db.awrite(apply)
+
+
+async def resolve(db: Database, org_id: str, conv_id: str, hand_back: bool) -> ConversationOut:
+    """Close the conversation, or (hand_back) return it to the bot."""
+
+    def apply(cur: Any) -> ConversationOut:
+        conv = conv_q.get_conversation(cur, org_id, conv_id)
+        if conv is None:
+            raise NotFound.of("Conversation")
+        target = "open" if hand_back else "resolved"
+        if conv["status"] == target:
+            raise Conflict(
+                "This conversation is already with the bot."
+                if hand_back
+                else "This conversation is already resolved."
+            )
+        conv_q.set_status(cur, conv_id, target)
+        return conversation_out(conv_q.must_get(cur, org_id, conv_id), None)
 
     return await db.awrite(apply)

@@ -13,15 +13,24 @@ CREATE TABLE chunks(id BIGINT DEFAULT(nextval('chunk_ids')) PRIMARY KEY, chatbot
 CREATE INDEX chunks_bot ON chunks(chatbot_id);
 CREATE INDEX chunks_source ON chunks(source_id);
 
-CREATE TABLE conversations(id VARCHAR PRIMARY KEY, org_id VARCHAR NOT NULL, chatbot_id VARCHAR NOT NULL, status VARCHAR NOT NULL, visitor JSON, metadata JSON, message_count INTEGER DEFAULT(0) NOT NULL, unanswered_streak INTEGER DEFAULT(0) NOT NULL, escalated_at TIMESTAMP, escalation_reason VARCHAR, created_at TIMESTAMP NOT NULL, updated_at TIMESTAMP NOT NULL, lead_id VARCHAR, lead_asked BOOLEAN DEFAULT(false));
+CREATE TABLE conversations(id VARCHAR PRIMARY KEY, org_id VARCHAR NOT NULL, chatbot_id VARCHAR NOT NULL, status VARCHAR NOT NULL, visitor JSON, metadata JSON, message_count INTEGER DEFAULT(0) NOT NULL, unanswered_streak INTEGER DEFAULT(0) NOT NULL, escalated_at TIMESTAMP, escalation_reason VARCHAR, created_at TIMESTAMP NOT NULL, updated_at TIMESTAMP NOT NULL, lead_id VARCHAR, lead_asked BOOLEAN DEFAULT(false), resolved_at TIMESTAMP);
 CREATE INDEX conversations_bot ON conversations(chatbot_id, created_at);
+
+CREATE TABLE gap_members(message_id VARCHAR NOT NULL, chatbot_id VARCHAR NOT NULL, gap_id VARCHAR NOT NULL, reason VARCHAR NOT NULL);
+CREATE INDEX gap_members_bot ON gap_members(chatbot_id);
+
+CREATE TABLE gaps(id VARCHAR PRIMARY KEY, org_id VARCHAR NOT NULL, chatbot_id VARCHAR NOT NULL, question VARCHAR NOT NULL, embedding FLOAT[], status VARCHAR NOT NULL, answer VARCHAR, source_id VARCHAR, resolved_at TIMESTAMP, created_at TIMESTAMP NOT NULL);
+CREATE INDEX gaps_bot ON gaps(chatbot_id);
 
 CREATE TABLE lead_conversations(lead_id VARCHAR, conversation_id VARCHAR, chatbot_id VARCHAR NOT NULL, created_at TIMESTAMP NOT NULL, PRIMARY KEY(lead_id, conversation_id));
 
 CREATE TABLE leads(id VARCHAR PRIMARY KEY, org_id VARCHAR NOT NULL, chatbot_id VARCHAR NOT NULL, "name" VARCHAR, email VARCHAR, phone VARCHAR, company VARCHAR, created_at TIMESTAMP NOT NULL, updated_at TIMESTAMP NOT NULL);
 CREATE INDEX leads_bot ON leads(chatbot_id, created_at);
 
-CREATE TABLE messages(id VARCHAR PRIMARY KEY, org_id VARCHAR NOT NULL, chatbot_id VARCHAR NOT NULL, conversation_id VARCHAR NOT NULL, seq INTEGER NOT NULL, "role" VARCHAR NOT NULL, "content" VARCHAR NOT NULL, sources JSON, answered BOOLEAN, answer_mode VARCHAR, prompt_tokens INTEGER, completion_tokens INTEGER, latency_ms INTEGER, ttft_ms INTEGER, visitor JSON, metadata JSON, feedback_rating VARCHAR, feedback_comment VARCHAR, feedback_at TIMESTAMP, created_at TIMESTAMP NOT NULL);
+CREATE TABLE message_vectors(message_id VARCHAR PRIMARY KEY, chatbot_id VARCHAR NOT NULL, embedding FLOAT[] NOT NULL);
+CREATE INDEX message_vectors_bot ON message_vectors(chatbot_id);
+
+CREATE TABLE messages(id VARCHAR PRIMARY KEY, org_id VARCHAR NOT NULL, chatbot_id VARCHAR NOT NULL, conversation_id VARCHAR NOT NULL, seq INTEGER NOT NULL, "role" VARCHAR NOT NULL, "content" VARCHAR NOT NULL, sources JSON, answered BOOLEAN, answer_mode VARCHAR, prompt_tokens INTEGER, completion_tokens INTEGER, latency_ms INTEGER, ttft_ms INTEGER, visitor JSON, metadata JSON, feedback_rating VARCHAR, feedback_comment VARCHAR, feedback_at TIMESTAMP, created_at TIMESTAMP NOT NULL, author VARCHAR);
 CREATE INDEX messages_bot ON messages(chatbot_id, created_at);
 CREATE INDEX messages_conversation ON messages(conversation_id, seq);
 
@@ -32,6 +41,14 @@ CREATE TABLE schema_migrations("version" INTEGER PRIMARY KEY, "name" VARCHAR NOT
 CREATE TABLE sources(id VARCHAR PRIMARY KEY, org_id VARCHAR NOT NULL, chatbot_id VARCHAR NOT NULL, "type" VARCHAR NOT NULL, format VARCHAR, title VARCHAR, url VARCHAR, filename VARCHAR, content_type VARCHAR, size_bytes BIGINT NOT NULL, content_hash VARCHAR NOT NULL, status VARCHAR NOT NULL, "error" VARCHAR, chunk_count INTEGER DEFAULT(0) NOT NULL, created_at TIMESTAMP NOT NULL, updated_at TIMESTAMP NOT NULL);
 CREATE INDEX sources_bot ON sources(chatbot_id, created_at);
 CREATE INDEX sources_status ON sources(status);
+
+CREATE TABLE topic_members(message_id VARCHAR NOT NULL, chatbot_id VARCHAR NOT NULL, topic_id VARCHAR NOT NULL);
+CREATE INDEX topic_members_bot ON topic_members(chatbot_id);
+
+CREATE TABLE topic_runs(chatbot_id VARCHAR NOT NULL, computed_at TIMESTAMP NOT NULL, questions INTEGER NOT NULL, period_from TIMESTAMP NOT NULL, period_to TIMESTAMP NOT NULL);
+
+CREATE TABLE topics(id VARCHAR NOT NULL, chatbot_id VARCHAR NOT NULL, "label" VARCHAR NOT NULL, keywords JSON NOT NULL, examples JSON NOT NULL, centroid FLOAT[] NOT NULL, created_at TIMESTAMP NOT NULL);
+CREATE INDEX topics_bot ON topics(chatbot_id);
 
 CREATE TABLE webhook_attempts(delivery_id VARCHAR NOT NULL, attempt INTEGER NOT NULL, attempted_at TIMESTAMP NOT NULL, status_code INTEGER, latency_ms INTEGER NOT NULL, "error" VARCHAR);
 CREATE INDEX webhook_attempts_delivery ON webhook_attempts(delivery_id);

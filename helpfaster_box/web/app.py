@@ -12,6 +12,7 @@ from litestar import Litestar, Router
 from litestar.datastructures import State
 
 from helpfaster_box import __version__
+from helpfaster_box.analytics.routes import AnalyticsController
 from helpfaster_box.chat.routes import chat
 from helpfaster_box.chatbots.routes import ChatbotsController
 from helpfaster_box.conversations.routes import ConversationsController
@@ -79,6 +80,7 @@ V1_ROUTES: list[object] = [
     LeadsController,
     WebhooksController,
     WebhookDeliveriesController,
+    AnalyticsController,
 ]
 
 
@@ -93,11 +95,15 @@ def create_app(settings: Settings) -> Litestar:
             "knowledge": None,
             "chat": None,
             "webhooks": None,
+            "topics": None,
         }
     )
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        from apscheduler.schedulers.background import BackgroundScheduler
+
+        from helpfaster_box.analytics.jobs import TopicRefresher
         from helpfaster_box.webhooks.delivery import WebhookDispatcher
 
         async with AsyncExitStack() as stack:
@@ -105,12 +111,21 @@ def create_app(settings: Settings) -> Litestar:
             db = open_database(settings.db_path)
             stack.callback(db.close)
             app.state.db = db
-            webhooks = WebhookDispatcher(settings, db)
+            # One scheduler for every background job (webhook delivery, topics), stopped
+            # after the jobs' owners have removed their jobs and before the database closes.
+            scheduler = BackgroundScheduler(timezone="UTC")
+            scheduler.start()
+            stack.callback(scheduler.shutdown, wait=True)
+            webhooks = WebhookDispatcher(settings, db, scheduler=scheduler)
             await asyncio.to_thread(webhooks.start)
             stack.push_async_callback(asyncio.to_thread, webhooks.close)  # before db.close
             app.state.webhooks = webhooks
             if settings.load_models:
                 await open_models(app, stack, settings)
+            topics = TopicRefresher(settings, db, scheduler, app.state.get("embedder"))
+            topics.start()
+            stack.push_async_callback(asyncio.to_thread, topics.close)
+            app.state.topics = topics
             yield
 
     v1 = Router(

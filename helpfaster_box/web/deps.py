@@ -1,7 +1,7 @@
 """Dependency providers: what a route handler may ask for by name.
 
 Declared once on the `/v1` router (see app.py); a handler names `auth`, `db`,
-`settings`, `knowledge`, `chat` or `webhooks` as a parameter and gets it. A
+`settings`, `knowledge`, `chat`, `webhooks` or `topics` as a parameter and gets it. A
 service that is not running (models not loaded) is a 503 `unavailable`.
 """
 
@@ -12,6 +12,7 @@ from typing import Any
 from litestar import Request
 from litestar.di import NamedDependency, Provide
 
+from helpfaster_box.analytics.jobs import TopicRefresher
 from helpfaster_box.chat.service import ChatService
 from helpfaster_box.errors import Unauthorized
 from helpfaster_box.knowledge.ingestion import KnowledgeService
@@ -49,6 +50,10 @@ async def provide_webhooks(request: Request[Any, Any, Any]) -> WebhookDispatcher
     return request.app.state.webhooks
 
 
+async def provide_topics(request: Request[Any, Any, Any]) -> TopicRefresher | None:
+    return request.app.state.topics
+
+
 # What handlers annotate their parameters with (Litestar injects by name).
 Auth = NamedDependency[AuthContext]
 Db = NamedDependency[Database]
@@ -56,6 +61,7 @@ Config = NamedDependency[Settings]
 Knowledge = NamedDependency[KnowledgeService | None]
 Chat = NamedDependency[ChatService | None]
 Webhooks = NamedDependency[WebhookDispatcher | None]
+Topics = NamedDependency[TopicRefresher | None]
 
 DEPENDENCIES = {
     "auth": Provide(provide_auth),
@@ -64,4 +70,5 @@ DEPENDENCIES = {
     "knowledge": Provide(provide_knowledge),
     "chat": Provide(provide_chat),
     "webhooks": Provide(provide_webhooks),
+    "topics": Provide(provide_topics),
 }

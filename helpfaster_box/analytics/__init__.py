@@ -1,0 +1,1 @@
+"""Analytics: summary, topic clustering, knowledge gaps."""
