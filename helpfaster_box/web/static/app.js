@@ -122,7 +122,11 @@ document.getElementById("skip-link").addEventListener("click", (e) => {
 });
 
 window.addEventListener("hashchange", () => {
-  route().then(() => main.focus({ preventScroll: true }));
+  route().then(() => {
+    // Move focus to the new page for keyboard and screen-reader users, unless the
+    // page put it somewhere itself (the sign-in field).
+    if (!main.contains(document.activeElement) || document.activeElement === main) main.focus({ preventScroll: true });
+  });
 });
 
 async function start() {

@@ -142,6 +142,7 @@
   var CSS = [
     ":host{all:initial}",
     "*{box-sizing:border-box}",
+    "[hidden]{display:none!important}",
     ".root{position:fixed;bottom:20px;right:20px;z-index:2147483000;font:15px/1.45 system-ui,-apple-system,'Segoe UI',Roboto,Arial,sans-serif;color:#1b1f24}",
     ".root.left{right:auto;left:20px}",
     ".bubble{width:56px;height:56px;border-radius:50%;border:0;background:#1f5fbf;color:#fff;font-size:26px;cursor:pointer;box-shadow:0 4px 14px rgba(0,0,0,.25);float:right}",

@@ -24,7 +24,7 @@ function summary(t) {
     card("Leads", fmtNum(get(t, "leads"))),
     card("Escalations", fmtNum(get(t, "escalations"))),
     card("Answered", fmtPct(get(t, "answeredRate"))),
-    card("Satisfaction", fmtPct(get(t, "satisfactionRate")), `${fmtNum(fb.up)} 👍 · ${fmtNum(fb.down)} 👎`),
+    card("Satisfaction", fmtPct(get(t, "satisfactionRate")), `${fmtNum(fb.up)} thumbs up · ${fmtNum(fb.down)} down`),
     card("Latency p50 / p95", `${fmtNum(get(t, "latencyMs.p50"))} / ${fmtNum(get(t, "latencyMs.p95"))} ms`),
     card("First token p50", `${fmtNum(get(t, "ttftMs.p50"))} ms`),
     card("Messages per conversation", fmtNum(get(t, "avgMessagesPerConversation"), 1)));
