@@ -139,13 +139,27 @@
     } catch (e) { return null; }
   }
 
+  function chatIcon() { // a speech bubble, drawn (no emoji font on many intranet machines)
+    var NS = "http://www.w3.org/2000/svg";
+    var svg = document.createElementNS(NS, "svg");
+    svg.setAttribute("viewBox", "0 0 24 24");
+    svg.setAttribute("width", "28");
+    svg.setAttribute("height", "28");
+    svg.setAttribute("aria-hidden", "true");
+    var path = document.createElementNS(NS, "path");
+    path.setAttribute("d", "M4 4h16a2 2 0 0 1 2 2v10a2 2 0 0 1-2 2H9l-5 4v-4a2 2 0 0 1-2-2V6a2 2 0 0 1 2-2z");
+    path.setAttribute("fill", "currentColor");
+    svg.append(path);
+    return svg;
+  }
+
   var CSS = [
     ":host{all:initial}",
     "*{box-sizing:border-box}",
     "[hidden]{display:none!important}",
     ".root{position:fixed;bottom:20px;right:20px;z-index:2147483000;font:15px/1.45 system-ui,-apple-system,'Segoe UI',Roboto,Arial,sans-serif;color:#1b1f24}",
     ".root.left{right:auto;left:20px}",
-    ".bubble{width:56px;height:56px;border-radius:50%;border:0;background:#1f5fbf;color:#fff;font-size:26px;cursor:pointer;box-shadow:0 4px 14px rgba(0,0,0,.25);float:right}",
+    ".bubble{width:56px;height:56px;border-radius:50%;border:0;background:#1f5fbf;color:#fff;cursor:pointer;box-shadow:0 4px 14px rgba(0,0,0,.25);float:right;display:flex;align-items:center;justify-content:center}",
     ".left .bubble{float:left}",
     "button:focus-visible,input:focus-visible,textarea:focus-visible,a:focus-visible{outline:3px solid #ffbf47;outline-offset:2px}",
     ".panel{width:min(370px,calc(100vw - 24px));height:min(560px,calc(100vh - 100px));margin-bottom:12px;background:#fff;border:1px solid #d8dce2;border-radius:12px;box-shadow:0 8px 28px rgba(0,0,0,.2);display:flex;flex-direction:column;overflow:hidden}",
@@ -214,8 +228,9 @@
   send.type = "submit";
   form.append(label, input, send);
   panel.append(head, log, bar, form);
-  var bubble = el("button", "bubble", "\u{1F4AC}");
+  var bubble = el("button", "bubble");
   bubble.type = "button";
+  bubble.append(chatIcon());
   bubble.setAttribute("aria-label", "Open chat");
   bubble.setAttribute("aria-expanded", "false");
   bubble.setAttribute("aria-controls", "hf-panel");
