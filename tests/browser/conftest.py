@@ -91,7 +91,7 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
     data = tmp_path_factory.mktemp("browser-box")
     port = _free_port()
     log_path = data / "serve.log"
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "HELPFASTER_LOAD_MODELS": "true"}
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "HELPFASTER_LOAD_MODELS": os.environ.get("HELPFASTER_LOAD_MODELS", "true")}
     with open(log_path, "w") as log:
         proc = subprocess.Popen(
             [*_serve_command(), "serve", "--port", str(port), "--data-dir", str(data / "data")],
