@@ -29,8 +29,15 @@ ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 KEY_RE = re.compile(r"hf_live_[0-9A-Za-z]{32}")
 CHROMIUM = os.environ.get("HELPFASTER_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 WIDTHS = (1280, 390)
 START_TIMEOUT_S = float(os.environ.get("HELPFASTER_BROWSER_START_TIMEOUT", "240"))
 
@@ -91,11 +98,18 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
     data = tmp_path_factory.mktemp("browser-box")
     port = _free_port()
     log_path = data / "serve.log"
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "HELPFASTER_LOAD_MODELS": os.environ.get("HELPFASTER_LOAD_MODELS", "true")}
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "HELPFASTER_LOAD_MODELS": os.environ.get("HELPFASTER_LOAD_MODELS", "true"),
+    }
     with open(log_path, "w") as log:
         proc = subprocess.Popen(
             [*_serve_command(), "serve", "--port", str(port), "--data-dir", str(data / "data")],
-            stdout=log, stderr=subprocess.STDOUT, env=env, cwd=ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=ROOT,
         )
     server = LiveServer(f"http://127.0.0.1:{port}", "", log_path)
     try:
@@ -133,23 +147,37 @@ class Box:
 
     def __init__(self, server: LiveServer) -> None:
         self.server = server
-        self.http = httpx.Client(base_url=server.url, headers={"x-api-key": server.admin_key}, timeout=120)
+        self.http = httpx.Client(
+            base_url=server.url, headers={"x-api-key": server.admin_key}, timeout=120
+        )
 
     def ok(self, response: httpx.Response) -> Any:
         assert response.status_code < 300, (response.status_code, response.text)
         return response.json() if response.content else None
 
     def chatbot(self, name: str, **settings: Any) -> dict[str, Any]:
-        return self.ok(self.http.post("/v1/chatbots", json={"name": name, "answerMode": "extractive", **settings}))
+        return self.ok(
+            self.http.post(
+                "/v1/chatbots", json={"name": name, "answerMode": "extractive", **settings}
+            )
+        )
 
     def qa(self, bot_id: str, question: str, answer: str) -> dict[str, Any]:
-        src = self.ok(self.http.post(f"/v1/chatbots/{bot_id}/sources",
-                                     json={"type": "qa", "question": question, "answer": answer}))
+        src = self.ok(
+            self.http.post(
+                f"/v1/chatbots/{bot_id}/sources",
+                json={"type": "qa", "question": question, "answer": answer},
+            )
+        )
         return self.wait_ready(src["id"])
 
     def text(self, bot_id: str, title: str, content: str) -> dict[str, Any]:
-        src = self.ok(self.http.post(f"/v1/chatbots/{bot_id}/sources",
-                                     json={"type": "text", "title": title, "content": content}))
+        src = self.ok(
+            self.http.post(
+                f"/v1/chatbots/{bot_id}/sources",
+                json={"type": "text", "title": title, "content": content},
+            )
+        )
         return self.wait_ready(src["id"])
 
     def wait_ready(self, source_id: str, timeout: float = 120) -> dict[str, Any]:
@@ -165,8 +193,12 @@ class Box:
         return self.ok(self.http.post(f"/v1/chatbots/{bot_id}/chat", json={"message": message}))
 
     def publishable_key(self, bot_id: str, origins: list[str]) -> str:
-        body = self.ok(self.http.post(f"/v1/chatbots/{bot_id}/publishable-keys",
-                                      json={"name": "browser test", "allowedOrigins": origins}))
+        body = self.ok(
+            self.http.post(
+                f"/v1/chatbots/{bot_id}/publishable-keys",
+                json={"name": "browser test", "allowedOrigins": origins},
+            )
+        )
         assert body["key"].startswith("hf_pub_"), body
         return body["key"]
 
@@ -200,7 +232,10 @@ class PageWatch:
 
     def attach(self, page: Any) -> Any:
         page.on("pageerror", lambda exc: self.errors.append(f"pageerror: {exc}"))
-        page.on("console", lambda msg: msg.type == "error" and self.errors.append(f"console: {msg.text}"))
+        page.on(
+            "console",
+            lambda msg: msg.type == "error" and self.errors.append(f"console: {msg.text}"),
+        )
 
         def on_dialog(dialog: Any) -> None:
             self.dialogs.append(f"{dialog.type}: {dialog.message}")
@@ -223,12 +258,16 @@ def watch() -> PageWatch:
 
 
 @pytest.fixture
-def new_page(browser: Any, live_server: LiveServer, watch: PageWatch) -> Iterator[Callable[..., Any]]:
+def new_page(
+    browser: Any, live_server: LiveServer, watch: PageWatch
+) -> Iterator[Callable[..., Any]]:
     """new_page() -> a page in a fresh context (own cookies and sessionStorage)."""
     contexts: list[Any] = []
 
     def make(base_url: str | None = None) -> Any:
-        ctx = browser.new_context(viewport={"width": 1280, "height": 900}, base_url=base_url or live_server.url)
+        ctx = browser.new_context(
+            viewport={"width": 1280, "height": 900}, base_url=base_url or live_server.url
+        )
         ctx.set_default_timeout(15_000)
         contexts.append(ctx)
         return watch.attach(ctx.new_page())
@@ -290,7 +329,7 @@ class EmbedSite:
         self.pages = pages
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+            def do_GET(self) -> None:
                 body = pages.get(self.path.split("?")[0])
                 self.send_response(200 if body is not None else 404)
                 self.send_header("content-type", "text/html; charset=utf-8")
@@ -311,12 +350,16 @@ class EmbedSite:
         return self.origin + path
 
     def widget_page(self, path: str, box_url: str, bot_id: str, key: str) -> str:
-        return self.put(path, f"""<!doctype html><html lang="en"><head><meta charset="utf-8">
+        return self.put(
+            path,
+            f"""<!doctype html><html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1"><title>Intranet help</title>
-<style>body {{ font: 18px Georgia, serif; color: #300; }} div, button {{ background: pink !important; }}</style>
+<style>body {{ font: 18px Georgia, serif; color: #300; }}
+div, button {{ background: pink !important; }}</style>
 </head><body><h1>Intranet help page</h1><p>Our support chat is in the corner.</p>
 <script src="{box_url}/widget.js" data-chatbot="{bot_id}" data-key="{key}"></script>
-</body></html>""")
+</body></html>""",
+        )
 
     def close(self) -> None:
         self.server.shutdown()

@@ -34,13 +34,20 @@ def ask(widget: Any, question: str) -> None:
 
 @pytest.fixture
 def bot_with_answer(box: Any) -> dict[str, Any]:
-    bot = box.chatbot(f"Widget bot {uuid.uuid4().hex[:6]}", welcomeMessage="Hello from the widget bot!")
+    bot = box.chatbot(
+        f"Widget bot {uuid.uuid4().hex[:6]}", welcomeMessage="Hello from the widget bot!"
+    )
     box.qa(bot["id"], QUESTION, ANSWER)
     return bot
 
 
 def test_the_widget_on_an_allowed_origin_streams_an_answer(
-    new_page: Any, box: Any, live_server: Any, bot_with_answer: dict[str, Any], embed_site: Any, shoot: Any,
+    new_page: Any,
+    box: Any,
+    live_server: Any,
+    bot_with_answer: dict[str, Any],
+    embed_site: Any,
+    shoot: Any,
     watch: Any,
 ) -> None:
     site = embed_site("127.0.0.2")
@@ -60,18 +67,27 @@ def test_the_widget_on_an_allowed_origin_streams_an_answer(
     for link in widget.locator(".srcs a").all():
         assert re.match(r"https?://", link.get_attribute("href") or "")
     # The host page's styles do not reach into the widget, and the widget's do not leak out.
-    assert page.evaluate("getComputedStyle(document.querySelector('h1')).fontFamily").startswith("Georgia")
+    assert page.evaluate("getComputedStyle(document.querySelector('h1')).fontFamily").startswith(
+        "Georgia"
+    )
     bg = page.evaluate("""getComputedStyle(document.querySelector('[data-hf-widget]').shadowRoot
         .querySelector('.panel')).backgroundColor""")
     assert bg == "rgb(255, 255, 255)", bg
-    conv = page.evaluate(f"JSON.parse(sessionStorage.getItem('hf_widget_{bot_with_answer['id']}')).conversationId")
+    conv = page.evaluate(
+        f"JSON.parse(sessionStorage.getItem('hf_widget_{bot_with_answer['id']}')).conversationId"
+    )
     assert conv and conv.startswith("conv_")
     shoot(page, "widget-answer")
     assert not watch.script_errors(), watch.errors
 
 
 def test_the_same_widget_on_an_origin_not_allowed_is_refused(
-    new_page: Any, box: Any, live_server: Any, bot_with_answer: dict[str, Any], embed_site: Any, shoot: Any,
+    new_page: Any,
+    box: Any,
+    live_server: Any,
+    bot_with_answer: dict[str, Any],
+    embed_site: Any,
+    shoot: Any,
 ) -> None:
     allowed = embed_site("127.0.0.2")
     other = embed_site("127.0.0.3")
@@ -87,7 +103,12 @@ def test_the_same_widget_on_an_origin_not_allowed_is_refused(
 
 
 def test_a_reply_containing_html_is_shown_as_text(
-    new_page: Any, box: Any, live_server: Any, embed_site: Any, shoot: Any, watch: Any,
+    new_page: Any,
+    box: Any,
+    live_server: Any,
+    embed_site: Any,
+    shoot: Any,
+    watch: Any,
 ) -> None:
     payload = "<img src=x onerror=alert(1)>"
     bot = box.chatbot(f"XSS bot {uuid.uuid4().hex[:6]}")
@@ -100,7 +121,12 @@ def test_a_reply_containing_html_is_shown_as_text(
     ask(widget, "What is the secret markup?")
     expect(widget.locator(".log")).to_contain_text("onerror", timeout=60_000)
     expect(widget.locator(".typing")).to_have_count(0)
-    assert page.evaluate("document.querySelector('[data-hf-widget]').shadowRoot.querySelectorAll('img').length") == 0
+    assert (
+        page.evaluate(
+            "document.querySelector('[data-hf-widget]').shadowRoot.querySelectorAll('img').length"
+        )
+        == 0
+    )
     assert page.locator("img").count() == 0
     page.wait_for_timeout(500)
     assert watch.dialogs == []
@@ -108,7 +134,12 @@ def test_a_reply_containing_html_is_shown_as_text(
 
 
 def test_an_escalated_widget_conversation_gets_the_agents_reply_from_the_inbox(
-    new_page: Any, box: Any, live_server: Any, bot_with_answer: dict[str, Any], embed_site: Any, shoot: Any,
+    new_page: Any,
+    box: Any,
+    live_server: Any,
+    bot_with_answer: dict[str, Any],
+    embed_site: Any,
+    shoot: Any,
     sign_in: Any,
 ) -> None:
     site = embed_site("127.0.0.2")
@@ -122,7 +153,8 @@ def test_an_escalated_widget_conversation_gets_the_agents_reply_from_the_inbox(
     widget.get_by_role("button", name="Talk to a person").click()
     expect(widget.locator(".msg.note")).to_be_visible()
     conv_id = visitor.evaluate(
-        f"JSON.parse(sessionStorage.getItem('hf_widget_{bot_with_answer['id']}')).conversationId")
+        f"JSON.parse(sessionStorage.getItem('hf_widget_{bot_with_answer['id']}')).conversationId"
+    )
     shoot(visitor, "widget-escalated")
 
     agent = sign_in(new_page())
@@ -133,7 +165,8 @@ def test_an_escalated_widget_conversation_gets_the_agents_reply_from_the_inbox(
     shoot(agent, "inbox-escalated")
     first.get_by_role("link").click()
     expect(agent.get_by_role("list", name="Messages")).to_contain_text(QUESTION)
-    reply = f"Hi, this is Kari from support ({uuid.uuid4().hex[:4]}). The office also opens on Saturdays."
+    tag = uuid.uuid4().hex[:4]
+    reply = f"Hi, this is Kari from support ({tag}). The office also opens on Saturdays."
     agent.get_by_label("Your name (shown to the visitor)").fill("Kari")
     agent.get_by_role("textbox", name="Reply", exact=True).fill(reply)
     agent.get_by_role("button", name="Send reply").click()
