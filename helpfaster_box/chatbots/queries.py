@@ -127,7 +127,15 @@ def update_chatbot(
 # Tables holding a chatbot's data (each has a chatbot_id column): deleting a
 # chatbot removes everything it owns in the same transaction. Features that add
 # such a table append it here.
-OWNED_TABLES: list[str] = ["chunks", "sources", "messages", "conversations", "lead_conversations", "leads"]
+OWNED_TABLES: list[str] = [
+    "chunks",
+    "sources",
+    "messages",
+    "conversations",
+    "lead_conversations",
+    "leads",
+    "publishable_keys",
+]
 
 
 def delete_chatbot(cur: duckdb.DuckDBPyConnection, org_id: str, bot_id: str) -> bool:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from litestar import Controller, Request, delete, get, patch, post
 
 from helpfaster_box.chatbots import service
-from helpfaster_box.chatbots.schemas import ChatbotCreate, ChatbotOut, ChatbotPatch
+from helpfaster_box.chatbots.schemas import ChatbotCreate, ChatbotOut, ChatbotPatch, ChatbotPublicOut
 from helpfaster_box.schemas import Page
 from helpfaster_box.settings import Settings
 from helpfaster_box.store.db import Database
@@ -30,8 +30,13 @@ class ChatbotsController(Controller):
         return await service.create(db, settings, auth.org_id, data)
 
     @get("/{bot_id:str}")
-    async def get_chatbot(self, auth: AuthContext, db: Database, bot_id: str) -> ChatbotOut:
-        return service.chatbot_out(await service.load(db, auth.org_id, bot_id))
+    async def get_chatbot(
+        self, auth: AuthContext, db: Database, bot_id: str
+    ) -> ChatbotOut | ChatbotPublicOut:
+        """The chatbot; with a publishable (widget) key only its public view
+        (id, name, welcomeMessage, escalationMessage, leadCapture, escalation)."""
+        bot = await service.load(db, auth.org_id, bot_id)
+        return service.public_out(bot) if auth.publishable_key_id else service.chatbot_out(bot)
 
     @patch("/{bot_id:str}")
     async def update_chatbot(

@@ -45,7 +45,7 @@ class ConversationsController(Controller):
 
     @get("/conversations/{conv_id:str}")
     async def get_conversation(self, auth: AuthContext, db: Database, conv_id: str) -> ConversationOut:
-        return await service.get(db, auth.org_id, conv_id)
+        return await service.get(db, auth.org_id, conv_id, auth.publishable_key_id)
 
     @post("/conversations/{conv_id:str}/escalate", status_code=200)
     async def escalate_conversation(
@@ -53,7 +53,7 @@ class ConversationsController(Controller):
     ) -> ConversationOut:
         """Hand the conversation to a human; happens once per conversation."""
         reason = (data.reason if data else None) or "escalated by an operator"
-        return await service.escalate(db, auth.org_id, conv_id, reason)
+        return await service.escalate(db, auth.org_id, conv_id, reason, auth.publishable_key_id)
 
     @post("/messages/{msg_id:str}/feedback", status_code=200)
     async def add_feedback(self, auth: AuthContext, db: Database, msg_id: str, data: Feedback) -> MessageOut:

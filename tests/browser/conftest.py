@@ -147,9 +147,7 @@ class Box:
 
     def __init__(self, server: LiveServer) -> None:
         self.server = server
-        self.http = httpx.Client(
-            base_url=server.url, headers={"x-api-key": server.admin_key}, timeout=120
-        )
+        self.http = httpx.Client(base_url=server.url, headers={"x-api-key": server.admin_key}, timeout=120)
 
     def ok(self, response: httpx.Response) -> Any:
         assert response.status_code < 300, (response.status_code, response.text)
@@ -157,9 +155,7 @@ class Box:
 
     def chatbot(self, name: str, **settings: Any) -> dict[str, Any]:
         return self.ok(
-            self.http.post(
-                "/v1/chatbots", json={"name": name, "answerMode": "extractive", **settings}
-            )
+            self.http.post("/v1/chatbots", json={"name": name, "answerMode": "extractive", **settings})
         )
 
     def qa(self, bot_id: str, question: str, answer: str) -> dict[str, Any]:
@@ -258,9 +254,7 @@ def watch() -> PageWatch:
 
 
 @pytest.fixture
-def new_page(
-    browser: Any, live_server: LiveServer, watch: PageWatch
-) -> Iterator[Callable[..., Any]]:
+def new_page(browser: Any, live_server: LiveServer, watch: PageWatch) -> Iterator[Callable[..., Any]]:
     """new_page() -> a page in a fresh context (own cookies and sessionStorage)."""
     contexts: list[Any] = []
 

@@ -68,16 +68,11 @@ def test_a_chatbot_created_in_the_dashboard_opens_on_its_sources(
     form.get_by_role("button", name="Create chatbot").click()
     expect(dashboard.get_by_role("heading", level=1)).to_have_text(name)
     expect(dashboard).to_have_url(re.compile(r"#/chatbots/bot_[^/]+/sources$"))
-    assert any(
-        b["name"] == name
-        for b in box.ok(box.http.get("/v1/chatbots", params={"limit": 100}))["data"]
-    )
+    assert any(b["name"] == name for b in box.ok(box.http.get("/v1/chatbots", params={"limit": 100}))["data"])
     shoot(dashboard, "new-chatbot-sources")
 
 
-def test_an_uploaded_document_becomes_ready(
-    dashboard: Any, box: Any, shoot: Any, tmp_path: Path
-) -> None:
+def test_an_uploaded_document_becomes_ready(dashboard: Any, box: Any, shoot: Any, tmp_path: Path) -> None:
     bot = box.chatbot(unique("Upload bot"))
     doc = tmp_path / "zorblax-warranty.md"
     doc.write_text(DOC)
@@ -97,12 +92,8 @@ def test_the_try_it_pane_streams_an_answer_that_cites_the_document(
     bot = box.chatbot(unique("Try bot"))
     box.text(bot["id"], "Zorblax 3000 warranty", DOC)
     dashboard.goto(f"/#/chatbots/{bot['id']}/try")
-    with dashboard.expect_response(
-        lambda r: r.url.endswith(f"/v1/chatbots/{bot['id']}/chat")
-    ) as chat:
-        dashboard.get_by_label("Your question").fill(
-            "How long is the warranty of the Zorblax 3000?"
-        )
+    with dashboard.expect_response(lambda r: r.url.endswith(f"/v1/chatbots/{bot['id']}/chat")) as chat:
+        dashboard.get_by_label("Your question").fill("How long is the warranty of the Zorblax 3000?")
         dashboard.get_by_role("button", name="Send").click()
     assert "text/event-stream" in chat.value.headers.get("content-type", "")
     cited = dashboard.get_by_role("list", name="Cited sources").last
@@ -112,18 +103,16 @@ def test_the_try_it_pane_streams_an_answer_that_cites_the_document(
     shoot(dashboard, "try-it")
 
 
-def test_analytics_shows_the_numbers_and_a_daily_chart(
-    dashboard: Any, box: Any, shoot: Any
-) -> None:
+def test_analytics_shows_the_numbers_and_a_daily_chart(dashboard: Any, box: Any, shoot: Any) -> None:
     bot = box.chatbot(unique("Analytics bot"))
     box.text(bot["id"], "Zorblax 3000 warranty", DOC)
     box.chat(bot["id"], "How long is the Zorblax 3000 warranty?")
     dashboard.goto(f"/#/chatbots/{bot['id']}/analytics")
     chart = dashboard.get_by_test_id("daily-chart").locator("svg")
     expect(chart).to_be_visible(timeout=30_000)
-    expect(
-        dashboard.locator(".stat", has_text="Conversations").locator(".stat-value")
-    ).to_have_text(re.compile(r"\d"))
+    expect(dashboard.locator(".stat", has_text="Conversations").locator(".stat-value")).to_have_text(
+        re.compile(r"\d")
+    )
     expect(dashboard.get_by_role("heading", name="Topics")).to_be_visible()
     expect(dashboard.get_by_role("heading", name="Knowledge gaps")).to_be_visible()
     shoot(dashboard, "analytics")
@@ -157,26 +146,18 @@ def test_a_webhook_secret_is_shown_once(dashboard: Any, shoot: Any) -> None:
     shoot(dashboard, "webhook-deliveries")
 
 
-def test_an_api_key_is_shown_once_and_can_be_revoked(
-    dashboard: Any, shoot: Any, watch: Any
-) -> None:
+def test_an_api_key_is_shown_once_and_can_be_revoked(dashboard: Any, shoot: Any, watch: Any) -> None:
     name = unique("CRM")
     dashboard.goto("/#/settings/api-keys")
     form = dashboard.get_by_role("form", name="Create an API key")
     form.get_by_label("Name").fill(name)
     form.get_by_role("button", name="Create API key").click()
-    expect(dashboard.get_by_role("textbox", name="New API key")).to_have_value(
-        re.compile(r"^hf_live_")
-    )
+    expect(dashboard.get_by_role("textbox", name="New API key")).to_have_value(re.compile(r"^hf_live_"))
     shoot(dashboard, "api-key-created")
     row = dashboard.locator("li[data-key-id]", has_text=name)
-    row.get_by_role(
-        "button", name=re.compile("Revoke")
-    ).click()  # the confirm() is accepted by the watch
+    row.get_by_role("button", name=re.compile("Revoke")).click()  # the confirm() is accepted by the watch
     expect(
-        dashboard.locator("li[data-key-id]", has_text=name).get_by_role(
-            "button", name=re.compile("Revoke")
-        )
+        dashboard.locator("li[data-key-id]", has_text=name).get_by_role("button", name=re.compile("Revoke"))
     ).to_have_count(0)
     assert any("confirm" in d for d in watch.dialogs)
 
@@ -198,9 +179,7 @@ PAGES = [
 def test_every_page_renders_at_both_widths_without_script_errors(
     dashboard: Any, box: Any, shoot: Any, watch: Any
 ) -> None:
-    bot = box.chatbot(
-        unique("Tour bot"), leadCapture={"enabled": True, "fields": ["name", "email"]}
-    )
+    bot = box.chatbot(unique("Tour bot"), leadCapture={"enabled": True, "fields": ["name", "email"]})
     box.qa(bot["id"], "What are your opening hours?", "We are open 9 to 17 on weekdays.")
     box.chat(bot["id"], "What are your opening hours?")
     for name, path in PAGES:
@@ -235,9 +214,7 @@ def test_the_dashboard_is_usable_from_the_keyboard(page: Any, live_server: Any) 
     for _ in range(8):
         page.keyboard.press("Tab")
         reached.append(
-            page.evaluate(
-                "document.activeElement.tagName + ':' + document.activeElement.textContent.trim()"
-            )
+            page.evaluate("document.activeElement.tagName + ':' + document.activeElement.textContent.trim()")
         )
     assert any(r.startswith("A:Inbox") for r in reached), reached
     assert any(r.startswith("BUTTON:Sign out") for r in reached), reached

@@ -34,9 +34,7 @@ def ask(widget: Any, question: str) -> None:
 
 @pytest.fixture
 def bot_with_answer(box: Any) -> dict[str, Any]:
-    bot = box.chatbot(
-        f"Widget bot {uuid.uuid4().hex[:6]}", welcomeMessage="Hello from the widget bot!"
-    )
+    bot = box.chatbot(f"Widget bot {uuid.uuid4().hex[:6]}", welcomeMessage="Hello from the widget bot!")
     box.qa(bot["id"], QUESTION, ANSWER)
     return bot
 
@@ -67,9 +65,7 @@ def test_the_widget_on_an_allowed_origin_streams_an_answer(
     for link in widget.locator(".srcs a").all():
         assert re.match(r"https?://", link.get_attribute("href") or "")
     # The host page's styles do not reach into the widget, and the widget's do not leak out.
-    assert page.evaluate("getComputedStyle(document.querySelector('h1')).fontFamily").startswith(
-        "Georgia"
-    )
+    assert page.evaluate("getComputedStyle(document.querySelector('h1')).fontFamily").startswith("Georgia")
     bg = page.evaluate("""getComputedStyle(document.querySelector('[data-hf-widget]').shadowRoot
         .querySelector('.panel')).backgroundColor""")
     assert bg == "rgb(255, 255, 255)", bg
@@ -122,9 +118,7 @@ def test_a_reply_containing_html_is_shown_as_text(
     expect(widget.locator(".log")).to_contain_text("onerror", timeout=60_000)
     expect(widget.locator(".typing")).to_have_count(0)
     assert (
-        page.evaluate(
-            "document.querySelector('[data-hf-widget]').shadowRoot.querySelectorAll('img').length"
-        )
+        page.evaluate("document.querySelector('[data-hf-widget]').shadowRoot.querySelectorAll('img').length")
         == 0
     )
     assert page.locator("img").count() == 0
