@@ -4,7 +4,7 @@ Playwright, a second loopback web site that embeds the widget, screenshots.
 Run: `pytest -m browser tests/browser` (see helpfaster_box/web/static/README.md).
 Point at a server that is already running with HELPFASTER_BROWSER_URL and
 HELPFASTER_BROWSER_ADMIN_KEY; otherwise one `serve` is started for the session
-in a temp data dir (the project's shared live-server harness will replace this).
+in a temp data dir, with this checkout's code and models/ (about 10 s to start).
 """
 
 from __future__ import annotations
@@ -42,10 +42,6 @@ WIDTHS = (1280, 390)
 START_TIMEOUT_S = float(os.environ.get("HELPFASTER_BROWSER_START_TIMEOUT", "240"))
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "browser: drives headless Chromium against a live serve")
-
-
 # --- the live server ----------------------------------------------------------
 
 
@@ -67,24 +63,10 @@ def _free_port(host: str = "127.0.0.1") -> int:
         return s.getsockname()[1]
 
 
-# The CLI's entry point, in the package layout being checked out (the installed
-# console script may point at another checkout's layout).
-_LAUNCH = """
-import importlib, sys
-for name in ("helpfaster_box.cli.main", "helpfaster_box.cli"):
-    try:
-        main = importlib.import_module(name).main
-        break
-    except (ImportError, AttributeError):
-        continue
-sys.argv[0] = "helpfaster-box"
-main()
-"""
-
-
 def _serve_command() -> list[str]:
+    """The CLI of this checkout (PYTHONPATH is set to it), or HELPFASTER_BROWSER_SERVE."""
     custom = os.environ.get("HELPFASTER_BROWSER_SERVE")  # e.g. "/path/to/helpfaster-box"
-    return [custom] if custom else [sys.executable, "-c", _LAUNCH]
+    return [custom] if custom else [sys.executable, "-m", "helpfaster_box.cli.main"]
 
 
 @pytest.fixture(scope="session")
@@ -101,6 +83,7 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
     env = {
         **os.environ,
         "PYTHONPATH": str(ROOT),
+        "HELPFASTER_MODELS_DIR": os.environ.get("HELPFASTER_MODELS_DIR", str(ROOT / "models")),
         "HELPFASTER_LOAD_MODELS": os.environ.get("HELPFASTER_LOAD_MODELS", "true"),
     }
     with open(log_path, "w") as log:

@@ -77,9 +77,16 @@ def test_an_uploaded_document_becomes_ready(dashboard: Any, box: Any, shoot: Any
     doc = tmp_path / "zorblax-warranty.md"
     doc.write_text(DOC)
     dashboard.goto(f"/#/chatbots/{bot['id']}/sources")
-    dashboard.locator("#source-file").set_input_files(str(doc))
-    row = dashboard.locator("li[data-source-id]", has_text="zorblax-warranty.md")
+    with dashboard.expect_response(
+        lambda r: r.url.endswith(f"/v1/chatbots/{bot['id']}/sources") and r.request.method == "POST"
+    ) as uploaded:
+        dashboard.locator("#source-file").set_input_files(str(doc))
+    assert uploaded.value.status == 202
+    source_id = uploaded.value.json()["id"]
+    # The title comes from the document's heading, not the file name.
+    row = dashboard.locator(f'li[data-source-id="{source_id}"]')
     expect(row).to_be_visible()
+    expect(row).to_contain_text("Zorblax 3000 warranty")
     shoot(dashboard, "sources-indexing")
     expect(row).to_have_attribute("data-status", "ready", timeout=120_000)
     expect(row.locator(".badge")).to_have_text("ready")
