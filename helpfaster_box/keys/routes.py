@@ -107,7 +107,7 @@ class DashboardSessionController(Controller):
     path = "/dashboard/session"
     tags = ["Dashboard"]  # noqa: RUF012
 
-    @post("/", status_code=201, security=[])
+    @post("/", status_code=201, security=[{}])
     async def sign_in(
         self, request: Request, db: Database, settings: Settings, data: SessionCreate
     ) -> Response[SessionOut]:
@@ -119,7 +119,7 @@ class DashboardSessionController(Controller):
         out, token = await service.sign_in(db, settings, auth.key_id)
         return Response(out, status_code=201, cookies=[_session_cookie(request, token)], headers=rl_headers)
 
-    @get("/", security=[])
+    @get("/", security=[{}])
     async def current_session(self, request: Request, db: Database, settings: Settings) -> SessionOut:
         """The session of the cookie (with its CSRF token again); 404 when signed out."""
         token = cookie(dict(request.scope.get("headers") or []), SESSION_COOKIE)
@@ -128,7 +128,7 @@ class DashboardSessionController(Controller):
             raise NotFound("No dashboard session: sign in with an API key.")
         return service.session_out(row, token)
 
-    @delete("/", status_code=204, security=[])
+    @delete("/", status_code=204, security=[{}])
     async def sign_out(self, request: Request, db: Database) -> Response[None]:
         headers = dict(request.scope.get("headers") or [])
         token = cookie(headers, SESSION_COOKIE)

@@ -87,13 +87,14 @@ V1_ROUTES: list[object] = [
 
 
 def create_app(settings: Settings) -> Litestar:
+    key_cache = KeyCache()
     state = State(
         {
             "settings": settings,
-            "key_cache": KeyCache(),
+            "key_cache": key_cache,
             "rate_limiter": RateLimiter(),
             "readiness": {},
-            "on_chatbot_deleted": [],
+            "on_chatbot_deleted": [lambda _bot_id: key_cache.clear()],  # its widget keys are gone
             "knowledge": None,
             "chat": None,
             "webhooks": None,
