@@ -127,15 +127,7 @@ def update_chatbot(
 # Tables holding a chatbot's data (each has a chatbot_id column): deleting a
 # chatbot removes everything it owns in the same transaction. Features that add
 # such a table append it here.
-OWNED_TABLES: list[str] = [
-    "chunks",
-    "sources",
-    "messages",
-    "conversations",
-    "lead_conversations",
-    "leads",
-    "publishable_keys",
-]
+OWNED_TABLES: list[str] = ["chunks", "sources", "messages", "conversations", "lead_conversations", "leads"]
 
 
 def delete_chatbot(cur: duckdb.DuckDBPyConnection, org_id: str, bot_id: str) -> bool:
@@ -154,3 +146,7 @@ def delete_chatbot(cur: duckdb.DuckDBPyConnection, org_id: str, bot_id: str) -> 
             cur.execute("UPDATE webhooks SET chatbot_ids = ? WHERE id = ?", [json.dumps(ids), hook_id])
     cur.execute("DELETE FROM chatbots WHERE id = ? AND org_id = ?", [bot_id, org_id])
     return True
+
+
+# keys (migration 009): a chatbot's publishable widget keys go with it (see OWNED_TABLES).
+OWNED_TABLES += ["publishable_keys"]

@@ -92,13 +92,13 @@ def create_app(settings: Settings) -> Litestar:
         {
             "settings": settings,
             "key_cache": key_cache,
+            "assets": load_assets(),  # the dashboard and widget files, read once
             "rate_limiter": RateLimiter(),
             "readiness": {},
             "on_chatbot_deleted": [lambda _bot_id: key_cache.clear()],  # its widget keys are gone
             "knowledge": None,
             "chat": None,
             "webhooks": None,
-            "assets": load_assets(),
         }
     )
 
