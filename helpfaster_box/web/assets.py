@@ -1,7 +1,7 @@
 """The dashboard (`/`, `/static/...`) and the widget (`/widget.js`), served from the
 package's `web/static/` directory: plain files, no build step, no CDN.
 
-All ~25 files (about 100 KB) are read into memory once when the app is created, so
+All 22 files (113 KB) are read into memory once when the app is created, so
 a request never touches the disk and a path can only name a file that was there:
 there is no path to traverse. Only known file types are served (the README next
 to them is not). Every file has an ETag; the dashboard's files are `no-cache`
