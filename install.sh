@@ -53,6 +53,21 @@ else
   echo "$want" > "$stamp"
 fi
 
+if [ "$DEV" = 1 ]; then
+  # The browser tests drive the system's Chromium through Playwright (never `playwright
+  # install`: no browser download, the box is air-gapped).
+  chromium="${HELPFASTER_CHROMIUM:-/usr/bin/chromium}"
+  if [ -x "$chromium" ]; then
+    say "Chromium for the browser tests: $chromium"
+  elif [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    say "Installing Debian's chromium for the browser tests (apt-get)"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium
+  else
+    die "the browser tests need Chromium at $chromium: run 'sudo apt-get install chromium' (or set HELPFASTER_CHROMIUM=/path/to/chromium) and ./install.sh --dev again."
+  fi
+fi
+
 say "Placing the default models in models/"
 .venv/bin/python -m helpfaster_box.cli.models --models-dir models provision
 .venv/bin/python -m helpfaster_box.cli.models --models-dir models verify

@@ -120,6 +120,20 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
         float,
         Meta(ge=0, le=1, description="Grounded mode: least share of a reply's words found in its passages."),
     ] = 0.8
+    # --- dashboard and widget -----------------------------------------------
+    session_idle_minutes: Annotated[
+        int, Meta(ge=1, description="A dashboard session ends after this long without a request.")
+    ] = 480
+    session_max_hours: Annotated[
+        int, Meta(ge=1, description="A dashboard session ends this long after sign-in, used or not.")
+    ] = 24
+    widget_rate_limit: Annotated[
+        int,
+        Meta(
+            ge=1,
+            description="Requests/minute per publishable key and visitor address (on top of the plan's).",
+        ),
+    ] = 30
     # --- webhooks -----------------------------------------------------------
     webhook_allow_private: Annotated[
         bool, _h("Allow webhook URLs on private/loopback addresses (intranet appliance).")

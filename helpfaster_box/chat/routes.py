@@ -88,6 +88,7 @@ async def chat(
     if chat is None:
         raise Unavailable("Chat is unavailable: the models are not loaded.")
     req = chat_input(data, settings.max_message_chars)
+    req.publishable_key_id = auth.publishable_key_id
     events = chat.reply(auth.org_id, bot, req)
     try:
         # The first event comes before any byte is sent, so a full queue or an unknown

@@ -25,7 +25,7 @@ from helpfaster_box.chatbots import queries as bots_q
 from helpfaster_box.chatbots.schemas import Chatbot
 from helpfaster_box.conversations import queries as conv_q
 from helpfaster_box.conversations.schemas import SourceRef, conversation_out, message_event
-from helpfaster_box.conversations.service import emit, escalate_in
+from helpfaster_box.conversations.service import emit, escalate_in, visible
 from helpfaster_box.errors import Busy, NotFound
 from helpfaster_box.knowledge.ingestion import Hit, KnowledgeService
 from helpfaster_box.leads import escalation
@@ -55,6 +55,7 @@ class ChatInput:
     conversation_id: str | None = None
     visitor: dict[str, Any] | None = None
     metadata: dict[str, Any] | None = None
+    publishable_key_id: str | None = None  # the widget key of this turn: it sees only its own conversations
 
 
 @dataclass(slots=True)
@@ -276,7 +277,7 @@ class ChatService:
 
         def load(cur: Any) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
             conv = conv_q.get_conversation(cur, org_id, conv_id)
-            if conv is None or conv["chatbot_id"] != bot.id:
+            if conv is None or conv["chatbot_id"] != bot.id or not visible(conv, req.publishable_key_id):
                 return None, []
             return conv, conv_q.recent_messages(cur, conv["id"], HISTORY_TURNS)
 
@@ -343,7 +344,9 @@ class ChatService:
             elif reason:
                 reply = f"{c.reply} {bot.escalation_message}".strip()
             if conv is None:
-                conv = conv_q.create_conversation(cur, org_id, bot_id, req.visitor, req.metadata)
+                conv = conv_q.create_conversation(
+                    cur, org_id, bot_id, req.visitor, req.metadata, req.publishable_key_id
+                )
                 emit(cur, conv, "conversation.created", conversation_out(conv, []))
             user = conv_q.add_message(
                 cur,

@@ -148,3 +148,7 @@ def delete_chatbot(cur: duckdb.DuckDBPyConnection, org_id: str, bot_id: str) -> 
             cur.execute("UPDATE webhooks SET chatbot_ids = ? WHERE id = ?", [json.dumps(ids), hook_id])
     cur.execute("DELETE FROM chatbots WHERE id = ? AND org_id = ?", [bot_id, org_id])
     return True
+
+
+# keys (migration 009): a chatbot's publishable widget keys go with it (see OWNED_TABLES).
+OWNED_TABLES += ["publishable_keys"]

@@ -6,7 +6,7 @@ from litestar import Controller, Request, delete, get, patch, post
 from litestar.params import FromPath, JSONBody
 
 from helpfaster_box.chatbots import service
-from helpfaster_box.chatbots.schemas import ChatbotCreate, ChatbotOut, ChatbotPatch
+from helpfaster_box.chatbots.schemas import ChatbotCreate, ChatbotOut, ChatbotPatch, ChatbotPublicOut
 from helpfaster_box.schemas import Page
 from helpfaster_box.web.deps import Auth, Config, Db
 from helpfaster_box.web.params import Cursor, Limit
@@ -29,8 +29,11 @@ class ChatbotsController(Controller):
         return await service.create(db, settings, auth.org_id, data)
 
     @get("/{bot_id:str}")
-    async def get_chatbot(self, auth: Auth, db: Db, bot_id: FromPath[str]) -> ChatbotOut:
-        return service.chatbot_out(await service.load(db, auth.org_id, bot_id))
+    async def get_chatbot(self, auth: Auth, db: Db, bot_id: FromPath[str]) -> ChatbotOut | ChatbotPublicOut:
+        """The chatbot; with a publishable (widget) key only its public view
+        (id, name, welcomeMessage, escalationMessage, leadCapture, escalation)."""
+        bot = await service.load(db, auth.org_id, bot_id)
+        return service.public_out(bot) if auth.publishable_key_id else service.chatbot_out(bot)
 
     @patch("/{bot_id:str}")
     async def update_chatbot(

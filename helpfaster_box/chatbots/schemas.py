@@ -96,6 +96,18 @@ class ChatbotOut(Out):
     updated_at: str
 
 
+class ChatbotPublicOut(Out):
+    """What a publishable (widget) key reads: what the widget shows, never the
+    instructions (the system prompt) or the model settings."""
+
+    id: str
+    name: str
+    welcome_message: str
+    escalation_message: str
+    lead_capture: LeadCapture
+    escalation: Escalation
+
+
 class Chatbot(msgspec.Struct, kw_only=True, frozen=True):
     """A stored chatbot as services read it: settings decoded into their structs."""
 

@@ -20,6 +20,7 @@ from helpfaster_box.chatbots.schemas import (
     ChatbotCreate,
     ChatbotOut,
     ChatbotPatch,
+    ChatbotPublicOut,
     Escalation,
     LeadCapture,
 )
@@ -60,6 +61,17 @@ def chatbot_out(bot: Chatbot) -> ChatbotOut:
         escalation=bot.escalation,
         created_at=iso(bot.created_at),
         updated_at=iso(bot.updated_at),
+    )
+
+
+def public_out(bot: Chatbot) -> ChatbotPublicOut:
+    return ChatbotPublicOut(
+        id=bot.id,
+        name=bot.name,
+        welcome_message=bot.welcome_message,
+        escalation_message=bot.escalation_message,
+        lead_capture=bot.lead_capture,
+        escalation=bot.escalation,
     )
 
 

@@ -25,7 +25,12 @@ def _json(value: Any) -> str | None:
 
 
 def create_conversation(
-    cur: duckdb.DuckDBPyConnection, org_id: str, chatbot_id: str, visitor: Any, metadata: Any
+    cur: duckdb.DuckDBPyConnection,
+    org_id: str,
+    chatbot_id: str,
+    visitor: Any,
+    metadata: Any,
+    publishable_key_id: str | None = None,
 ) -> dict[str, Any]:
     now = utcnow()
     row = {
@@ -42,6 +47,7 @@ def create_conversation(
         "resolved_at": None,
         "created_at": now,
         "updated_at": now,
+        "publishable_key_id": publishable_key_id,
     }
     cur.execute(
         f"INSERT INTO conversations ({', '.join(row)}) VALUES ({', '.join('$' + k for k in row)})", row

@@ -47,7 +47,7 @@ class ConversationsController(Controller):
 
     @get("/conversations/{conv_id:str}")
     async def get_conversation(self, auth: Auth, db: Db, conv_id: FromPath[str]) -> ConversationOut:
-        return await service.get(db, auth.org_id, conv_id)
+        return await service.get(db, auth.org_id, conv_id, auth.publishable_key_id)
 
     @post("/conversations/{conv_id:str}/escalate", status_code=200, opt={"errors": (409,)})
     async def escalate_conversation(
@@ -55,7 +55,7 @@ class ConversationsController(Controller):
     ) -> ConversationOut:
         """Hand the conversation to a human; happens once per conversation."""
         reason = (data.reason if data else None) or "escalated by an operator"
-        return await service.escalate(db, auth.org_id, conv_id, reason)
+        return await service.escalate(db, auth.org_id, conv_id, reason, auth.publishable_key_id)
 
     @post("/conversations/{conv_id:str}/messages", status_code=201)
     async def add_agent_message(

@@ -48,10 +48,21 @@ def escalate_in(
     return out
 
 
-async def get(db: Database, org_id: str, conv_id: str) -> ConversationOut:
+def visible(conv: dict[str, Any] | None, publishable_key_id: str | None) -> bool:
+    """A widget key sees only the conversations it started; an API key sees its org's."""
+    if conv is None:
+        return False
+    return publishable_key_id is None or conv.get("publishable_key_id") == publishable_key_id
+
+
+async def get(
+    db: Database, org_id: str, conv_id: str, publishable_key_id: str | None = None
+) -> ConversationOut:
     def read(cur: Any) -> ConversationOut | None:
         conv = conv_q.get_conversation(cur, org_id, conv_id)
-        return None if conv is None else conversation_out(conv, conv_q.messages_of(cur, conv_id))
+        if conv is None or not visible(conv, publishable_key_id):
+            return None
+        return conversation_out(conv, conv_q.messages_of(cur, conv_id))
 
     conv = await db.aread(read)
     if conv is None:
@@ -77,9 +88,11 @@ async def list_page(
     return make_page([conversation_out(r) for r in rows], nxt)
 
 
-async def escalate(db: Database, org_id: str, conv_id: str, reason: str) -> ConversationOut:
+async def escalate(
+    db: Database, org_id: str, conv_id: str, reason: str, publishable_key_id: str | None = None
+) -> ConversationOut:
     def apply(cur: Any) -> ConversationOut:
-        if conv_q.get_conversation(cur, org_id, conv_id) is None:
+        if not visible(conv_q.get_conversation(cur, org_id, conv_id), publishable_key_id):
             raise NotFound.of("Conversation")
         out = escalate_in(cur, org_id, conv_id, reason)
         if out is None:

@@ -13,8 +13,11 @@ CREATE TABLE chunks(id BIGINT DEFAULT(nextval('chunk_ids')) PRIMARY KEY, chatbot
 CREATE INDEX chunks_bot ON chunks(chatbot_id);
 CREATE INDEX chunks_source ON chunks(source_id);
 
-CREATE TABLE conversations(id VARCHAR PRIMARY KEY, org_id VARCHAR NOT NULL, chatbot_id VARCHAR NOT NULL, status VARCHAR NOT NULL, visitor JSON, metadata JSON, message_count INTEGER DEFAULT(0) NOT NULL, unanswered_streak INTEGER DEFAULT(0) NOT NULL, escalated_at TIMESTAMP, escalation_reason VARCHAR, created_at TIMESTAMP NOT NULL, updated_at TIMESTAMP NOT NULL, lead_id VARCHAR, lead_asked BOOLEAN DEFAULT(false), resolved_at TIMESTAMP);
+CREATE TABLE conversations(id VARCHAR PRIMARY KEY, org_id VARCHAR NOT NULL, chatbot_id VARCHAR NOT NULL, status VARCHAR NOT NULL, visitor JSON, metadata JSON, message_count INTEGER DEFAULT(0) NOT NULL, unanswered_streak INTEGER DEFAULT(0) NOT NULL, escalated_at TIMESTAMP, escalation_reason VARCHAR, created_at TIMESTAMP NOT NULL, updated_at TIMESTAMP NOT NULL, lead_id VARCHAR, lead_asked BOOLEAN DEFAULT(false), resolved_at TIMESTAMP, publishable_key_id VARCHAR);
 CREATE INDEX conversations_bot ON conversations(chatbot_id, created_at);
+
+CREATE TABLE dashboard_sessions(id VARCHAR PRIMARY KEY, token_hash VARCHAR NOT NULL UNIQUE, key_id VARCHAR NOT NULL, org_id VARCHAR NOT NULL, created_at TIMESTAMP NOT NULL, last_seen_at TIMESTAMP NOT NULL, expires_at TIMESTAMP NOT NULL);
+CREATE INDEX dashboard_sessions_key ON dashboard_sessions(key_id);
 
 CREATE TABLE gap_members(message_id VARCHAR NOT NULL, chatbot_id VARCHAR NOT NULL, gap_id VARCHAR NOT NULL, reason VARCHAR NOT NULL);
 CREATE INDEX gap_members_bot ON gap_members(chatbot_id);
@@ -35,6 +38,9 @@ CREATE INDEX messages_bot ON messages(chatbot_id, created_at);
 CREATE INDEX messages_conversation ON messages(conversation_id, seq);
 
 CREATE TABLE organizations(id VARCHAR PRIMARY KEY, "name" VARCHAR NOT NULL UNIQUE, plan VARCHAR NOT NULL, created_at TIMESTAMP NOT NULL);
+
+CREATE TABLE publishable_keys(id VARCHAR PRIMARY KEY, org_id VARCHAR NOT NULL, chatbot_id VARCHAR NOT NULL, "name" VARCHAR, prefix VARCHAR NOT NULL, key_hash VARCHAR NOT NULL UNIQUE, allowed_origins JSON NOT NULL, created_at TIMESTAMP NOT NULL, revoked_at TIMESTAMP);
+CREATE INDEX publishable_keys_bot ON publishable_keys(chatbot_id, created_at);
 
 CREATE TABLE schema_migrations("version" INTEGER PRIMARY KEY, "name" VARCHAR NOT NULL, applied_at TIMESTAMP NOT NULL);
 

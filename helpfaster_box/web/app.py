@@ -16,17 +16,19 @@ from helpfaster_box.analytics.routes import AnalyticsController
 from helpfaster_box.chat.routes import chat
 from helpfaster_box.chatbots.routes import ChatbotsController
 from helpfaster_box.conversations.routes import ConversationsController
-from helpfaster_box.keys.routes import KeysController
+from helpfaster_box.keys.routes import DashboardSessionController, KeysController, PublishableKeysController
 from helpfaster_box.knowledge.routes import SourcesController, add_source_handler
 from helpfaster_box.leads.routes import LeadsController
 from helpfaster_box.llm.registry import resolve_model
 from helpfaster_box.organizations.routes import get_organization
 from helpfaster_box.settings import Settings
 from helpfaster_box.store.db import open_database
+from helpfaster_box.web.assets import assets_router, load_assets
 from helpfaster_box.web.auth import KeyCache, auth_middleware
 from helpfaster_box.web.deps import DEPENDENCIES
 from helpfaster_box.web.docs import docs_assets_router, openapi_config, openapi_json
 from helpfaster_box.web.errors import handle_exception
+from helpfaster_box.web.headers import add_response_headers
 from helpfaster_box.web.health import health
 from helpfaster_box.web.ratelimit import RateLimiter
 from helpfaster_box.webhooks.routes import WebhookDeliveriesController, WebhooksController
@@ -73,6 +75,8 @@ V1_ROUTES: list[object] = [
     openapi_json,
     get_organization,
     KeysController,
+    PublishableKeysController,
+    DashboardSessionController,
     ChatbotsController,
     SourcesController,
     chat,
@@ -85,13 +89,15 @@ V1_ROUTES: list[object] = [
 
 
 def create_app(settings: Settings) -> Litestar:
+    key_cache = KeyCache()
     state = State(
         {
             "settings": settings,
-            "key_cache": KeyCache(),
+            "key_cache": key_cache,
+            "assets": load_assets(),  # the dashboard and widget files, read once
             "rate_limiter": RateLimiter(),
             "readiness": {},
-            "on_chatbot_deleted": [],
+            "on_chatbot_deleted": [lambda _bot_id: key_cache.clear()],  # its widget keys are gone
             "knowledge": None,
             "chat": None,
             "webhooks": None,
@@ -135,10 +141,11 @@ def create_app(settings: Settings) -> Litestar:
         dependencies=DEPENDENCIES,
     )
     return Litestar(
-        route_handlers=[v1, docs_assets_router()],
+        route_handlers=[v1, docs_assets_router(), assets_router()],
         lifespan=[lifespan],
         state=state,
         exception_handlers={Exception: handle_exception},
+        before_send=[add_response_headers],
         openapi_config=openapi_config(__version__),
         request_max_body_size=settings.max_request_bytes,
         logging_config=None,

@@ -4,6 +4,12 @@ Keys are looked up by SHA-256 hash (the plaintext is never stored) and the hash
 is compared in constant time. Lookups are cached briefly; every key change made
 through this process clears the cache, so a revocation takes effect on the
 next request.
+
+Three kinds of credential reach `/v1`: an API key in `x-api-key`; a publishable
+widget key (`hf_pub_`) in `x-api-key`, held to the few widget routes and its
+allowed origins by `web/publishable.py`; or the dashboard's `hf_session` cookie
+(see `keys/sessions.py`), with which every write must carry `x-csrf-token`.
+All three count against the organization's rate limit.
 """
 
 from __future__ import annotations
@@ -20,10 +26,16 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from helpfaster_box.errors import Forbidden, RateLimited, Unauthorized
 from helpfaster_box.keys import queries as keys_q
+from helpfaster_box.keys import service as keys_service
+from helpfaster_box.keys.sessions import csrf_matches
+from helpfaster_box.web import publishable
 from helpfaster_box.web.errors import UnsupportedMediaType
 
 PUBLIC_PATHS = ("/v1/health", "/v1/openapi.json", "/v1/docs")
 BODY_METHODS = (b"POST", b"PUT", b"PATCH")
+SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+SESSION_COOKIE = "hf_session"
+SESSION_PATH = "/v1/dashboard/session"  # signs in and out itself (keys/routes.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,8 +43,11 @@ class AuthContext:
     key_id: str
     org_id: str
     org_name: str
-    role: str
+    role: str  # admin | member | publishable
     plan: str
+    publishable_key_id: str | None = None  # a widget key: the one chatbot it may use
+    chatbot_id: str | None = None
+    session_id: str | None = None  # signed in to the dashboard with the cookie
 
 
 def admin_only(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
@@ -80,6 +95,87 @@ async def authenticate(state: Any, raw_key: str | None) -> AuthContext:
     return AuthContext(row["id"], row["org_id"], row["org_name"], row["role"], row["plan"])
 
 
+def cookie(headers: dict[bytes, bytes], name: str) -> str | None:
+    for part in headers.get(b"cookie", b"").decode("latin-1").split(";"):
+        key, _, value = part.strip().partition("=")
+        if key == name and value:
+            return value
+    return None
+
+
+async def authenticate_session(
+    state: Any, token: str, method: str, headers: dict[bytes, bytes]
+) -> AuthContext:
+    """The dashboard's cookie; a write must echo the session's CSRF token."""
+    row = await keys_service.live_session(state.db, state.settings, token)
+    if row is None:
+        raise Unauthorized("The dashboard session has ended; sign in again.")
+    if method not in SAFE_METHODS:
+        sent = headers.get(b"x-csrf-token")
+        if not csrf_matches(token, sent.decode("latin-1") if sent else None):
+            raise Forbidden("Missing or wrong x-csrf-token: writes made with the session cookie need it.")
+    return AuthContext(
+        row["key_id"], row["org_id"], row["org_name"], row["role"], row["plan"], session_id=row["id"]
+    )
+
+
+def rate_limit(state: Any, bucket: str, limit: int) -> dict[str, str]:
+    """Count one request against `bucket`; the X-RateLimit-* headers, or RateLimited."""
+    decision = state.rate_limiter.hit(bucket, limit)
+    rl_headers = decision.headers()
+    if not decision.allowed:
+        retry = rl_headers["X-RateLimit-Reset"]
+        raise RateLimited(
+            f"Rate limit of {limit} requests per minute exceeded; retry in {retry} s.",
+            retry_after_s=int(retry),
+            headers={**rl_headers, "Retry-After": retry},
+        )
+    return rl_headers
+
+
+async def authenticate_publishable(
+    scope: Scope, state: Any, raw_key: str, headers: dict[bytes, bytes]
+) -> AuthContext:
+    row = await publishable.authorize(scope, state, raw_key, headers)
+    return AuthContext(
+        row["id"],
+        row["org_id"],
+        row["org_name"],
+        "publishable",
+        row["plan"],
+        publishable_key_id=row["id"],
+        chatbot_id=row["chatbot_id"],
+    )
+
+
+def limits(scope: Scope, state: Any, auth: AuthContext) -> dict[str, str]:
+    """The org's plan limit; for a widget key first a per-visitor one (key + client address).
+
+    The address is the TCP peer's: behind a reverse proxy every visitor shares the
+    proxy's address, so raise `widget_rate_limit` there.
+    """
+    visitor: dict[str, str] | None = None
+    if auth.publishable_key_id is not None:
+        client = (scope.get("client") or ("unknown", 0))[0]
+        bucket = f"{auth.publishable_key_id}|{client}"
+        visitor = rate_limit(state, bucket, state.settings.widget_rate_limit)
+    org = rate_limit(state, auth.org_id, state.settings.rate_limit_for(auth.plan))
+    if visitor is not None and int(visitor["X-RateLimit-Remaining"]) < int(org["X-RateLimit-Remaining"]):
+        return visitor
+    return org
+
+
+async def credentials(scope: Scope, state: Any, headers: dict[bytes, bytes], method: str) -> AuthContext:
+    """x-api-key (an API key or a publishable key) wins over the session cookie."""
+    raw = headers.get(b"x-api-key")
+    token = cookie(headers, SESSION_COOKIE)
+    if raw and raw.startswith(publishable.PREFIX.encode()):
+        return await authenticate_publishable(scope, state, raw.decode("latin-1"), headers)
+    if raw or not token:
+        return await authenticate(state, raw.decode("latin-1") if raw else None)
+    return await authenticate_session(state, token, method, headers)
+
+
 def check_content_type(scope: Scope, headers: dict[bytes, bytes]) -> None:
     """Bodies are JSON, except document uploads which may be multipart."""
     if str(scope.get("method", "")).encode() not in BODY_METHODS:
@@ -103,18 +199,17 @@ def auth_middleware(app: ASGIApp) -> ASGIApp:
             return
         state = scope["app"].state
         headers = dict(scope.get("headers") or [])
-        raw = headers.get(b"x-api-key")
-        auth = await authenticate(state, raw.decode("latin-1") if raw else None)
-        limit = state.settings.rate_limit_for(auth.plan)
-        decision = state.rate_limiter.hit(auth.org_id, limit)
-        rl_headers = decision.headers()
-        if not decision.allowed:
-            retry = rl_headers["X-RateLimit-Reset"]
-            raise RateLimited(
-                f"Rate limit of {limit} requests per minute exceeded; retry in {retry} s.",
-                retry_after_s=int(retry),
-                headers={**rl_headers, "Retry-After": retry},
-            )
+        method = str(scope.get("method", "GET"))
+        if method == "OPTIONS" and b"access-control-request-method" in headers:
+            await publishable.preflight(scope, state, headers, send)
+            return
+        if path.rstrip("/") == SESSION_PATH:
+            publishable.check_same_site(headers)
+            check_content_type(scope, headers)
+            await app(scope, receive, send)
+            return
+        auth = await credentials(scope, state, headers, method)
+        rl_headers = limits(scope, state, auth)
         try:
             check_content_type(scope, headers)
         except UnsupportedMediaType as exc:

@@ -144,6 +144,8 @@ def truthful(app: Litestar) -> dict[str, Any]:
                 if op is None:
                     continue
                 responses = op.setdefault("responses", {})
+                if "204" in responses:  # no body, whatever the handler's Response type says
+                    responses["204"].pop("content", None)
                 for status in sorted(_error_statuses(handler, method, path)):
                     responses[str(status)] = {
                         "description": ERROR_TEXT[status],

@@ -21,10 +21,10 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from support.questions import theme_questions
 from litestar.testing import TestClient
 from support.helpers import assert_error_body
 from support.knowledge import ingested, models_settings
+from support.questions import theme_questions
 
 from helpfaster_box.organizations.service import bootstrap
 from helpfaster_box.web.app import create_app

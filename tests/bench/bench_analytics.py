@@ -34,8 +34,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
-from support.questions import THEMES
 from litestar.testing import TestClient
+from support.questions import THEMES
 
 from helpfaster_box.analytics import queries as analytics_q
 from helpfaster_box.analytics.jobs import TopicRefresher

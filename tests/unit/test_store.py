@@ -36,7 +36,9 @@ def test_fresh_database_is_migrated_to_latest(tmp_path):
     try:
         assert latest_version() >= 1
         assert db.schema_version() == latest_version()
-        assert applied_versions(db) == list(range(1, latest_version() + 1))
+        assert applied_versions(db) == [
+            v for v, _, _ in db_mod._migrations()
+        ]  # numbers are reserved per branch: gaps are fine
         org = db.write(orgs_q.create_org, "acme", "free")
         assert db.read(orgs_q.get_org, org["id"])["name"] == "acme"
     finally:
@@ -49,7 +51,9 @@ def test_reopening_applies_nothing(tmp_path):
     db = open_database(path, migrate=False)
     try:
         assert db.migrate() == []
-        assert applied_versions(db) == list(range(1, latest_version() + 1))
+        assert applied_versions(db) == [
+            v for v, _, _ in db_mod._migrations()
+        ]  # numbers are reserved per branch: gaps are fine
     finally:
         db.close()
 
