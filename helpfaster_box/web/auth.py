@@ -109,6 +109,7 @@ def auth_middleware(app: ASGIApp) -> ASGIApp:
         decision = state.rate_limiter.hit(auth.org_id, limit)
         rl_headers = decision.headers()
         if not decision.allowed:
+            state.metrics.rate_limited.labels(auth.plan).inc()
             retry = rl_headers["X-RateLimit-Reset"]
             raise RateLimited(
                 f"Rate limit of {limit} requests per minute exceeded; retry in {retry} s.",
