@@ -45,7 +45,7 @@ class ConversationsController(Controller):
         a, b = time_range(start, end)
         return await service.list_page(db, bot_id, limit=limit, cursor=cursor, start=a, end=b, status=status)
 
-    @get("/chatbots/{bot_id:str}/conversations/export", media_type="application/x-ndjson")
+    @get("/chatbots/{bot_id:str}/conversations/export")
     async def export_conversations(
         self,
         auth: AuthContext,
