@@ -45,9 +45,7 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
         bool, _h("Debugging only: put visitors' chat messages in the log (never on by default).")
     ] = False
     metrics_enabled: Annotated[bool, _h("Serve Prometheus metrics at GET /metrics.")] = True
-    metrics_token: Annotated[
-        str, _h("If set, GET /metrics needs 'Authorization: Bearer <this token>'.")
-    ] = ""
+    metrics_token: Annotated[str, _h("If set, GET /metrics needs 'Authorization: Bearer <this token>'.")] = ""
     trusted_proxies: Annotated[
         list[str],
         _h(

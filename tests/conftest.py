@@ -163,3 +163,23 @@ def assert_error_body(body: Any, code: str) -> None:
         assert isinstance(body["details"], list) and body["details"], body
         for item in body["details"]:
             assert isinstance(item, dict) and isinstance(item.get("message"), str), body
+
+
+# --- `serve` subprocesses (the e2e harness is tests/e2e/harness.py) ---------------
+
+
+@pytest.fixture
+def servers():
+    """Start `helpfaster-box serve` processes: start(data_dir, models=False, env=None)."""
+    from e2e.harness import Server
+
+    started: list[Any] = []
+
+    def start(data_dir: Path, models: bool = False, env: dict[str, str] | None = None) -> Any:
+        server = Server(data_dir, models=models, env=env)
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.kill()

@@ -82,7 +82,11 @@ def _files(root: Path) -> list[dict[str, Any]]:
     out = []
     for path in sorted(p for p in root.rglob("*") if p.is_file() and p.name != MANIFEST):
         out.append(
-            {"path": path.relative_to(root).as_posix(), "bytes": path.stat().st_size, "sha256": sha256_of(path)}
+            {
+                "path": path.relative_to(root).as_posix(),
+                "bytes": path.stat().st_size,
+                "sha256": sha256_of(path),
+            }
         )
     return out
 
@@ -147,7 +151,9 @@ def ensure_not_in_use(data_dir: Path) -> None:
         duckdb.connect(str(db_file)).close()
     except duckdb.IOException as exc:
         if "lock" in str(exc).lower():
-            raise Conflict(f"{db_file} is in use (is `helpfaster-box serve` running?); stop it first.") from None
+            raise Conflict(
+                f"{db_file} is in use (is `helpfaster-box serve` running?); stop it first."
+            ) from None
         raise
 
 

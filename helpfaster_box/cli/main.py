@@ -284,7 +284,9 @@ def backup(settings: Settings, directory: Path) -> None:
 
 @main.command()
 @click.argument("directory", type=click.Path(file_okay=False, exists=True, path_type=Path))
-@click.option("--force", is_flag=True, help="Replace the database, indexes and uploads of a non-empty data dir.")
+@click.option(
+    "--force", is_flag=True, help="Replace the database, indexes and uploads of a non-empty data dir."
+)
 @common_options
 def restore(settings: Settings, directory: Path, force: bool) -> None:
     """Verify the backup in DIRECTORY and restore it into the data dir (server stopped)."""

@@ -61,7 +61,9 @@ def _csv_rows(conv: ConversationOut) -> list[str]:
             m.answer_mode or None,
             m.latency_ms or None,
             m.ttft_ms or None,
-            json.dumps([{"title": s.get("title"), "url": s.get("url")} for s in sources]) if sources else None,
+            json.dumps([{"title": s.get("title"), "url": s.get("url")} for s in sources])
+            if sources
+            else None,
             fb.rating if fb else None,
             fb.comment if fb else None,
         ]

@@ -176,7 +176,10 @@ def export_batch(
     if after is not None:
         sql += " AND (created_at > $after_ts OR (created_at = $after_ts AND id > $after_id))"
         params["after_ts"], params["after_id"] = after
-    convs = [_decode(r) for r in rows_as_dicts(cur.execute(f"{sql} ORDER BY created_at, id LIMIT {int(n)}", params))]
+    convs = [
+        _decode(r)
+        for r in rows_as_dicts(cur.execute(f"{sql} ORDER BY created_at, id LIMIT {int(n)}", params))
+    ]
     if not convs:
         return []
     ids = [c["id"] for c in convs if c is not None]

@@ -14,8 +14,8 @@ import duckdb
 
 from helpfaster_box.chatbots.schemas import LeadCapture
 from helpfaster_box.conversations import queries as conv_q
-from helpfaster_box.csvcells import csv_cell, csv_line
 from helpfaster_box.conversations.schemas import conversation_out
+from helpfaster_box.csvcells import csv_cell, csv_line
 from helpfaster_box.errors import NotFound
 from helpfaster_box.leads import contacts
 from helpfaster_box.leads import queries as leads_q

@@ -47,7 +47,10 @@ def register_gauges(metrics: Metrics, state: State) -> None:
 
     def models() -> GaugeValue:
         readiness = state.readiness
-        return {(label,): float(check in readiness and readiness[check]() == "ok") for label, check in MODELS.items()}
+        return {
+            (label,): float(check in readiness and readiness[check]() == "ok")
+            for label, check in MODELS.items()
+        }
 
     def db_read(fn: Any) -> GaugeValue:
         db = state.get("db")
@@ -58,12 +61,12 @@ def register_gauges(metrics: Metrics, state: State) -> None:
     def db_bytes() -> GaugeValue:
         path = state.settings.db_path
         wal = path.with_name(path.name + ".wal")
-        return {(name, ): p.stat().st_size if p.exists() else 0 for name, p in (("db", path), ("wal", wal))}
+        return {(name,): p.stat().st_size if p.exists() else 0 for name, p in (("db", path), ("wal", wal))}
 
-    metrics.gauge("helpfaster_build_info", "Version of HelpFaster Box.", lambda: {(__version__,): 1}, ["version"])
     metrics.gauge(
-        "helpfaster_model_loaded", "1 when the model is loaded and serving.", models, ["model"]
+        "helpfaster_build_info", "Version of HelpFaster Box.", lambda: {(__version__,): 1}, ["version"]
     )
+    metrics.gauge("helpfaster_model_loaded", "1 when the model is loaded and serving.", models, ["model"])
     metrics.gauge(
         "helpfaster_inference_queue_depth",
         "Generation requests waiting for the chat engine.",

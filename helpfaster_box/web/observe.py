@@ -76,7 +76,7 @@ def observe(app: ASGIApp, metrics: Metrics, trusted_proxies: list[str]) -> ASGIA
             await app(scope, receive, send_with_id)
         finally:
             elapsed = time.perf_counter() - started
-            method = scope["method"]
+            method = scope["method"]  # type: ignore[typeddict-item]
             route = scope.get("path_template") if "route_handler" in scope else None
             route = route or UNMATCHED
             metrics.http_request(method, route, status, elapsed)
@@ -100,5 +100,5 @@ def observe(app: ASGIApp, metrics: Metrics, trusted_proxies: list[str]) -> ASGIA
             logs.request_id.reset(token)
 
     if trusted_proxies:
-        return ProxyHeadersMiddleware(observed, trusted_hosts=trusted_proxies)  # type: ignore[arg-type]
+        return ProxyHeadersMiddleware(observed, trusted_hosts=trusted_proxies)  # type: ignore[arg-type,return-value]
     return observed

@@ -138,7 +138,11 @@ def test_one_json_access_line_per_request_with_request_id_and_no_secrets(client,
     assert access[4]["org_id"] is None  # no route, so no key was looked at
     assert access[2]["request_id"] == "trace-42.a:b" and access[3]["request_id"] == generated
     text = "\n".join(json.dumps(line) for line in lines)
-    assert admin_key not in text and secret not in text and "hf_live_" not in text.replace("hf_live_[redacted]", "")
+    assert (
+        admin_key not in text
+        and secret not in text
+        and "hf_live_" not in text.replace("hf_live_[redacted]", "")
+    )
 
 
 def test_trusted_proxy_sets_the_client_address_only_when_the_peer_is_trusted(tmp_path, log_lines):
@@ -185,17 +189,27 @@ def test_metrics_move_after_an_ingestion_and_chats(served):
     c, h, bot = served
     before = scrape(c)
     doc = "# Returns\n\nYou can return any item within 30 days of delivery for a full refund.\n"
-    r = c.post(f"/v1/chatbots/{bot}/sources", headers=h, json={"type": "text", "title": "Returns", "content": doc})
+    r = c.post(
+        f"/v1/chatbots/{bot}/sources", headers=h, json={"type": "text", "title": "Returns", "content": doc}
+    )
     assert r.status_code == 202, r.text
     ingested(c)
-    answered = c.post(f"/v1/chatbots/{bot}/chat", headers=h, json={"message": "How long do I have to return an item?"})
+    answered = c.post(
+        f"/v1/chatbots/{bot}/chat", headers=h, json={"message": "How long do I have to return an item?"}
+    )
     assert answered.status_code == 200 and answered.json()["answered"] is True, answered.text
-    declined = c.post(f"/v1/chatbots/{bot}/chat", headers=h, json={"message": "Who won the 1954 football world cup?"})
+    declined = c.post(
+        f"/v1/chatbots/{bot}/chat", headers=h, json={"message": "Who won the 1954 football world cup?"}
+    )
     assert declined.status_code == 200 and declined.json()["answered"] is False, declined.text
     gen = c.post("/v1/chatbots", headers=h, json={"name": "Gen", "answerMode": "generative"}).json()["id"]
-    c.post(f"/v1/chatbots/{gen}/sources", headers=h, json={"type": "text", "title": "Returns", "content": doc})
+    c.post(
+        f"/v1/chatbots/{gen}/sources", headers=h, json={"type": "text", "title": "Returns", "content": doc}
+    )
     ingested(c)
-    generated = c.post(f"/v1/chatbots/{gen}/chat", headers=h, json={"message": "How long do I have to return an item?"})
+    generated = c.post(
+        f"/v1/chatbots/{gen}/chat", headers=h, json={"message": "How long do I have to return an item?"}
+    )
     assert generated.status_code == 200, generated.text
     after = scrape(c)
 
@@ -204,8 +218,14 @@ def test_metrics_move_after_an_ingestion_and_chats(served):
 
     assert moved("helpfaster_ingested_sources_total", result="ready") == 2
     assert moved("helpfaster_ingested_chunks_total") >= 2
-    assert moved("helpfaster_chat_turns_total", answer_mode="extractive", path="extractive", result="answered") == 1
-    assert moved("helpfaster_chat_turns_total", answer_mode="extractive", path="fallback", result="declined") == 1
+    assert (
+        moved("helpfaster_chat_turns_total", answer_mode="extractive", path="extractive", result="answered")
+        == 1
+    )
+    assert (
+        moved("helpfaster_chat_turns_total", answer_mode="extractive", path="fallback", result="declined")
+        == 1
+    )
     assert moved("helpfaster_chat_duration_seconds_count", answer_mode="extractive") == 2
     assert moved("helpfaster_chat_duration_seconds_count", answer_mode="generative") == 1
     assert moved("helpfaster_llm_generated_tokens_total") >= 1
@@ -217,7 +237,9 @@ def test_metrics_move_after_an_ingestion_and_chats(served):
     assert value(after, "helpfaster_ingestion_backlog", status="queued") == 0
 
 
-def _chat(c: TestClient, h: dict[str, str], bot: str, message: str, conv: str | None = None) -> dict[str, Any]:
+def _chat(
+    c: TestClient, h: dict[str, str], bot: str, message: str, conv: str | None = None
+) -> dict[str, Any]:
     body: dict[str, Any] = {"message": message}
     if conv:
         body["conversationId"] = conv
@@ -230,11 +252,15 @@ def test_export_streams_every_conversation_as_jsonl_and_csv_with_a_time_filter(s
     c, h, _ = served
     bot = create_bot(c, h, "Export bot")
     doc = "# Returns\n\nYou can return any item within 30 days of delivery for a full refund.\n"
-    c.post(f"/v1/chatbots/{bot}/sources", headers=h, json={"type": "text", "title": "Returns", "content": doc})
+    c.post(
+        f"/v1/chatbots/{bot}/sources", headers=h, json={"type": "text", "title": "Returns", "content": doc}
+    )
     ingested(c)
-    first = _chat(c, h, bot, "=HYPERLINK(\"http://evil\") how long to return an item?")
+    first = _chat(c, h, bot, '=HYPERLINK("http://evil") how long to return an item?')
     _chat(c, h, bot, "and is the refund full?", first["conversationId"])
-    c.post(f"/v1/messages/{first['messageId']}/feedback", headers=h, json={"rating": "up", "comment": "@great"})
+    c.post(
+        f"/v1/messages/{first['messageId']}/feedback", headers=h, json={"rating": "up", "comment": "@great"}
+    )
     time.sleep(1.1)
     middle = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     time.sleep(1.1)
@@ -274,5 +300,7 @@ def test_export_checks_the_chatbot_and_its_parameters(served, tmp_path):
         bad = c.get(f"/v1/chatbots/{bot}/conversations/export?{query}", headers=h)
         assert bad.status_code == 400, (query, bad.text)
         assert_error_body(bad.json(), "bad_request")
-    empty = c.get(f"/v1/chatbots/{bot}/conversations/export?format=csv&from=2001-01-01&to=2001-01-02", headers=h)
+    empty = c.get(
+        f"/v1/chatbots/{bot}/conversations/export?format=csv&from=2001-01-01&to=2001-01-02", headers=h
+    )
     assert empty.status_code == 200 and empty.text.splitlines() == [empty.text.splitlines()[0]]

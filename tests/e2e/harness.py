@@ -114,4 +114,6 @@ def assert_clean_stop(server: Server, data_dir: Path) -> None:
     assert "Application shutdown complete" in err, err
     assert "Traceback" not in err and "ERROR" not in err, err
     assert not (data_dir / "helpfaster.duckdb.wal").exists(), "database was not closed cleanly"
+
+
 KEY_RE = re.compile(r"hf_live_[0-9A-Za-z]{32}")
