@@ -13,13 +13,14 @@ logs when the debugging setting `log_message_text` is on.
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import sys
 import time
 from contextvars import ContextVar
 from typing import Any
+
+import msgspec
 
 # The request being served (set by the web layer's observer); asyncio.to_thread copies
 # the context, so records logged from worker threads carry it too.
@@ -35,14 +36,24 @@ _RECORD_FIELDS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))
 }
 
 
+_encoder = msgspec.json.Encoder(enc_hook=str)  # ~5x json.dumps here; str() for the rest
+
+
 def redact(text: str) -> str:
     """Keep a secret's prefix (which kind it was), drop the secret."""
+    if "hf_" not in text and "whsec_" not in text:  # the common case, without the regex
+        return text
     return SECRET.sub(r"\1[redacted]", text)
 
 
+_second: list[Any] = [-1, ""]  # the last whole second formatted, and its text
+
+
 def _iso(created: float) -> str:
-    whole = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(created))
-    return f"{whole}.{int(created % 1 * 1000):03d}Z"
+    whole = int(created)
+    if whole != _second[0]:
+        _second[:] = [whole, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole))]
+    return f"{_second[1]}.{int(created % 1 * 1000):03d}Z"
 
 
 class JsonFormatter(logging.Formatter):
@@ -58,12 +69,13 @@ class JsonFormatter(logging.Formatter):
         rid = request_id.get()
         if rid is not None:
             out["request_id"] = rid
-        for key, value in record.__dict__.items():
-            if key not in _RECORD_FIELDS and not key.startswith("_"):
-                out[key] = redact(value) if isinstance(value, str) else value
+        fields = record.__dict__
+        for key in fields.keys() - _RECORD_FIELDS:  # the `extra` ones, found by a set operation
+            value = fields[key]
+            out[key] = redact(value) if isinstance(value, str) else value
         if record.exc_info:
             out["exception"] = redact(self.formatException(record.exc_info))
-        return json.dumps(out, default=str, ensure_ascii=False)
+        return _encoder.encode(out).decode()
 
 
 class TextFormatter(logging.Formatter):
@@ -89,3 +101,7 @@ def configure(level: str, fmt: str) -> None:
         logging.getLogger(name).handlers.clear()
         logging.getLogger(name).propagate = True
     logging.getLogger("uvicorn.access").disabled = True
+    # Every request logs a line: skip what the lines do not carry (the logging HOWTO's
+    # "Optimization": no caller frame lookup, no process/thread fields).
+    logging._srcfile = None
+    logging.logProcesses = logging.logThreads = logging.logMultiprocessing = False
