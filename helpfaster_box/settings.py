@@ -37,6 +37,21 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
         str, _h("Where the database, indexes and uploads live (default ~/.local/share/helpfaster-box).")
     ] = ""
     log_level: Annotated[str, _h("debug, info, warning or error.")] = "info"
+    # --- operations ---------------------------------------------------------
+    log_format: Annotated[
+        Literal["json", "text"], _h("serve's log lines: one JSON object per line, or plain text.")
+    ] = "json"
+    log_message_text: Annotated[
+        bool, _h("Debugging only: put visitors' chat messages in the log (never on by default).")
+    ] = False
+    metrics_enabled: Annotated[bool, _h("Serve Prometheus metrics at GET /metrics.")] = True
+    metrics_token: Annotated[str, _h("If set, GET /metrics needs 'Authorization: Bearer <this token>'.")] = ""
+    trusted_proxies: Annotated[
+        list[str],
+        _h(
+            "Reverse proxies (IPs or CIDRs) whose X-Forwarded-For/-Proto are believed; empty = none, use the peer address."
+        ),
+    ] = msgspec.field(default_factory=list)
     # --- request limits ---------------------------------------------------
     max_request_bytes: Annotated[
         int, Meta(ge=1024, description="Largest JSON request body accepted (413 above).")

@@ -86,3 +86,23 @@ def hold_database():
     for proc in procs:
         proc.kill()
         proc.communicate(timeout=10)  # reaps it and closes its pipes
+
+
+# --- `serve` subprocesses ------------------------------------------------------
+
+
+@pytest.fixture
+def servers():
+    """Start `helpfaster-box serve` processes: start(data_dir, models=False, env=None)."""
+    from support.server import Server
+
+    started: list[Server] = []
+
+    def start(data_dir: Path, models: bool = False, env: dict[str, str] | None = None) -> Server:
+        server = Server(data_dir, models=models, env=env)
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.kill()

@@ -31,6 +31,7 @@ from helpfaster_box.knowledge.ingestion import Hit, KnowledgeService
 from helpfaster_box.leads import escalation
 from helpfaster_box.leads import service as leads
 from helpfaster_box.llm.engine import EngineOverloaded, PromptTooLong
+from helpfaster_box.observability.metrics import Metrics
 from helpfaster_box.settings import Settings
 from helpfaster_box.store.db import Database
 
@@ -72,12 +73,18 @@ class Composed:
 
 class ChatService:
     def __init__(
-        self, settings: Settings, db: Database, knowledge: KnowledgeService | None, engine: Any
+        self,
+        settings: Settings,
+        db: Database,
+        knowledge: KnowledgeService | None,
+        engine: Any,
+        metrics: Metrics | None = None,
     ) -> None:
         self.settings = settings
         self.db = db
         self.knowledge = knowledge
         self.engine = engine
+        self.metrics = metrics or Metrics()
 
     # -- retrieval -----------------------------------------------------------
     def _retrieve(
@@ -194,6 +201,21 @@ class ChatService:
         if qvec is None:
             qvec = await asyncio.to_thread(self._question_vector, req.message)
         result = await self._store(org_id, bot, conv, req, relevant, composed, latency_ms, qvec)
+        self.metrics.chat_turn(
+            answer_mode=mode,
+            path=composed.mode,
+            answered=composed.answered,
+            seconds=time.perf_counter() - started,
+            prompt_tokens=composed.prompt_tokens,
+            completion_tokens=composed.completion_tokens,
+            ttft_ms=composed.ttft_ms,
+        )
+        if self.settings.log_message_text:  # a debugging aid only: visitors' words stay out of logs
+            log.info(
+                "chat turn in %s",
+                result.conversation_id,
+                extra={"question": req.message, "reply": result.reply, "path": composed.mode},
+            )
         yield "done", result
 
     async def _generate(self, org_id: str, bot: Chatbot, prompt: str, out: Composed) -> AsyncIterator[str]:

@@ -1,4 +1,4 @@
-"""The helpfaster-box command: serve, orgs, keys, models, reindex, check."""
+"""The helpfaster-box command: serve, orgs, keys, models, reindex, check, backup, restore."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import functools
 import json
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import click
@@ -269,6 +270,29 @@ def check(settings: Settings) -> None:
         raise click.ClickException(
             "some models are missing: run ./install.sh or `helpfaster-box models provision`"
         )
+
+
+@main.command()
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+@common_options
+def backup(settings: Settings, directory: Path) -> None:
+    """Write a consistent backup of the data dir into DIRECTORY (new or empty), even while serving."""
+    from helpfaster_box.cli.backup import run_backup
+
+    click.echo(run_backup(settings, directory))
+
+
+@main.command()
+@click.argument("directory", type=click.Path(file_okay=False, exists=True, path_type=Path))
+@click.option(
+    "--force", is_flag=True, help="Replace the database, indexes and uploads of a non-empty data dir."
+)
+@common_options
+def restore(settings: Settings, directory: Path, force: bool) -> None:
+    """Verify the backup in DIRECTORY and restore it into the data dir (server stopped)."""
+    from helpfaster_box.cli.backup import run_restore
+
+    click.echo(run_restore(settings, directory, force))
 
 
 def _register_optional() -> None:

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import logging
-
 import click
 import uvicorn
 
+from helpfaster_box.observability import logs
 from helpfaster_box.organizations.service import bootstrap
 from helpfaster_box.settings import Settings
 from helpfaster_box.store.db import DatabaseLocked, SchemaTooNew
@@ -14,9 +13,7 @@ from helpfaster_box.web.app import create_app
 
 
 def run(settings: Settings) -> None:
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    logs.configure(settings.log_level, settings.log_format)
     try:
         key = bootstrap(settings)
     except (DatabaseLocked, SchemaTooNew) as exc:
@@ -33,6 +30,8 @@ def run(settings: Settings) -> None:
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,
-        access_log=settings.log_level == "debug",
+        log_config=None,  # logs.configure did it: JSON or text, through the root logger
+        access_log=False,  # the app writes its own access line (web/observe.py)
+        proxy_headers=False,  # X-Forwarded-* are read in the app, from trusted_proxies only
         timeout_graceful_shutdown=10,
     )

@@ -187,3 +187,38 @@ def must_get(cur: duckdb.DuckDBPyConnection, org_id: str, conv_id: str) -> dict[
     conv = get_conversation(cur, org_id, conv_id)
     assert conv is not None, conv_id
     return conv
+
+
+def export_batch(
+    cur: duckdb.DuckDBPyConnection,
+    chatbot_id: str,
+    start: datetime | None,
+    end: datetime | None,
+    after: tuple[datetime, str] | None,
+    n: int,
+) -> list[tuple[dict[str, Any], list[dict[str, Any]]]]:
+    """The next `n` conversations (oldest first, after `after` = (created_at, id)) with their
+    messages: two queries per batch, whatever its size."""
+    params: dict[str, Any] = {"bot": chatbot_id}
+    sql = created_between("SELECT * FROM conversations WHERE chatbot_id = $bot", params, start, end)
+    if after is not None:
+        sql += " AND (created_at > $after_ts OR (created_at = $after_ts AND id > $after_id))"
+        params["after_ts"], params["after_id"] = after
+    convs = [
+        _decode(r)
+        for r in rows_as_dicts(cur.execute(f"{sql} ORDER BY created_at, id LIMIT {int(n)}", params))
+    ]
+    if not convs:
+        return []
+    ids = [c["id"] for c in convs if c is not None]
+    msgs = rows_as_dicts(
+        cur.execute(
+            f"SELECT * FROM messages WHERE conversation_id IN ({', '.join('?' * len(ids))}) "
+            "ORDER BY conversation_id, seq",
+            ids,
+        )
+    )
+    by_conv: dict[str, list[dict[str, Any]]] = {i: [] for i in ids}
+    for m in msgs:
+        by_conv[m["conversation_id"]].append(_decode(m))  # type: ignore[arg-type]
+    return [(c, by_conv[c["id"]]) for c in convs if c is not None]

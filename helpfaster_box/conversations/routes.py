@@ -1,5 +1,5 @@
-"""Conversations (list, read with all messages, escalate, a person's reply, resolve or
-hand back) and message feedback."""
+"""Conversations (list, export, read with all messages, escalate, a person's reply,
+resolve or hand back) and message feedback."""
 
 from __future__ import annotations
 
@@ -7,9 +7,11 @@ from typing import Annotated, Literal
 
 from litestar import Controller, get, post
 from litestar.params import FromPath, JSONBody, Parameter
+from litestar.response import Stream
 
 from helpfaster_box.chatbots import service as chatbots
 from helpfaster_box.conversations import service
+from helpfaster_box.conversations.export import export_lines
 from helpfaster_box.conversations.schemas import (
     AgentReply,
     ConversationOut,
@@ -44,6 +46,31 @@ class ConversationsController(Controller):
         await chatbots.load(db, auth.org_id, bot_id)
         a, b = time_range(start, end)
         return await service.list_page(db, bot_id, limit=limit, cursor=cursor, start=a, end=b, status=status)
+
+    @get("/chatbots/{bot_id:str}/conversations/export", opt={"media": ("application/x-ndjson", "text/csv")})
+    async def export_conversations(
+        self,
+        auth: Auth,
+        db: Db,
+        bot_id: FromPath[str],
+        start: From = None,
+        end: To = None,
+        format: Annotated[
+            Literal["jsonl", "csv"],
+            Parameter(description="jsonl: one conversation a line; csv: one message a row."),
+        ] = "jsonl",
+    ) -> Stream:
+        """Every conversation of the chatbot with its messages (sources, feedback, latency),
+        oldest first, streamed in constant memory."""
+        await chatbots.load(db, auth.org_id, bot_id)
+        a, b = time_range(start, end)
+        media = "text/csv" if format == "csv" else "application/x-ndjson"
+        disposition = f'attachment; filename="conversations-{bot_id}.{format}"'
+        return Stream(
+            export_lines(db, bot_id, format, a, b),
+            media_type=media,
+            headers={"Content-Disposition": disposition},
+        )
 
     @get("/conversations/{conv_id:str}")
     async def get_conversation(self, auth: Auth, db: Db, conv_id: FromPath[str]) -> ConversationOut:

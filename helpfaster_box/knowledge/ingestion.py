@@ -8,6 +8,7 @@ index that is missing, corrupt or out of step is rebuilt from the database.
 
 from __future__ import annotations
 
+import concurrent.futures
 import functools
 import logging
 import queue
@@ -16,19 +17,21 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
 from helpfaster_box.knowledge import chunker, parsers
 from helpfaster_box.knowledge import queries as src_q
 from helpfaster_box.knowledge.fetch import FetchError, fetch_url
+from helpfaster_box.observability.metrics import Metrics
 from helpfaster_box.retrieval.index_files import IndexCorrupt
 from helpfaster_box.retrieval.registry import IndexRegistry
 from helpfaster_box.settings import Settings
 from helpfaster_box.store.db import Database
 
 log = logging.getLogger("helpfaster_box.knowledge")
+T = TypeVar("T")
 
 
 @dataclass(slots=True)
@@ -50,10 +53,13 @@ def passage_text(section: str | None, text: str) -> str:
 
 
 class KnowledgeService:
-    def __init__(self, settings: Settings, db: Database, embedder: Any) -> None:
+    def __init__(
+        self, settings: Settings, db: Database, embedder: Any, metrics: Metrics | None = None
+    ) -> None:
         self.settings = settings
         self.db = db
         self.embedder = embedder
+        self.metrics = metrics or Metrics()
         self.uploads = settings.data_path / "uploads"
         self.uploads.mkdir(parents=True, exist_ok=True)
         self.indexes = IndexRegistry(settings.data_path / "indexes", embedder.dim)
@@ -99,6 +105,22 @@ class KnowledgeService:
 
     def enqueue(self, source_id: str) -> None:
         self._submit(functools.partial(self._ingest_safely, source_id))
+
+    def run_exclusive(self, fn: Callable[[], T]) -> concurrent.futures.Future[T]:
+        """Run fn on the knowledge worker, between jobs: no index file changes meanwhile
+        (a backup copies the indexes this way)."""
+        future: concurrent.futures.Future[T] = concurrent.futures.Future()
+
+        def job() -> None:
+            if not future.set_running_or_notify_cancel():
+                return
+            try:
+                future.set_result(fn())
+            except BaseException as exc:
+                future.set_exception(exc)
+
+        self._submit(job)
+        return future
 
     def _submit(self, job: Callable[[], None]) -> None:
         with self._pending_lock:
@@ -152,6 +174,7 @@ class KnowledgeService:
             # Database.write passes positional args only: a keyword here raised TypeError,
             # which this handler swallowed, leaving every failed source stuck `processing`.
             self.db.write(functools.partial(src_q.set_status, error=reason[:500]), source_id, "failed")
+            self.metrics.source_ingested(None)
         except Exception:
             log.exception("could not mark %s failed", source_id)
 
@@ -202,6 +225,7 @@ class KnowledgeService:
             index.remove(np.array(old_ids, dtype=np.int64))
         index.add(np.array(new_ids, dtype=np.int64), vectors, texts)
         self.indexes.save(source["chatbot_id"])
+        self.metrics.source_ingested(len(new_ids))
         log.info("ingested %s: %d chunks", source_id, len(new_ids))
 
     def _parse(self, source: dict[str, Any]) -> tuple[str, parsers.ParsedDocument]:

@@ -178,3 +178,11 @@ def set_embeddings(cur: duckdb.DuckDBPyConnection, ids: np.ndarray, vectors: np.
         "WHERE chunks.id = v.id",
         {"ids": [int(i) for i in ids], "e": vectors.astype(np.float32).tolist()},
     )
+
+
+def backlog(cur: duckdb.DuckDBPyConnection) -> dict[str, int]:
+    """Sources waiting for or in ingestion, by status (for metrics)."""
+    rows = cur.execute(
+        "SELECT status, count(*) FROM sources WHERE status IN ('queued', 'processing') GROUP BY status"
+    ).fetchall()
+    return {"queued": 0, "processing": 0, **{status: n for status, n in rows}}

@@ -56,7 +56,7 @@ class LeadsController(Controller):
         a, b = time_range(start, end)
         return await service.list_page(db, bot_id, limit=limit, cursor=cursor, start=a, end=b)
 
-    @get("/chatbots/{bot_id:str}/leads/export", media_type="text/csv", opt={"csv": True})
+    @get("/chatbots/{bot_id:str}/leads/export", media_type="text/csv", opt={"media": ("text/csv",)})
     async def export_leads(
         self, auth: Auth, db: Db, bot_id: FromPath[str], start: From = None, end: To = None
     ) -> Stream:

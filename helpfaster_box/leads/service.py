@@ -6,8 +6,6 @@ the CSV export serve the routes. No HTTP here.
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
@@ -17,6 +15,7 @@ import duckdb
 from helpfaster_box.chatbots.schemas import LeadCapture
 from helpfaster_box.conversations import queries as conv_q
 from helpfaster_box.conversations.schemas import conversation_out
+from helpfaster_box.csvcells import csv_cell, csv_line
 from helpfaster_box.errors import NotFound
 from helpfaster_box.leads import contacts
 from helpfaster_box.leads import queries as leads_q
@@ -94,19 +93,6 @@ async def get(db: Database, org_id: str, lead_id: str) -> LeadOut:
     if lead is None:
         raise NotFound.of("Lead")
     return lead
-
-
-def csv_cell(value: Any) -> Any:
-    """Visitors type these fields: a leading = + - @ would run as a spreadsheet formula."""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
-    return value
-
-
-def csv_line(values: list[Any]) -> str:
-    buf = io.StringIO()
-    csv.writer(buf).writerow(["" if v is None else v for v in values])
-    return buf.getvalue()
 
 
 def csv_lines(rows: list[dict[str, Any]]) -> Iterator[str]:

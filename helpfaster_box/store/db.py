@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import subprocess
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
@@ -159,6 +160,32 @@ class Database:
             log.info("applied migration %s", name)
             applied.append(name)
         return applied
+
+    def snapshot(self, dest: Path) -> None:
+        """Copy the database file to `dest` as of one instant, while the server runs.
+
+        Under the write lock no transaction of this process (the file's only writer) can
+        commit, and DuckDB changes the main file only when a commit or a CHECKPOINT
+        checkpoints; so the file plus its WAL, copied now, are one committed state.
+        CHECKPOINT first folds the WAL into the file, so usually the file alone is the
+        database. DuckDB refuses it while it counts another write transaction as active
+        (seen after an ingestion: a finished autocommit statement's transaction that a
+        thread's cursor has not closed yet); the copy then carries the WAL, which DuckDB
+        replays when the copy is opened. Readers go on meanwhile; writers wait for the
+        copy (~1 s per GB).
+
+        The copy runs in a child process: DuckDB's lock on the file is a POSIX record
+        lock, which the kernel drops as soon as this process closes *any* descriptor of
+        the file — an in-process `shutil.copyfile` silently unlocked the database (a
+        second process could then open it read-write).
+        """
+        wal = self.path.with_name(self.path.name + ".wal")
+        with self._write_lock:
+            with contextlib.suppress(duckdb.TransactionException):
+                self.cursor().execute("CHECKPOINT")
+            subprocess.run(["cp", "--", str(self.path), str(dest)], check=True)
+            if wal.exists() and wal.stat().st_size:
+                subprocess.run(["cp", "--", str(wal), str(dest.with_name(dest.name + ".wal"))], check=True)
 
     def close(self) -> None:
         if not self._closed:

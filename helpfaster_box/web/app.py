@@ -13,6 +13,7 @@ from litestar.datastructures import State
 
 from helpfaster_box import __version__
 from helpfaster_box.analytics.routes import AnalyticsController
+from helpfaster_box.backup import control
 from helpfaster_box.chat.routes import chat
 from helpfaster_box.chatbots.routes import ChatbotsController
 from helpfaster_box.conversations.routes import ConversationsController
@@ -20,16 +21,20 @@ from helpfaster_box.keys.routes import DashboardSessionController, KeysControlle
 from helpfaster_box.knowledge.routes import SourcesController, add_source_handler
 from helpfaster_box.leads.routes import LeadsController
 from helpfaster_box.llm.registry import resolve_model
+from helpfaster_box.observability.metrics import Metrics
 from helpfaster_box.organizations.routes import get_organization
 from helpfaster_box.settings import Settings
 from helpfaster_box.store.db import open_database
 from helpfaster_box.web.assets import assets_router, load_assets
 from helpfaster_box.web.auth import KeyCache, auth_middleware
+from helpfaster_box.web.control import backup as control_backup
 from helpfaster_box.web.deps import DEPENDENCIES
 from helpfaster_box.web.docs import docs_assets_router, openapi_config, openapi_json
 from helpfaster_box.web.errors import handle_exception
 from helpfaster_box.web.headers import add_response_headers
 from helpfaster_box.web.health import health
+from helpfaster_box.web.metrics import metrics_endpoint, register_gauges
+from helpfaster_box.web.observe import observe
 from helpfaster_box.web.ratelimit import RateLimiter
 from helpfaster_box.webhooks.routes import WebhookDeliveriesController, WebhooksController
 
@@ -46,7 +51,7 @@ async def open_models(app: Litestar, stack: AsyncExitStack, settings: Settings) 
     embedding_path = resolve_model(settings, "embedding")
     embedder = await asyncio.to_thread(Embedder, str(embedding_path), settings.llm_threads or None)
     stack.callback(embedder.close)
-    knowledge = KnowledgeService(settings, app.state.db, embedder)
+    knowledge = KnowledgeService(settings, app.state.db, embedder, metrics=app.state.metrics)
     await asyncio.to_thread(knowledge.start)
     stack.callback(knowledge.close)
     app.state.embedder = embedder
@@ -67,7 +72,7 @@ async def open_models(app: Litestar, stack: AsyncExitStack, settings: Settings) 
     stack.push_async_callback(engine.aclose)
     app.state.engine = engine
     app.state.readiness["chatModel"] = lambda: "ok" if engine.status()["running"] else "stopped"
-    app.state.chat = ChatService(settings, app.state.db, knowledge, engine)
+    app.state.chat = ChatService(settings, app.state.db, knowledge, engine, metrics=app.state.metrics)
 
 
 V1_ROUTES: list[object] = [
@@ -102,6 +107,8 @@ def create_app(settings: Settings) -> Litestar:
             "chat": None,
             "webhooks": None,
             "topics": None,
+            "metrics": Metrics(),
+            "control_token": None,
         }
     )
 
@@ -122,7 +129,7 @@ def create_app(settings: Settings) -> Litestar:
             scheduler = BackgroundScheduler(timezone="UTC")
             scheduler.start()
             stack.callback(scheduler.shutdown, wait=True)
-            webhooks = WebhookDispatcher(settings, db, scheduler=scheduler)
+            webhooks = WebhookDispatcher(settings, db, scheduler=scheduler, metrics=app.state.metrics)
             await asyncio.to_thread(webhooks.start)
             stack.push_async_callback(asyncio.to_thread, webhooks.close)  # before db.close
             app.state.webhooks = webhooks
@@ -132,6 +139,9 @@ def create_app(settings: Settings) -> Litestar:
             topics.start()
             stack.push_async_callback(asyncio.to_thread, topics.close)
             app.state.topics = topics
+            token = control.write_control(settings.data_path, control.local_url(settings.host, settings.port))
+            stack.callback(control.remove_control, settings.data_path, token)
+            app.state.control_token = token
             yield
 
     v1 = Router(
@@ -140,8 +150,9 @@ def create_app(settings: Settings) -> Litestar:
         middleware=[auth_middleware],
         dependencies=DEPENDENCIES,
     )
-    return Litestar(
-        route_handlers=[v1, docs_assets_router(), assets_router()],
+    extra: list[object] = [control_backup, *([metrics_endpoint] if settings.metrics_enabled else [])]
+    app = Litestar(
+        route_handlers=[v1, docs_assets_router(), assets_router(), *extra],  # type: ignore[list-item]
         lifespan=[lifespan],
         state=state,
         exception_handlers={Exception: handle_exception},
@@ -151,3 +162,7 @@ def create_app(settings: Settings) -> Litestar:
         logging_config=None,
         debug=False,
     )
+    register_gauges(app.state.metrics, app.state)
+    # Outermost: sees every response (404s and crashes included) with its final status.
+    app.asgi_handler = observe(app.asgi_handler, app.state.metrics, settings.trusted_proxies)
+    return app

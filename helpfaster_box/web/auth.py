@@ -119,11 +119,12 @@ async def authenticate_session(
     )
 
 
-def rate_limit(state: Any, bucket: str, limit: int) -> dict[str, str]:
+def rate_limit(state: Any, bucket: str, limit: int, plan: str = "widget") -> dict[str, str]:
     """Count one request against `bucket`; the X-RateLimit-* headers, or RateLimited."""
     decision = state.rate_limiter.hit(bucket, limit)
     rl_headers = decision.headers()
     if not decision.allowed:
+        state.metrics.rate_limited.labels(plan).inc()
         retry = rl_headers["X-RateLimit-Reset"]
         raise RateLimited(
             f"Rate limit of {limit} requests per minute exceeded; retry in {retry} s.",
@@ -159,7 +160,7 @@ def limits(scope: Scope, state: Any, auth: AuthContext) -> dict[str, str]:
         client = (scope.get("client") or ("unknown", 0))[0]
         bucket = f"{auth.publishable_key_id}|{client}"
         visitor = rate_limit(state, bucket, state.settings.widget_rate_limit)
-    org = rate_limit(state, auth.org_id, state.settings.rate_limit_for(auth.plan))
+    org = rate_limit(state, auth.org_id, state.settings.rate_limit_for(auth.plan), auth.plan)
     if visitor is not None and int(visitor["X-RateLimit-Remaining"]) < int(org["X-RateLimit-Remaining"]):
         return visitor
     return org

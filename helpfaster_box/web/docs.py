@@ -120,6 +120,8 @@ def _extra_success(handler: HTTPRouteHandler, responses: dict[str, Any]) -> None
         }
     if handler.opt.get("csv"):
         ok.setdefault("content", {})["text/csv"] = {"schema": {"type": "string"}}
+    if media := handler.opt.get("media"):  # a streamed file: its media types replace Litestar's guess
+        ok["content"] = {m: {"schema": {"type": "string"}} for m in media}
     if (struct := handler.opt.get("duplicate")) is not None:
         responses["200"] = {
             "description": "The same content was added before: the existing source.",

@@ -29,6 +29,7 @@ from apscheduler.executors.pool import ThreadPoolExecutor as SchedulerPool
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.base import BaseScheduler
 
+from helpfaster_box.observability.metrics import Metrics
 from helpfaster_box.settings import Settings
 from helpfaster_box.store.db import Database, rows_as_dicts
 from helpfaster_box.store.ids import utcnow
@@ -44,6 +45,7 @@ POOL_SIZE = 32
 PER_ENDPOINT = 8  # a hanging receiver holds at most this many of the POOL_SIZE slots
 TICK_S = 0.5
 SETTLE_S = 0.005
+OUTCOMES = {"succeeded": "succeeded", "pending": "retrying", "failed": "failed"}  # status -> metric
 RETENTION = timedelta(days=30)  # the delivery log (and the events it sent) is kept this long
 JOB_ID = "webhook-delivery"
 PRUNE_JOB_ID = "webhook-log-prune"
@@ -60,10 +62,12 @@ class WebhookDispatcher:
         pool_size: int = POOL_SIZE,
         per_endpoint: int = PER_ENDPOINT,
         tick_s: float = TICK_S,
+        metrics: Metrics | None = None,
     ) -> None:
         self.settings = settings
         self.policy = RetryPolicy(scale=settings.webhook_backoff_scale)
         self.db = db
+        self.metrics = metrics or Metrics()
         self.pool_size = pool_size
         self.per_endpoint = per_endpoint
         self.tick_s = tick_s
@@ -242,7 +246,9 @@ class WebhookDispatcher:
                 )
             )
         }
-        ledger.record(cur, outcomes, hooks, self.policy)
+        for status in ledger.record(cur, outcomes, hooks, self.policy):
+            # (a pump whose transaction rolls back records its outcomes again: rare, counted twice)
+            self.metrics.webhook_attempt(OUTCOMES[status])
         if budget <= 0:
             return [], True
         jobs = ledger.fan_out(cur, hooks, budget, busy, self.per_endpoint)

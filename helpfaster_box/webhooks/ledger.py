@@ -120,11 +120,12 @@ def record(
     outcomes: list[Outcome],
     hooks: dict[str, dict[str, Any]],
     policy: RetryPolicy,
-) -> None:
+) -> list[str]:
     """All outcomes of a pump in a fixed handful of statements: the write lock is shared
-    with the request path, so its hold time must not grow with the batch."""
+    with the request path, so its hold time must not grow with the batch. Returns the
+    status each attempt left its delivery in (succeeded, pending, failed)."""
     if not outcomes:
-        return
+        return []
     now = utcnow()
     state = {
         wid: {
@@ -183,3 +184,4 @@ def record(
         webhooks_q.set_health(cur, [(w, state[w]["streak"], state[w]["success"]) for w in changed])
     for webhook_id, reason in to_disable.items():  # after the updates: this fails what is still pending
         webhooks_q.disable(cur, webhook_id, reason)
+    return [row[6] for row in rows]

@@ -313,3 +313,12 @@ def retry_delivery(cur: duckdb.DuckDBPyConnection, org_id: str | None, delivery_
         [now, now, delivery_id],
     )
     return "ok"
+
+
+def backlog(cur: duckdb.DuckDBPyConnection) -> dict[str, int]:
+    """Deliveries not finished, by status, and events not yet fanned out (for metrics)."""
+    rows = cur.execute(
+        "SELECT status, count(*) FROM webhook_deliveries WHERE status IN ('pending', 'delivering') "
+        "GROUP BY status UNION ALL SELECT 'event', count(*) FROM webhook_events WHERE NOT fanned_out"
+    ).fetchall()
+    return {"pending": 0, "delivering": 0, "event": 0, **{status: n for status, n in rows}}

@@ -3,44 +3,14 @@
 from __future__ import annotations
 
 import re
-import signal
 import threading
 import time
-from pathlib import Path
 
 import httpx
 import pytest
-from support.server import KEY_RE, Server
+from support.server import KEY_RE, assert_clean_stop
 
 pytestmark = pytest.mark.e2e
-
-
-def assert_clean_stop(server: Server, data_dir: Path) -> None:
-    """SIGTERM -> graceful shutdown: lifespan closed, database checkpointed, no traceback.
-
-    uvicorn re-raises the captured SIGTERM after shutting down, so the exit status is
-    "terminated by SIGTERM" (which systemd counts as a clean stop) rather than 0.
-    """
-    code = server.stop()
-    err = "".join(server.stderr)
-    assert code in (0, -signal.SIGTERM), (code, err)
-    assert "Application shutdown complete" in err, err
-    assert "Traceback" not in err and "ERROR" not in err, err
-    assert not (data_dir / "helpfaster.duckdb.wal").exists(), "database was not closed cleanly"
-
-
-@pytest.fixture
-def servers():
-    started: list[Server] = []
-
-    def start(data_dir: Path, models: bool = False) -> Server:
-        server = Server(data_dir, models=models)
-        started.append(server)
-        return server
-
-    yield start
-    for server in started:
-        server.kill()
 
 
 def test_serve_first_run_http_docs_and_clean_shutdown(tmp_path, servers):

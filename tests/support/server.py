@@ -31,12 +31,14 @@ def free_port() -> int:
 class Server:
     """One `serve` subprocess; stdout lines are collected by a thread."""
 
-    def __init__(self, data_dir: Path, *, models: bool = False) -> None:
+    def __init__(self, data_dir: Path, *, models: bool = False, env: dict[str, str] | None = None) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        overrides = env or {}
         env = {k: v for k, v in os.environ.items() if not k.startswith("HELPFASTER_")}
         env.pop("PYTHONUNBUFFERED", None)  # stdout is a pipe, as under systemd
         env["HELPFASTER_LOAD_MODELS"] = "true" if models else "false"
+        env.update(overrides)
         self.proc = subprocess.Popen(
             [
                 str(VENV_BIN / "helpfaster-box"),
@@ -111,6 +113,20 @@ class Server:
         for stream in (self.proc.stdout, self.proc.stderr):
             if stream is not None:
                 stream.close()
+
+
+def assert_clean_stop(server: Server, data_dir: Path) -> None:
+    """SIGTERM -> graceful shutdown: lifespan closed, database checkpointed, no traceback.
+
+    uvicorn re-raises the captured SIGTERM after shutting down, so the exit status is
+    "terminated by SIGTERM" (which systemd counts as a clean stop) rather than 0.
+    """
+    code = server.stop()
+    err = "".join(server.stderr)
+    assert code in (0, -signal.SIGTERM), (code, err)
+    assert "Application shutdown complete" in err, err
+    assert "Traceback" not in err and "ERROR" not in err, err
+    assert not (data_dir / "helpfaster.duckdb.wal").exists(), "database was not closed cleanly"
 
 
 class AppServer:

@@ -215,3 +215,34 @@ def test_schema_sql_matches_the_migrations():
     assert shipped == schema.render(), (
         "run: python -m helpfaster_box.store.schema > helpfaster_box/store/schema.sql"
     )
+
+
+def test_a_snapshot_copies_a_consistent_database_and_keeps_the_file_locked(tmp_path):
+    """DuckDB's lock is a POSIX record lock, dropped when the process closes any descriptor
+    of the file: the snapshot must copy without opening the file in this process."""
+    import subprocess
+    import sys
+
+    import duckdb
+
+    from helpfaster_box.store.db import open_database
+
+    db = open_database(tmp_path / "live.duckdb")
+    db.write(lambda cur: cur.execute("CREATE TABLE t (x INTEGER)"))
+    db.write(lambda cur: cur.execute("INSERT INTO t SELECT range FROM range(1000)"))
+    db.snapshot(tmp_path / "copy.duckdb")
+    db.write(lambda cur: cur.execute("INSERT INTO t VALUES (-1)"))  # after the snapshot
+    other = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import duckdb, sys; duckdb.connect(sys.argv[1])",
+            str(tmp_path / "live.duckdb"),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert other.returncode != 0 and "lock" in other.stderr, other.stderr  # still ours alone
+    db.close()
+    copy = duckdb.connect(str(tmp_path / "copy.duckdb"), read_only=True)
+    assert copy.execute("SELECT count(*), min(x) FROM t").fetchone() == (1000, 0)
