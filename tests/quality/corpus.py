@@ -65,7 +65,7 @@ def app_api() -> SimpleNamespace:
 _SKIP_TAGS = {"script", "style", "head", "header", "footer", "nav", "aside", "noscript", "svg"}
 # page furniture of the four corpora: navigation bars, language lists, side boxes
 _SKIP_IDS = {"page-header", "path", "footer", "quickview", "SearchFrame", "DonationFrame", "DEBUG"}
-_SKIP_CLASSES = {"navheader", "navfooter", "toplang", "bottomlang", "up", "top", "toc", "debug"}
+_SKIP_CLASSES = {"navheader", "navfooter", "toplang", "bottomlang", "up", "top", "toc", "debug", "related"}
 _VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
 _BLOCK = {"p", "div", "pre", "li", "dt", "dd", "tr", "td", "th", "h1", "h2", "h3", "h4", "h5", "h6", "table", "br"}
 
@@ -210,7 +210,7 @@ APACHE_MODULES = (
 
 
 def _sample_apache(root: Path) -> list[str]:
-    """The English user/admin guide pages (manual/en/**.html without developer/,
+    """The English user/admin guide pages (manual/en/**.html with <html lang="en">, without developer/,
     platform/, the mod/ directive reference, directory index pages, sitemap,
     glossary, license and release notes), plus ten common modules' pages."""
     out = []
@@ -218,6 +218,8 @@ def _sample_apache(root: Path) -> list[str]:
         rel = str(p.relative_to(root))
         if rel.startswith(APACHE_SKIP_DIRS) or rel in APACHE_SKIP or rel.endswith("/index.html"):
             continue
+        if '<html lang="en"' not in p.read_text(encoding="utf-8", errors="replace")[:2000]:
+            continue  # a few en/ pages are Portuguese (bind, install, invoking, filter)
         out.append(rel)
     return sorted(out + [m for m in APACHE_MODULES if (root / m).exists()])
 
