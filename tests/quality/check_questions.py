@@ -77,15 +77,21 @@ def check(name: str, verbose: bool) -> tuple[list[str], list[str], dict[str, int
             except re.error as exc:
                 errors.append(f"{where}: bad key regex: {exc}")
                 continue
-            hits = [(p, k.pattern) for p in q.pages if p in texts for k in pats if k.search(texts[p])]
+            hits = [
+                (p, k.pattern) for p in q.pages if p in texts for k in pats if k.search(texts[p])
+            ]
             if not hits:
                 errors.append(f"{where}: no key matches any of its pages {q.pages}")
             elif verbose:
                 p, k = hits[0]
                 m = re.search(k, texts[p], re.IGNORECASE)
                 assert m
-                print(f"  ok {q.id}: {k!r} in {p}: …{texts[p][max(0, m.start() - 60): m.end() + 60]}…")
-            run = max((longest_shared_run(q.question, texts[p]) for p in q.pages if p in texts), default=0)
+                print(
+                    f"  ok {q.id}: {k!r} in {p}: …{texts[p][max(0, m.start() - 60) : m.end() + 60]}…"
+                )
+            run = max(
+                (longest_shared_run(q.question, texts[p]) for p in q.pages if p in texts), default=0
+            )
             if run >= 9:
                 errors.append(f"{where}: copies {run} words of its page")
             elif run >= 7:
@@ -100,8 +106,10 @@ def check(name: str, verbose: bool) -> tuple[list[str], list[str], dict[str, int
     n_ans = sum(q.answerable for q in qs)
     counts = {"answerable": n_ans, "unanswerable": len(qs) - n_ans, "pages": len(pages)}
     if c.role == "test" and (n_ans < MIN_ANSWERABLE or len(qs) - n_ans < MIN_UNANSWERABLE):
-        errors.append(f"{name}: {n_ans} answerable / {len(qs) - n_ans} unanswerable questions, "
-                      f"need >= {MIN_ANSWERABLE} / >= {MIN_UNANSWERABLE}")
+        errors.append(
+            f"{name}: {n_ans} answerable / {len(qs) - n_ans} unanswerable questions, "
+            f"need >= {MIN_ANSWERABLE} / >= {MIN_UNANSWERABLE}"
+        )
     return errors, warnings, counts
 
 
@@ -118,8 +126,10 @@ def main() -> None:
         for e in errors:
             print("ERROR:", e)
         failed |= bool(errors)
-        print(f"{name}: {counts['answerable']} answerable, {counts['unanswerable']} unanswerable, "
-              f"{counts['pages']} pages: {'FAIL' if errors else 'ok'} ({len(errors)} errors, {len(warnings)} warnings)")
+        print(
+            f"{name}: {counts['answerable']} answerable, {counts['unanswerable']} unanswerable, "
+            f"{counts['pages']} pages: {'FAIL' if errors else 'ok'} ({len(errors)} errors, {len(warnings)} warnings)"
+        )
     sys.exit(1 if failed else 0)
 
 

@@ -57,17 +57,65 @@ def app_api() -> SimpleNamespace:
     from helpfaster_box.app import create_app
     from helpfaster_box.server import bootstrap
     from helpfaster_box.settings import load_settings
+    from helpfaster_box.store import sources as source_queries  # eval_retrieval: chunk id -> source
 
-    return SimpleNamespace(create_app=create_app, bootstrap=bootstrap, load_settings=load_settings)
+    return SimpleNamespace(
+        create_app=create_app,
+        bootstrap=bootstrap,
+        load_settings=load_settings,
+        source_queries=source_queries,
+    )
 
 
 # -- page text (independent of the app's parser) ----------------------------------
 _SKIP_TAGS = {"script", "style", "head", "header", "footer", "nav", "aside", "noscript", "svg"}
 # page furniture of the four corpora: navigation bars, language lists, side boxes
 _SKIP_IDS = {"page-header", "path", "footer", "quickview", "SearchFrame", "DonationFrame", "DEBUG"}
-_SKIP_CLASSES = {"navheader", "navfooter", "toplang", "bottomlang", "up", "top", "toc", "debug", "related"}
-_VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
-_BLOCK = {"p", "div", "pre", "li", "dt", "dd", "tr", "td", "th", "h1", "h2", "h3", "h4", "h5", "h6", "table", "br"}
+_SKIP_CLASSES = {
+    "navheader",
+    "navfooter",
+    "toplang",
+    "bottomlang",
+    "up",
+    "top",
+    "toc",
+    "debug",
+    "related",
+}
+_VOID = {
+    "area",
+    "base",
+    "br",
+    "col",
+    "embed",
+    "hr",
+    "img",
+    "input",
+    "link",
+    "meta",
+    "source",
+    "track",
+    "wbr",
+}
+_BLOCK = {
+    "p",
+    "div",
+    "pre",
+    "li",
+    "dt",
+    "dd",
+    "tr",
+    "td",
+    "th",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "table",
+    "br",
+}
 
 
 class _Text(HTMLParser):
@@ -171,7 +219,9 @@ class Corpus:
         if not url:
             return None
         url = url.split("#", 1)[0]
-        return url[len(self.url_base):] if url.startswith(self.url_base) else url.rsplit("/", 1)[-1]
+        return (
+            url[len(self.url_base) :] if url.startswith(self.url_base) else url.rsplit("/", 1)[-1]
+        )
 
 
 def _sample_handbook(root: Path) -> list[str]:
@@ -201,13 +251,26 @@ def _sample_libreoffice(root: Path) -> list[str]:
 
 APACHE_SKIP_DIRS = ("developer/", "platform/", "mod/")
 APACHE_SKIP = {
-    "index.html", "sitemap.html", "glossary.html", "license.html", "upgrading.html",
-    "new_features_2_0.html", "new_features_2_2.html", "new_features_2_4.html",
+    "index.html",
+    "sitemap.html",
+    "glossary.html",
+    "license.html",
+    "upgrading.html",
+    "new_features_2_0.html",
+    "new_features_2_2.html",
+    "new_features_2_4.html",
 }
 APACHE_MODULES = (
-    "mod/mod_alias.html", "mod/mod_dir.html", "mod/mod_userdir.html", "mod/mod_status.html",
-    "mod/mod_expires.html", "mod/mod_deflate.html", "mod/mod_auth_basic.html",
-    "mod/mod_authz_host.html", "mod/mod_mime.html", "mod/mod_headers.html",
+    "mod/mod_alias.html",
+    "mod/mod_dir.html",
+    "mod/mod_userdir.html",
+    "mod/mod_status.html",
+    "mod/mod_expires.html",
+    "mod/mod_deflate.html",
+    "mod/mod_auth_basic.html",
+    "mod/mod_authz_host.html",
+    "mod/mod_mime.html",
+    "mod/mod_headers.html",
 )
 
 
@@ -227,20 +290,53 @@ def _sample_apache(root: Path) -> list[str]:
 
 
 PG_PREFIXES = (
-    "tutorial", "manage-ag-", "role-", "auth-", "backup-dump", "backup-file", "routine-",
-    "indexes", "ddl", "dml",
+    "tutorial",
+    "manage-ag-",
+    "role-",
+    "auth-",
+    "backup-dump",
+    "backup-file",
+    "routine-",
+    "indexes",
+    "ddl",
+    "dml",
 )
 PG_PAGES = (
-    "server-start.html", "server-shutdown.html", "upgrading.html", "client-authentication.html",
-    "database-roles.html", "predefined-roles.html", "user-manag.html", "maintenance.html",
-    "logfile-maintenance.html", "backup.html",
-    "app-createdb.html", "app-createuser.html", "app-dropdb.html", "app-pg-isready.html",
-    "app-pgdump.html", "app-pgrestore.html",
-    "sql-createdatabase.html", "sql-createrole.html", "sql-grant.html", "sql-insert.html",
-    "sql-update.html", "sql-delete.html", "sql-truncate.html", "sql-droptable.html",
-    "sql-createindex.html", "sql-vacuum.html", "sql-explain.html", "sql-createview.html",
+    "server-start.html",
+    "server-shutdown.html",
+    "upgrading.html",
+    "client-authentication.html",
+    "database-roles.html",
+    "predefined-roles.html",
+    "user-manag.html",
+    "maintenance.html",
+    "logfile-maintenance.html",
+    "backup.html",
+    "app-createdb.html",
+    "app-createuser.html",
+    "app-dropdb.html",
+    "app-pg-isready.html",
+    "app-pgdump.html",
+    "app-pgrestore.html",
+    "sql-createdatabase.html",
+    "sql-createrole.html",
+    "sql-grant.html",
+    "sql-insert.html",
+    "sql-update.html",
+    "sql-delete.html",
+    "sql-truncate.html",
+    "sql-droptable.html",
+    "sql-createindex.html",
+    "sql-vacuum.html",
+    "sql-explain.html",
+    "sql-createview.html",
 )
-PG_SKIP = {"ddl-partitioning.html", "ddl-rowsecurity.html", "ddl-foreign-data.html", "ddl-others.html"}
+PG_SKIP = {
+    "ddl-partitioning.html",
+    "ddl-rowsecurity.html",
+    "ddl-foreign-data.html",
+    "ddl-others.html",
+}
 
 
 def _sample_postgresql(root: Path) -> list[str]:
@@ -259,29 +355,41 @@ CORPORA: dict[str, Corpus] = {
     c.name: c
     for c in (
         Corpus(
-            "debian-handbook", "dev", "Debian Administrator's Handbook",
+            "debian-handbook",
+            "dev",
+            "Debian Administrator's Handbook",
             "usr/share/doc/debian-handbook/html/en-US",
-            "https://debian-handbook.info/browse/stable/", _sample_handbook,
+            "https://debian-handbook.info/browse/stable/",
+            _sample_handbook,
             "all English HTML pages",
         ),
         Corpus(
-            "libreoffice-help-en-us", "test", "LibreOffice 7.4 Help",
+            "libreoffice-help-en-us",
+            "test",
+            "LibreOffice 7.4 Help",
             "usr/share/libreoffice/help/en-US",
-            "https://help.libreoffice.org/7.4/en-US/", _sample_libreoffice,
+            "https://help.libreoffice.org/7.4/en-US/",
+            _sample_libreoffice,
             f"random.Random({LO_SEED}).sample of {LO_SAMPLE} guide pages (Writer, Calc, Impress, "
             f"Draw, shared) whose HTML file has >= {LO_MIN_BYTES} bytes",
         ),
         Corpus(
-            "apache2-doc", "test", "Apache HTTP Server 2.4 manual",
+            "apache2-doc",
+            "test",
+            "Apache HTTP Server 2.4 manual",
             "usr/share/doc/apache2-doc/manual/en",
-            "https://httpd.apache.org/docs/2.4/", _sample_apache,
+            "https://httpd.apache.org/docs/2.4/",
+            _sample_apache,
             "English user/admin guide pages (no developer/, platform/, directive reference, "
             "index pages, release notes) + 10 common module pages",
         ),
         Corpus(
-            "postgresql-doc-15", "test", "PostgreSQL 15 documentation",
+            "postgresql-doc-15",
+            "test",
+            "PostgreSQL 15 documentation",
             "usr/share/doc/postgresql-doc-15/html",
-            "https://www.postgresql.org/docs/15/", _sample_postgresql,
+            "https://www.postgresql.org/docs/15/",
+            _sample_postgresql,
             "tutorial, managing databases, roles, client authentication, backup (dump, file), "
             "routine maintenance, indexes, DDL, DML chapters + 28 named pages",
         ),
@@ -317,11 +425,17 @@ def questions(name: str) -> list[Question]:
     out = []
     for i, q in enumerate(raw["question"], 1):
         page = q.get("page", [])
-        out.append(Question(
-            id=q.get("id", f"q{i}"), question=q["question"], answerable=q.get("answerable", True),
-            key=list(q.get("key", [])), kind=q.get("kind", ""),
-            pages=[page] if isinstance(page, str) else list(page), absent=list(q.get("absent", [])),
-        ))
+        out.append(
+            Question(
+                id=q.get("id", f"q{i}"),
+                question=q["question"],
+                answerable=q.get("answerable", True),
+                key=list(q.get("key", [])),
+                kind=q.get("kind", ""),
+                pages=[page] if isinstance(page, str) else list(page),
+                absent=list(q.get("absent", [])),
+            )
+        )
     return out
 
 
@@ -351,15 +465,23 @@ def harness(c: Corpus, **overrides: Any) -> Iterator[Harness]:
     data.mkdir(parents=True, exist_ok=True)
     if os.environ.get("QUALITY_MODELS_DIR"):
         overrides.setdefault("models_dir", os.environ["QUALITY_MODELS_DIR"])
-    settings = api.load_settings(None, {"data_dir": str(data), "log_level": "warning", **overrides})
+    # one client asks hundreds of questions in a few minutes: no per-minute cap
+    unlimited = {f"rate_limit_{p}": 1_000_000 for p in ("free", "starter", "growth", "scale")}
+    settings = api.load_settings(
+        None, {"data_dir": str(data), "log_level": "warning", **unlimited, **overrides}
+    )
     if not list(Path(settings.models_dir).glob("*.gguf")):
-        raise SystemExit(f"no GGUF models in {settings.models_dir}: symlink them there or set QUALITY_MODELS_DIR")
+        raise SystemExit(
+            f"no GGUF models in {settings.models_dir}: symlink them there or set QUALITY_MODELS_DIR"
+        )
     key = api.bootstrap(settings)
     state: dict[str, Any] = json.loads(state_file.read_text()) if state_file.exists() else {}
     if key:  # a fresh database: whatever state we had belongs to an older one
         state = {"key": key}
     if "key" not in state:
-        raise SystemExit(f"{data} has a database but {state_file} has no key: delete {c.dir / 'data'} and rerun")
+        raise SystemExit(
+            f"{data} has a database but {state_file} has no key: delete {c.dir / 'data'} and rerun"
+        )
     pages = c.pages()
     t0 = time.perf_counter()
     with TestClient(api.create_app(settings), timeout=600) as client:
@@ -399,13 +521,24 @@ def harness(c: Corpus, **overrides: Any) -> Iterator[Harness]:
             listed = _list_sources(client, bot_id, h)
             bad = [s for s in listed if s["status"] != "ready"]
         if bad:
-            log(f"[{c.name}] warning: {len(bad)} sources not ready: "
-                f"{[(s['filename'], s['status'], s.get('error')) for s in bad][:5]}")
+            log(
+                f"[{c.name}] warning: {len(bad)} sources not ready: "
+                f"{[(s['filename'], s['status'], s.get('error')) for s in bad][:5]}"
+            )
         chunks = sum(s.get("chunkCount") or 0 for s in listed)
-        state["chunks"] = chunks
+        if state.get("chunks") != chunks:
+            state["chunks"] = chunks
+            state_file.write_text(json.dumps(state, indent=1))
         log(f"[{c.name}] {len(listed)} sources, {chunks} chunks")
-        yield Harness(c, client, client.app, state["key"], bot_id,
-                      {v: k for k, v in sources.items() if k in set(pages)}, state.get("ingest_s"))
+        yield Harness(
+            c,
+            client,
+            client.app,
+            state["key"],
+            bot_id,
+            {v: k for k, v in sources.items() if k in set(pages)},
+            state.get("ingest_s"),
+        )
 
 
 def ingest_info(c: Corpus) -> dict[str, Any]:
