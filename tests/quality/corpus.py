@@ -565,7 +565,8 @@ RESULTS = HERE / "results.md"
 RESULTS_HEADER = (
     "# Quality results: dev and test corpora\n\n"
     "Written by `tests/quality/eval.py` (one section per corpus; `eval_retrieval.py` writes"
-    " the dev corpus's fusion-weight section). See README.md for what is measured.\n"
+    " the dev corpus's fusion-weight section). See README.md for what is measured.\n\n"
+    "<!-- summary:start -->\n<!-- summary:end -->\n"
 )
 
 

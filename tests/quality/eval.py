@@ -17,9 +17,9 @@ conversation each) in each mode. Measured per corpus and mode:
   `answered == false`;
 - answerable wrongly declined: share of answerable questions with `answered == false`;
 - snippet holds quote: share of answered replies each of whose sentences
-  (whitespace-normalized, split after . ! ? before an upper-case letter, digit or
-  quote) occurs verbatim inside the `snippet` of some returned source (ellipses
-  stripped): can a reader verify the citation from what the reply shows;
+  (whitespace-normalized, split at whitespace after . ! or ?) occurs verbatim
+  inside the `snippet` of some returned source (ellipses stripped): can a reader
+  verify the citation from what the reply shows;
 - median latency of the chat POST, seconds;
 - calibration: of answered replies with `confidence` >= 0.8, the share containing the
   key fact (a reply to an unanswerable question never does); "n/a" while chat
@@ -56,7 +56,9 @@ import corpus
 MODES = ["extractive", "grounded", "generative"]
 RESULTS_JSON = corpus.HERE / "results.json"
 CONFIDENT = 0.8
-_SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(\[`$/-])")
+# after . ! ? and whitespace, whatever follows (tech prose starts sentences with
+# lower-case names like pg_dump); over-splitting can only make the check more lenient
+_SENTENCE = re.compile(r"(?<=[.!?])\s+")
 
 
 def sentences(text: str) -> list[str]:
@@ -169,6 +171,7 @@ def run_corpus(c: corpus.Corpus, modes: list[str], args: argparse.Namespace) -> 
                         "latency": round(dt, 4),
                         "sources": [s.get("title") for s in sources],
                         "source_pages": [c.page_of_url(s.get("url")) for s in sources],
+                        "snippets": [s.get("snippet") for s in sources],
                     }
                 )
             per_mode[mode] = mode_numbers(rows)
@@ -340,6 +343,12 @@ def corpus_section(name: str, r: dict[str, Any]) -> str:
             out.append(f"Decline reasons ({mode}): {m['decline_reasons']}.")
     out.append("")
     if g:
+        caveat = (
+            " Test corpus: this shows whether any single cosine threshold separates its questions;"
+            " never set a threshold from it."
+            if r["role"] == "test"
+            else ""
+        )
         out += [
             "### Relevance gate sweep",
             "",
@@ -358,7 +367,8 @@ def corpus_section(name: str, r: dict[str, Any]) -> str:
                 if g["best_threshold_declines_all"]
                 else f"No threshold in the sweep declines every unanswerable question; best balance at "
                 f"{g['best_threshold']:.3f}."
-            ),
+            )
+            + caveat,
             "",
         ]
     else:
