@@ -1,14 +1,23 @@
-"""Shared by the quality scripts: the corpus, the question set, an ingested app.
+"""Shared by the quality scripts: the corpora, their question sets, an ingested app.
 
-The corpus is the Debian Administrator's Handbook (Debian's `debian-handbook`
-package, English HTML), a real manual nobody here wrote. It is fetched with
-`apt-get download` and unpacked with `dpkg-deb -x` into `tests/quality/.cache/`
-when missing (set HANDBOOK_DIR to use an already unpacked copy).
+Four corpora of real documentation nobody here wrote, each a Debian package fetched
+with `apt-get download` and unpacked with `dpkg-deb -x` into
+`tests/quality/.cache/<corpus>/pkg/` when missing (never committed):
 
-The ingested data directory (`tests/quality/.cache/data`) is reused between runs:
-the first run uploads all 127 pages through `POST /v1/chatbots/{id}/sources`
-(multipart HTML) and waits for ingestion; later runs only check that every source
-is ready.
+- `debian-handbook`        dev: the one settings may be calibrated on (all 127 pages)
+- `libreoffice-help-en-us` test: a seeded sample of the task ("guide") pages
+- `apache2-doc`            test: the httpd 2.4 manual's user/admin guide pages (English)
+- `postgresql-doc-15`      test: chosen chapters (tutorial, administration, DDL,
+                           indexes, a few client programs and SQL commands)
+
+`sample_pages(corpus)` is the exact, deterministic list of pages of each corpus (see
+the `_sample_*` functions and README.md). Each corpus has its own data dir
+(`.cache/<corpus>/data`) and state (`.cache/<corpus>/state.json`: API key, chatbot
+id, page -> sourceId, ingestion time); the first run uploads every page through
+`POST /v1/chatbots/{id}/sources` (multipart HTML) and waits, later runs reuse it.
+
+Every import of `helpfaster_box` lives in `app_api()` below, so a change of the
+package layout is a one-place edit.
 """
 
 from __future__ import annotations
@@ -16,23 +25,23 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import random
 import re
 import subprocess
 import sys
 import time
 import tomllib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from html.parser import HTMLParser
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
 CACHE = HERE / ".cache"
-DATA = CACHE / "data"
-STATE = CACHE / "state.json"
-PACKAGE = "debian-handbook"
-HTML_SUBDIR = "usr/share/doc/debian-handbook/html/en-US"
+QUESTIONS = HERE / "questions"
 
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
@@ -42,29 +51,357 @@ def log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
-# -- the corpus ----------------------------------------------------------------
-def handbook_dir() -> Path:
-    """The directory of the handbook's English HTML pages, downloaded if missing."""
-    env = os.environ.get("HANDBOOK_DIR")
-    if env:
-        return Path(env)
-    target = CACHE / "handbook" / HTML_SUBDIR
-    if len(list(target.glob("*.html"))) > 100:
+# -- the one place that knows the package layout ---------------------------------
+def app_api() -> SimpleNamespace:
+    """What the harness needs from helpfaster_box (update here when modules move)."""
+    from helpfaster_box.knowledge import queries as source_queries  # eval_retrieval: chunk id -> source
+    from helpfaster_box.organizations.service import bootstrap
+    from helpfaster_box.settings import load_settings
+    from helpfaster_box.web.app import create_app
+
+    return SimpleNamespace(
+        create_app=create_app,
+        bootstrap=bootstrap,
+        load_settings=load_settings,
+        source_queries=source_queries,
+    )
+
+
+# -- page text (independent of the app's parser) ----------------------------------
+_SKIP_TAGS = {"script", "style", "head", "header", "footer", "nav", "aside", "noscript", "svg"}
+# page furniture of the four corpora: navigation bars, language lists, side boxes
+_SKIP_IDS = {"page-header", "path", "footer", "quickview", "SearchFrame", "DonationFrame", "DEBUG"}
+_SKIP_CLASSES = {
+    "navheader",
+    "navfooter",
+    "toplang",
+    "bottomlang",
+    "up",
+    "top",
+    "toc",
+    "debug",
+    "related",
+}
+_VOID = {
+    "area",
+    "base",
+    "br",
+    "col",
+    "embed",
+    "hr",
+    "img",
+    "input",
+    "link",
+    "meta",
+    "source",
+    "track",
+    "wbr",
+}
+_BLOCK = {
+    "p",
+    "div",
+    "pre",
+    "li",
+    "dt",
+    "dd",
+    "tr",
+    "td",
+    "th",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "table",
+    "br",
+}
+
+
+class _Text(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.out: list[str] = []
+        self.skip_tag: str | None = None
+        self.depth = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in _VOID:
+            if tag == "br" and not self.skip_tag:
+                self.out.append("\n")
+            return
+        if self.skip_tag:
+            self.depth += tag == self.skip_tag
+            return
+        a = dict(attrs)
+        classes = set((a.get("class") or "").split())
+        if tag in _SKIP_TAGS or a.get("id") in _SKIP_IDS or classes & _SKIP_CLASSES:
+            self.skip_tag, self.depth = tag, 1
+        elif tag in _BLOCK:
+            self.out.append("\n")
+
+    def handle_endtag(self, tag: str) -> None:
+        if self.skip_tag:
+            if tag == self.skip_tag:
+                self.depth -= 1
+                if self.depth == 0:
+                    self.skip_tag = None
+            return
+        if tag in _BLOCK:
+            self.out.append("\n")
+
+    def handle_data(self, data: str) -> None:
+        if not self.skip_tag:
+            self.out.append(data)
+
+
+def html_text(html: str) -> str:
+    """The visible main text of a page, whitespace-normalized (one space)."""
+    p = _Text()
+    p.feed(html)
+    p.close()
+    return norm("".join(p.out))
+
+
+def norm(text: str) -> str:
+    return re.sub(r"\s+", " ", text).strip()
+
+
+# -- the corpora -------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class Corpus:
+    name: str  # the Debian package, also the corpus's name
+    role: str  # dev | test
+    title: str
+    html_root: str  # inside the unpacked package
+    url_base: str  # page url = url_base + relative path
+    sample: Callable[[Path], list[str]]  # html root -> sorted relative paths
+    how: str  # one line on the sample, for README/results
+
+    @property
+    def dir(self) -> Path:
+        return CACHE / self.name
+
+    def root(self) -> Path:
+        """The unpacked html root, fetched and unpacked when missing."""
+        env = os.environ.get("HANDBOOK_DIR") if self.name == "debian-handbook" else None
+        if env:
+            return Path(env)
+        target = self.dir / "pkg" / self.html_root
+        if target.is_dir() and any(target.iterdir()):
+            return target
+        dl = CACHE / "deb"
+        dl.mkdir(parents=True, exist_ok=True)
+        debs = sorted(dl.glob(f"{self.name}_*.deb"))
+        if not debs:
+            log(f"downloading {self.name} with apt-get download ...")
+            subprocess.run(["apt-get", "download", self.name], cwd=dl, check=True)
+            debs = sorted(dl.glob(f"{self.name}_*.deb"))
+        log(f"unpacking {debs[-1].name} ...")
+        (self.dir / "pkg").mkdir(parents=True, exist_ok=True)
+        subprocess.run(["dpkg-deb", "-x", str(debs[-1]), str(self.dir / "pkg")], check=True)
         return target
-    dl = CACHE / "deb"
-    dl.mkdir(parents=True, exist_ok=True)
-    debs = sorted(dl.glob(f"{PACKAGE}_*.deb"))
-    if not debs:
-        log(f"downloading {PACKAGE} with apt-get download ...")
-        subprocess.run(["apt-get", "download", PACKAGE], cwd=dl, check=True)
-        debs = sorted(dl.glob(f"{PACKAGE}_*.deb"))
-    log(f"unpacking {debs[-1].name} ...")
-    subprocess.run(["dpkg-deb", "-x", str(debs[-1]), str(CACHE / "handbook")], check=True)
-    return target
+
+    def pages(self) -> list[str]:
+        return self.sample(self.root())
+
+    def path(self, page: str) -> Path:
+        return self.root() / page
+
+    def text(self, page: str) -> str:
+        return html_text(self.path(page).read_text(encoding="utf-8", errors="replace"))
+
+    def url(self, page: str) -> str:
+        return self.url_base + page
+
+    def page_of_url(self, url: str | None) -> str | None:
+        """The page a reply's source url points at (`.../apt.html#anchor` -> apt.html)."""
+        if not url:
+            return None
+        url = url.split("#", 1)[0]
+        return (
+            url[len(self.url_base) :] if url.startswith(self.url_base) else url.rsplit("/", 1)[-1]
+        )
 
 
-def handbook_pages() -> list[Path]:
-    return sorted(handbook_dir().glob("*.html"))
+def _sample_handbook(root: Path) -> list[str]:
+    return sorted(p.name for p in root.glob("*.html"))
+
+
+LO_MODULES = ("swriter", "scalc", "simpress", "sdraw", "shared")
+LO_MIN_BYTES = 6000
+LO_SAMPLE = 160
+LO_SEED = 10
+
+
+def _sample_libreoffice(root: Path) -> list[str]:
+    """160 of the task pages (text/<module>/guide/*.html of Writer, Calc, Impress, Draw
+    and the shared guides) whose HTML file has >= 6,000 bytes (the page template alone
+    is ~4.5 kB, so this drops stubs; a byte size, not extracted text, so a change of
+    the text extractor cannot reshuffle the sample), drawn with random.Random(10).sample
+    from the sorted list."""
+    cands = sorted(
+        str(p.relative_to(root))
+        for m in LO_MODULES
+        for p in (root / "text" / m / "guide").glob("*.html")
+    )
+    cands = [c for c in cands if (root / c).stat().st_size >= LO_MIN_BYTES]
+    return sorted(random.Random(LO_SEED).sample(cands, min(LO_SAMPLE, len(cands))))
+
+
+APACHE_SKIP_DIRS = ("developer/", "platform/", "mod/")
+APACHE_SKIP = {
+    "index.html",
+    "sitemap.html",
+    "glossary.html",
+    "license.html",
+    "upgrading.html",
+    "new_features_2_0.html",
+    "new_features_2_2.html",
+    "new_features_2_4.html",
+}
+APACHE_MODULES = (
+    "mod/mod_alias.html",
+    "mod/mod_dir.html",
+    "mod/mod_userdir.html",
+    "mod/mod_status.html",
+    "mod/mod_expires.html",
+    "mod/mod_deflate.html",
+    "mod/mod_auth_basic.html",
+    "mod/mod_authz_host.html",
+    "mod/mod_mime.html",
+    "mod/mod_headers.html",
+)
+
+
+def _sample_apache(root: Path) -> list[str]:
+    """The English user/admin guide pages (manual/en/**.html with <html lang="en">, without developer/,
+    platform/, the mod/ directive reference, directory index pages, sitemap,
+    glossary, license and release notes), plus ten common modules' pages."""
+    out = []
+    for p in sorted(root.rglob("*.html")):
+        rel = str(p.relative_to(root))
+        if rel.startswith(APACHE_SKIP_DIRS) or rel in APACHE_SKIP or rel.endswith("/index.html"):
+            continue
+        if '<html lang="en"' not in p.read_text(encoding="utf-8", errors="replace")[:2000]:
+            continue  # a few en/ pages are Portuguese (bind, install, invoking, filter)
+        out.append(rel)
+    return sorted(out + [m for m in APACHE_MODULES if (root / m).exists()])
+
+
+PG_PREFIXES = (
+    "tutorial",
+    "manage-ag-",
+    "role-",
+    "auth-",
+    "backup-dump",
+    "backup-file",
+    "routine-",
+    "indexes",
+    "ddl",
+    "dml",
+)
+PG_PAGES = (
+    "server-start.html",
+    "server-shutdown.html",
+    "upgrading.html",
+    "client-authentication.html",
+    "database-roles.html",
+    "predefined-roles.html",
+    "user-manag.html",
+    "maintenance.html",
+    "logfile-maintenance.html",
+    "backup.html",
+    "app-createdb.html",
+    "app-createuser.html",
+    "app-dropdb.html",
+    "app-pg-isready.html",
+    "app-pgdump.html",
+    "app-pgrestore.html",
+    "sql-createdatabase.html",
+    "sql-createrole.html",
+    "sql-grant.html",
+    "sql-insert.html",
+    "sql-update.html",
+    "sql-delete.html",
+    "sql-truncate.html",
+    "sql-droptable.html",
+    "sql-createindex.html",
+    "sql-vacuum.html",
+    "sql-explain.html",
+    "sql-createview.html",
+)
+PG_SKIP = {
+    "ddl-partitioning.html",
+    "ddl-rowsecurity.html",
+    "ddl-foreign-data.html",
+    "ddl-others.html",
+}
+
+
+def _sample_postgresql(root: Path) -> list[str]:
+    """Chosen chapters: the tutorial, managing databases, roles, client
+    authentication, SQL dumps and file-system backup, routine maintenance, indexes,
+    data definition (without partitioning, row security, foreign data) and data
+    manipulation, plus a few pages on starting the server, client programs and SQL
+    commands (PG_PAGES)."""
+    names = sorted(p.name for p in root.glob("*.html"))
+    out = {n for n in names if n.startswith(PG_PREFIXES) and n not in PG_SKIP}
+    out |= {n for n in PG_PAGES if (root / n).exists()}
+    return sorted(out)
+
+
+CORPORA: dict[str, Corpus] = {
+    c.name: c
+    for c in (
+        Corpus(
+            "debian-handbook",
+            "dev",
+            "Debian Administrator's Handbook",
+            "usr/share/doc/debian-handbook/html/en-US",
+            "https://debian-handbook.info/browse/stable/",
+            _sample_handbook,
+            "all English HTML pages",
+        ),
+        Corpus(
+            "libreoffice-help-en-us",
+            "test",
+            "LibreOffice 7.4 Help",
+            "usr/share/libreoffice/help/en-US",
+            "https://help.libreoffice.org/7.4/en-US/",
+            _sample_libreoffice,
+            f"random.Random({LO_SEED}).sample of {LO_SAMPLE} guide pages (Writer, Calc, Impress, "
+            f"Draw, shared) whose HTML file has >= {LO_MIN_BYTES} bytes",
+        ),
+        Corpus(
+            "apache2-doc",
+            "test",
+            "Apache HTTP Server 2.4 manual",
+            "usr/share/doc/apache2-doc/manual/en",
+            "https://httpd.apache.org/docs/2.4/",
+            _sample_apache,
+            "English user/admin guide pages (no developer/, platform/, directive reference, "
+            "index pages, release notes) + 10 common module pages",
+        ),
+        Corpus(
+            "postgresql-doc-15",
+            "test",
+            "PostgreSQL 15 documentation",
+            "usr/share/doc/postgresql-doc-15/html",
+            "https://www.postgresql.org/docs/15/",
+            _sample_postgresql,
+            "tutorial, managing databases, roles, client authentication, backup (dump, file), "
+            "routine maintenance, indexes, DDL, DML chapters + 28 named pages",
+        ),
+    )
+}
+DEV = "debian-handbook"
+
+
+def corpus(name: str) -> Corpus:
+    if name not in CORPORA:
+        raise SystemExit(f"unknown corpus {name!r}; one of {', '.join(CORPORA)}")
+    return CORPORA[name]
 
 
 # -- the questions ---------------------------------------------------------------
@@ -74,34 +411,44 @@ class Question:
     question: str
     answerable: bool
     key: list[str] = field(default_factory=list)
-    pages: list[str] = field(default_factory=list)  # html files that answer it
+    pages: list[str] = field(default_factory=list)  # pages that answer it
     kind: str = ""
+    absent: list[str] = field(default_factory=list)  # unanswerable: terms no page contains
 
     def has_key(self, text: str) -> bool:
         return any(re.search(p, text, re.IGNORECASE) for p in self.key)
 
 
-def questions() -> list[Question]:
-    with open(HERE / "questions.toml", "rb") as fh:
+def questions(name: str) -> list[Question]:
+    with open(QUESTIONS / f"{name}.toml", "rb") as fh:
         raw = tomllib.load(fh)
     out = []
     for i, q in enumerate(raw["question"], 1):
-        out.append(Question(
-            id=q.get("id", f"q{i}"), question=q["question"], answerable=q.get("answerable", True),
-            key=list(q.get("key", [])), kind=q.get("kind", ""),
-            pages=[q["page"]] if isinstance(q.get("page"), str) else list(q.get("page", [])),
-        ))
+        page = q.get("page", [])
+        out.append(
+            Question(
+                id=q.get("id", f"q{i}"),
+                question=q["question"],
+                answerable=q.get("answerable", True),
+                key=list(q.get("key", [])),
+                kind=q.get("kind", ""),
+                pages=[page] if isinstance(page, str) else list(page),
+                absent=list(q.get("absent", [])),
+            )
+        )
     return out
 
 
-# -- an app with the handbook ingested -----------------------------------------
+# -- an app with a corpus ingested -----------------------------------------------
 @dataclass(slots=True)
 class Harness:
+    corpus: Corpus
     client: Any
     app: Any
     key: str
     bot_id: str
-    page_of_source: dict[str, str]  # sourceId -> html file name
+    page_of_source: dict[str, str]  # sourceId -> page
+    ingest_s: float | None  # how long the (first) ingestion took
 
     @property
     def headers(self) -> dict[str, str]:
@@ -109,50 +456,64 @@ class Harness:
 
 
 @contextlib.contextmanager
-def harness(**overrides: Any) -> Iterator[Harness]:
-    """A TestClient over the real app (real models) with the handbook ingested."""
+def harness(c: Corpus, **overrides: Any) -> Iterator[Harness]:
+    """A TestClient over the real app (real models) with corpus `c` ingested."""
     from litestar.testing import TestClient
 
-    from helpfaster_box.web.app import create_app
-    from helpfaster_box.organizations.service import bootstrap
-    from helpfaster_box.settings import load_settings
-
-    DATA.mkdir(parents=True, exist_ok=True)
-    settings = load_settings(None, {"data_dir": str(DATA), "log_level": "warning", **overrides})
-    key = bootstrap(settings)
-    state: dict[str, Any] = json.loads(STATE.read_text()) if STATE.exists() else {}
+    api = app_api()
+    data, state_file = c.dir / "data", c.dir / "state.json"
+    data.mkdir(parents=True, exist_ok=True)
+    if os.environ.get("QUALITY_MODELS_DIR"):
+        overrides.setdefault("models_dir", os.environ["QUALITY_MODELS_DIR"])
+    # one client asks hundreds of questions in a few minutes: no per-minute cap
+    unlimited = {f"rate_limit_{p}": 1_000_000 for p in ("free", "starter", "growth", "scale")}
+    settings = api.load_settings(
+        None, {"data_dir": str(data), "log_level": "warning", **unlimited, **overrides}
+    )
+    if not list(Path(settings.models_dir).glob("*.gguf")):
+        raise SystemExit(
+            f"no GGUF models in {settings.models_dir}: symlink them there or set QUALITY_MODELS_DIR"
+        )
+    key = api.bootstrap(settings)
+    state: dict[str, Any] = json.loads(state_file.read_text()) if state_file.exists() else {}
     if key:  # a fresh database: whatever state we had belongs to an older one
         state = {"key": key}
     if "key" not in state:
-        raise SystemExit(f"{DATA} has a database but {STATE} has no key: delete {CACHE / 'data'} and rerun")
+        raise SystemExit(
+            f"{data} has a database but {state_file} has no key: delete {c.dir / 'data'} and rerun"
+        )
+    pages = c.pages()
     t0 = time.perf_counter()
-    with TestClient(create_app(settings), timeout=600) as client:
-        log(f"app started in {time.perf_counter() - t0:.1f}s")
+    with TestClient(api.create_app(settings), timeout=600) as client:
+        log(f"[{c.name}] app started in {time.perf_counter() - t0:.1f}s")
         h = {"x-api-key": state["key"]}
         if "bot_id" not in state:
-            bot = client.post("/v1/chatbots", json={"name": "Debian handbook"}, headers=h)
+            bot = client.post("/v1/chatbots", json={"name": c.title}, headers=h)
             bot.raise_for_status()
             state["bot_id"], state["sources"] = bot.json()["id"], {}
-            STATE.write_text(json.dumps(state, indent=1))
+            state_file.write_text(json.dumps(state, indent=1))
         bot_id = state["bot_id"]
-        sources: dict[str, str] = state.setdefault("sources", {})  # file name -> sourceId
-        todo = [p for p in handbook_pages() if p.name not in sources]
+        sources: dict[str, str] = state.setdefault("sources", {})  # page -> sourceId
+        todo = [p for p in pages if p not in sources]
         if todo:
-            log(f"uploading {len(todo)} handbook pages ...")
+            log(f"[{c.name}] uploading {len(todo)} pages ...")
             t0 = time.perf_counter()
             for p in todo:
                 r = client.post(
                     f"/v1/chatbots/{bot_id}/sources",
-                    files={"file": (p.name, p.read_bytes(), "text/html")},
-                    data={"url": f"https://debian-handbook.info/browse/stable/{p.name}"},
+                    files={"file": (Path(p).name, c.path(p).read_bytes(), "text/html")},
+                    data={"url": c.url(p)},
                     headers=h,
                 )
                 if r.status_code != 202:
-                    raise SystemExit(f"upload of {p.name} failed: {r.status_code} {r.text}")
-                sources[p.name] = r.json()["id"]
-            STATE.write_text(json.dumps(state, indent=1))
+                    raise SystemExit(f"upload of {p} failed: {r.status_code} {r.text}")
+                sources[p] = r.json()["id"]
+            state_file.write_text(json.dumps(state, indent=1))
             client.app.state.knowledge.wait_idle(3600)
-            log(f"ingested in {time.perf_counter() - t0:.0f}s")
+            state["ingest_s"] = round(time.perf_counter() - t0 + state.get("ingest_s", 0.0), 1)
+            state["ingested_pages"] = len(sources)
+            state_file.write_text(json.dumps(state, indent=1))
+            log(f"[{c.name}] ingested in {state['ingest_s']:.0f}s")
         listed = _list_sources(client, bot_id, h)
         bad = [s for s in listed if s["status"] != "ready"]
         if bad:
@@ -160,10 +521,30 @@ def harness(**overrides: Any) -> Iterator[Harness]:
             listed = _list_sources(client, bot_id, h)
             bad = [s for s in listed if s["status"] != "ready"]
         if bad:
-            log(f"warning: {len(bad)} sources not ready: {[(s['filename'], s['status'], s.get('error')) for s in bad][:5]}")
+            log(
+                f"[{c.name}] warning: {len(bad)} sources not ready: "
+                f"{[(s['filename'], s['status'], s.get('error')) for s in bad][:5]}"
+            )
         chunks = sum(s.get("chunkCount") or 0 for s in listed)
-        log(f"{len(listed)} sources, {chunks} chunks")
-        yield Harness(client, client.app, state["key"], bot_id, {v: k for k, v in sources.items()})
+        if state.get("chunks") != chunks:
+            state["chunks"] = chunks
+            state_file.write_text(json.dumps(state, indent=1))
+        log(f"[{c.name}] {len(listed)} sources, {chunks} chunks")
+        yield Harness(
+            c,
+            client,
+            client.app,
+            state["key"],
+            bot_id,
+            {v: k for k, v in sources.items() if k in set(pages)},
+            state.get("ingest_s"),
+        )
+
+
+def ingest_info(c: Corpus) -> dict[str, Any]:
+    f = c.dir / "state.json"
+    s = json.loads(f.read_text()) if f.exists() else {}
+    return {k: s.get(k) for k in ("ingest_s", "ingested_pages", "chunks")}
 
 
 def _list_sources(client: Any, bot_id: str, h: dict[str, str]) -> list[dict[str, Any]]:
@@ -179,19 +560,13 @@ def _list_sources(client: Any, bot_id: str, h: dict[str, str]) -> list[dict[str,
         cursor = body["nextCursor"]
 
 
-def page_of_url(url: str | None) -> str | None:
-    """The html file name a hit's url points at (`.../apt.html#anchor` -> apt.html)."""
-    if not url:
-        return None
-    return url.split("#", 1)[0].rsplit("/", 1)[-1]
-
-
 # -- results.md ------------------------------------------------------------------
 RESULTS = HERE / "results.md"
 RESULTS_HEADER = (
-    "# Quality results on the Debian Administrator's Handbook\n\n"
-    "Written by `tests/quality/eval_retrieval.py` and `tests/quality/eval_answers.py`"
-    " (each rewrites its own section). See README.md for what is measured.\n"
+    "# Quality results: dev and test corpora\n\n"
+    "Written by `tests/quality/eval.py` (one section per corpus; `eval_retrieval.py` writes"
+    " the dev corpus's fusion-weight section). See README.md for what is measured.\n\n"
+    "<!-- summary:start -->\n<!-- summary:end -->\n"
 )
 
 

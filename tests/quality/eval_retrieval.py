@@ -1,10 +1,12 @@
-"""Retrieval quality on the Debian handbook: top-5 hit rate of dense, BM25 and hybrid.
+"""Retrieval quality per fusion weight: top-5 hit rate of dense, BM25 and hybrid.
 
-    .venv/bin/python tests/quality/eval_retrieval.py [--k 5]
+    python tests/quality/eval_retrieval.py [--corpus debian-handbook] [--k 5]
 
-Ingests the handbook through the API the first time (cached in
-tests/quality/.cache/data), then for every answerable question of questions.toml
-asks the chatbot's own index directly (ChatbotIndex from app.state.knowledge.indexes,
+A calibration tool for the dev corpus (debian-handbook, the default): its weight
+recommendation must not be taken from a test corpus (eval.py reports their
+retrieval through the search API). Ingests the corpus through the API the first
+time (cached in tests/quality/.cache/<corpus>/), then for every answerable question
+of questions/<corpus>.toml asks the chatbot's own index directly (ChatbotIndex from app.state.knowledge.indexes,
 query vector from app.state.knowledge.embedder):
 
 - dense only      index.dense_search
@@ -16,8 +18,8 @@ A hit = one of the top k chunks comes from a page that answers the question (the
 chunk's sourceId -> the uploaded file name). Also reports the rank of the first
 right chunk (MRR@k) and the hit rate on the questions about rare exact terms (kind
 `rare`: the answer is an option, a file, a tool name; kind `exact`: the question
-quotes one). Prints a table and one JSON line; rewrites the `retrieval`
-section of results.md.
+quotes one). Prints a table and one JSON line; rewrites the
+`retrieval:<corpus>` section of results.md.
 """
 
 from __future__ import annotations
@@ -37,15 +39,16 @@ WEIGHTS = [(1.0, 1.0), (1.0, 0.5), (1.0, 0.75), (1.0, 1.5), (1.0, 0.25), (1.0, 2
 
 def main() -> None:
     ap = argparse.ArgumentParser()
+    ap.add_argument("--corpus", default=corpus.DEV)
     ap.add_argument("--k", type=int, default=5)
     ap.add_argument("--misses", action="store_true", help="list the questions each method misses")
     args = ap.parse_args()
     k = args.k
-    qs = [q for q in corpus.questions() if q.answerable]
+    c = corpus.corpus(args.corpus)
+    qs = [q for q in corpus.questions(c.name) if q.answerable]
+    src_q = corpus.app_api().source_queries
 
-    from helpfaster_box.knowledge import queries as src_q
-
-    with corpus.harness() as h:
+    with corpus.harness(c) as h:
         knowledge = h.app.state.knowledge
         index = knowledge.indexes.get(h.bot_id)
         embed = knowledge.embedder.embed
@@ -61,8 +64,8 @@ def main() -> None:
             "bm25": lambda q, v: index.lexical_search(q.question, k),
         }
         for dw, lw in WEIGHTS:
-            methods[f"hybrid {dw:g}/{lw:g}"] = (
-                lambda q, v, dw=dw, lw=lw: index.search(v, q.question, k, dense_weight=dw, lexical_weight=lw)
+            methods[f"hybrid {dw:g}/{lw:g}"] = lambda q, v, dw=dw, lw=lw: index.search(
+                v, q.question, k, dense_weight=dw, lexical_weight=lw
             )
 
         results: dict[str, dict[str, object]] = {}
@@ -82,18 +85,30 @@ def main() -> None:
                     misses.append(q.question)
             n_rare = sum(q.kind in ("rare", "exact") for q in qs)
             results[name] = {
-                "hit": round(hits / len(qs), 3), "mrr": round(rr / len(qs), 3),
+                "hit": round(hits / len(qs), 3),
+                "mrr": round(rr / len(qs), 3),
                 "rare_hit": round(rare_hits / max(n_rare, 1), 3),
-                "ms": round(1000 * t / len(qs), 1), "misses": misses,
+                "ms": round(1000 * t / len(qs), 1),
+                "misses": misses,
             }
 
     n_rare = sum(q.kind in ("rare", "exact") for q in qs)
-    rows = [[name, f"{r['hit']:.3f}", f"{r['mrr']:.3f}", f"{r['rare_hit']:.3f}", r["ms"]]
-            for name, r in results.items()]
-    header = ["method (dense/lexical weight)", f"top-{k} hit", f"MRR@{k}", f"exact terms ({n_rare})", "ms/query"]
+    rows = [
+        [name, f"{r['hit']:.3f}", f"{r['mrr']:.3f}", f"{r['rare_hit']:.3f}", r["ms"]]
+        for name, r in results.items()
+    ]
+    header = [
+        "method (dense/lexical weight)",
+        f"top-{k} hit",
+        f"MRR@{k}",
+        f"exact terms ({n_rare})",
+        "ms/query",
+    ]
     table = corpus.md_table(header, rows)
     hybrids = {n: r for n, r in results.items() if n.startswith("hybrid")}
-    best = max(hybrids, key=lambda n: (hybrids[n]["hit"], hybrids[n]["rare_hit"], hybrids[n]["mrr"]))
+    best = max(
+        hybrids, key=lambda n: (hybrids[n]["hit"], hybrids[n]["rare_hit"], hybrids[n]["mrr"])
+    )
     dense_w, lexical_w = (float(x) for x in best.split()[1].split("/"))
     current = f"hybrid {settings.dense_weight:g}/{settings.lexical_weight:g}"
     summary = (
@@ -110,16 +125,27 @@ def main() -> None:
             for m in r["misses"]:  # type: ignore[union-attr]
                 print("  -", m)
     line = {
-        "questions": len(qs), "k": k,
+        "questions": len(qs),
+        "k": k,
         **{name: {kk: v for kk, v in r.items() if kk != "misses"} for name, r in results.items()},
         "recommended": {"dense_weight": dense_w, "lexical_weight": lexical_w},
     }
     print(json.dumps(line))
-    corpus.write_section("retrieval", "\n".join([
-        "## Retrieval (eval_retrieval.py)", "",
-        f"Top-{k} hit rate: a hit = one of the top {k} chunks comes from a page that answers the question.",
-        "", table, "", summary, "",
-    ]))
+    corpus.write_section(
+        f"retrieval:{c.name}",
+        "\n".join(
+            [
+                f"## Retrieval by fusion weight on {c.name} ({c.role}; eval_retrieval.py)",
+                "",
+                f"Top-{k} hit rate: a hit = one of the top {k} chunks comes from a page that answers the question.",
+                "",
+                table,
+                "",
+                summary,
+                "",
+            ]
+        ),
+    )
 
 
 if __name__ == "__main__":
