@@ -8,6 +8,7 @@ imports no feature; no cycles between packages; nothing in the library imports t
 from __future__ import annotations
 
 import ast
+import re
 from collections import defaultdict
 from pathlib import Path
 
@@ -130,3 +131,15 @@ def test_no_cycles_between_packages():
         if node not in state:
             visit(node, [node])
     assert not cycles, f"package cycles: {cycles}"
+
+
+def test_the_readme_map_names_every_package_and_only_real_ones():
+    readme = (PACKAGE.parent / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Architecture", 1)[1].split("\n## ", 1)[0]
+    listed = set(re.findall(r"^\| `(\w+)/`", section, flags=re.MULTILINE))
+    packages = {p.parent.name for p in PACKAGE.glob("*/__init__.py")}
+    assert listed == packages, (
+        f"README lists {sorted(listed - packages)} not in the code; misses {sorted(packages - listed)}"
+    )
+    modules = {p.name for p in PACKAGE.glob("*.py") if p.name != "__init__.py"}
+    assert all(f"`{m}`" in section for m in modules), sorted(m for m in modules if f"`{m}`" not in section)
