@@ -218,6 +218,38 @@ class ChatService:
             )
         yield "done", result
 
+    async def compose_only(self, org_id: str, bot: Chatbot, message: str) -> tuple[Composed, list[SourceRef]]:
+        """One question answered as the first turn of a conversation would be (retrieve ->
+        gate -> compose, the bot's answer mode), with nothing stored: no conversation, no
+        message, no webhook event, no lead, no metrics. For golden-question evaluations, so
+        a request for a person is not special here. Returns the composed reply and, when it
+        answered, its sources."""
+        hits, qvec = await asyncio.to_thread(self._retrieve, bot.id, message, [])
+        relevant = self._relevant(hits)
+        mode = bot.answer_mode
+        instructions_only = not hits and mode != "extractive" and not await self._has_knowledge(bot.id)
+        composed: Composed
+        if not relevant and not instructions_only:
+            composed = Composed(bot.fallback_message, False, "fallback")
+        elif mode == "extractive":
+            composed = await asyncio.to_thread(self._extractive, message, relevant, qvec)
+        else:
+            composed = Composed("", True, mode)
+            try:
+                async for _piece in self._generate(
+                    org_id, bot, self._prompt(bot, message, relevant, []), composed
+                ):
+                    pass
+            except EngineOverloaded as exc:
+                raise Busy(
+                    "The chat model is busy with other conversations; retry shortly.",
+                    retry_after_s=max(1, int(exc.retry_after_s)),
+                ) from None
+            except PromptTooLong:
+                composed.reply = ""
+            composed = await asyncio.to_thread(self._check, bot, message, relevant, qvec, composed)
+        return composed, self.sources_of(relevant, composed) if composed.answered else []
+
     async def _generate(self, org_id: str, bot: Chatbot, prompt: str, out: Composed) -> AsyncIterator[str]:
         stream = self.engine.generate(
             tenant=org_id,

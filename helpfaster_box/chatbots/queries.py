@@ -152,3 +152,5 @@ def delete_chatbot(cur: duckdb.DuckDBPyConnection, org_id: str, bot_id: str) -> 
 
 # keys (migration 009): a chatbot's publishable widget keys go with it (see OWNED_TABLES).
 OWNED_TABLES += ["publishable_keys"]
+# evaluations (migration 011): the saved golden set and the runs of a chatbot go with it.
+OWNED_TABLES += ["golden_questions", "evaluation_runs"]

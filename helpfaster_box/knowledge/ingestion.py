@@ -72,6 +72,9 @@ class KnowledgeService:
         self._pending_lock = threading.Lock()
         self._idle = threading.Event()
         self._idle.set()
+        # Called on the worker with the source row once its ingestion ended (ready or
+        # failed), before the worker's next job; features hook in here (app.py wires them).
+        self.on_ingested: list[Callable[[dict[str, Any]], None]] = []
 
     # -- lifecycle -----------------------------------------------------------
     def start(self) -> None:
@@ -168,6 +171,23 @@ class KnowledgeService:
         except Exception:  # a bad source ends failed, never stuck processing
             log.exception("ingesting %s failed unexpectedly", source_id)
             self._fail(source_id, "internal error while ingesting; see the server log")
+        self._notify_ingested(source_id)
+
+    def _notify_ingested(self, source_id: str) -> None:
+        if not self.on_ingested:
+            return
+        try:
+            source = self.db.read(src_q.get_source_any, source_id)
+        except Exception:
+            log.exception("could not read %s after ingestion", source_id)
+            return
+        if source is None or source["status"] not in ("ready", "failed"):
+            return  # deleted meanwhile
+        for callback in self.on_ingested:
+            try:
+                callback(source)
+            except Exception:  # a hook's failure is its own; ingestion is done
+                log.exception("on_ingested hook failed for %s", source_id)
 
     def _fail(self, source_id: str, reason: str) -> None:
         try:

@@ -42,6 +42,12 @@ async def _from_multipart(request: Request[Any, Any, Any]) -> tuple[dict[str, An
             if len(value) > limit:
                 raise Invalid(f"{name} is longer than {limit} characters.", field=name)
             fields[name] = value
+    evaluate = form.get("evaluate")
+    if evaluate is not None:
+        if not isinstance(evaluate, str) or evaluate.lower() not in ("true", "false", "1", "0"):
+            raise Invalid("evaluate must be true or false.", field="evaluate")
+        if evaluate.lower() in ("true", "1"):
+            fields["evaluate"] = True  # re-run the saved golden questions once ingested
     return fields, data
 
 
@@ -64,7 +70,9 @@ async def add_source(
     bot_id: FromPath[str],
 ) -> Response[SourceOut]:
     """Add knowledge: a multipart `file` (pdf, docx, html, md, txt) with optional `title`
-    and `url`, or JSON {"type": "text"|"qa"|"url", ...}. Ingestion runs in the background."""
+    and `url`, or JSON {"type": "text"|"qa"|"url", ...}. Ingestion runs in the background.
+    With `evaluate` true (a JSON field, or the form field `evaluate=true`) the chatbot's
+    saved golden questions are run once the source is ingested (see evaluations)."""
     await chatbots.load(db, auth.org_id, bot_id)
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
     data: bytes | None

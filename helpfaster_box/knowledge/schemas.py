@@ -17,6 +17,7 @@ class TextSource(msgspec.Struct, tag="text", tag_field="type", forbid_unknown_fi
     title: Title
     content: Annotated[str, Meta(min_length=1)]
     url: Url | None = None
+    evaluate: bool = False  # re-run the chatbot's saved golden questions once ingested
 
 
 class QASource(msgspec.Struct, tag="qa", tag_field="type", forbid_unknown_fields=True):
@@ -24,11 +25,13 @@ class QASource(msgspec.Struct, tag="qa", tag_field="type", forbid_unknown_fields
     answer: Annotated[str, Meta(min_length=1, max_length=20_000)]
     title: Title | None = None
     url: Url | None = None
+    evaluate: bool = False
 
 
 class UrlSource(msgspec.Struct, tag="url", tag_field="type", forbid_unknown_fields=True):
     url: Url
     title: Title | None = None
+    evaluate: bool = False
 
 
 JsonSource = TextSource | QASource | UrlSource

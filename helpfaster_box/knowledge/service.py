@@ -53,6 +53,13 @@ def source_out(row: dict[str, Any]) -> SourceOut:
 
 def from_json(spec: JsonSource, settings: Settings) -> tuple[dict[str, Any], bytes | None]:
     """The source row's fields and its content (None for a URL, fetched at ingestion)."""
+    fields, data = _from_json(spec, settings)
+    if spec.evaluate:
+        fields["evaluate"] = True  # see KnowledgeService.on_ingested
+    return fields, data
+
+
+def _from_json(spec: JsonSource, settings: Settings) -> tuple[dict[str, Any], bytes | None]:
     if isinstance(spec, TextSource):
         # No content type: markdown or plain text is told from the content itself.
         data = spec.content.encode("utf-8")

@@ -19,11 +19,17 @@ CREATE INDEX conversations_bot ON conversations(chatbot_id, created_at);
 CREATE TABLE dashboard_sessions(id VARCHAR PRIMARY KEY, token_hash VARCHAR NOT NULL UNIQUE, key_id VARCHAR NOT NULL, org_id VARCHAR NOT NULL, created_at TIMESTAMP NOT NULL, last_seen_at TIMESTAMP NOT NULL, expires_at TIMESTAMP NOT NULL);
 CREATE INDEX dashboard_sessions_key ON dashboard_sessions(key_id);
 
+CREATE TABLE evaluation_runs(id VARCHAR PRIMARY KEY, org_id VARCHAR NOT NULL, chatbot_id VARCHAR NOT NULL, status VARCHAR NOT NULL, triggered_by VARCHAR NOT NULL, source_ids JSON NOT NULL, cases JSON NOT NULL, completed INTEGER NOT NULL, results JSON, totals JSON, regressions JSON, previous_run_id VARCHAR, "error" VARCHAR, created_at TIMESTAMP NOT NULL, started_at TIMESTAMP, finished_at TIMESTAMP);
+CREATE INDEX evaluation_runs_bot ON evaluation_runs(chatbot_id);
+
 CREATE TABLE gap_members(message_id VARCHAR NOT NULL, chatbot_id VARCHAR NOT NULL, gap_id VARCHAR NOT NULL, reason VARCHAR NOT NULL);
 CREATE INDEX gap_members_bot ON gap_members(chatbot_id);
 
 CREATE TABLE gaps(id VARCHAR PRIMARY KEY, org_id VARCHAR NOT NULL, chatbot_id VARCHAR NOT NULL, question VARCHAR NOT NULL, embedding FLOAT[], status VARCHAR NOT NULL, answer VARCHAR, source_id VARCHAR, resolved_at TIMESTAMP, created_at TIMESTAMP NOT NULL);
 CREATE INDEX gaps_bot ON gaps(chatbot_id);
+
+CREATE TABLE golden_questions(id VARCHAR NOT NULL, org_id VARCHAR NOT NULL, chatbot_id VARCHAR NOT NULL, "position" INTEGER NOT NULL, question VARCHAR NOT NULL, expected JSON NOT NULL, must_decline BOOLEAN NOT NULL, created_at TIMESTAMP NOT NULL);
+CREATE INDEX golden_questions_bot ON golden_questions(chatbot_id);
 
 CREATE TABLE lead_conversations(lead_id VARCHAR, conversation_id VARCHAR, chatbot_id VARCHAR NOT NULL, created_at TIMESTAMP NOT NULL, PRIMARY KEY(lead_id, conversation_id));
 
@@ -44,7 +50,7 @@ CREATE INDEX publishable_keys_bot ON publishable_keys(chatbot_id, created_at);
 
 CREATE TABLE schema_migrations("version" INTEGER PRIMARY KEY, "name" VARCHAR NOT NULL, applied_at TIMESTAMP NOT NULL);
 
-CREATE TABLE sources(id VARCHAR PRIMARY KEY, org_id VARCHAR NOT NULL, chatbot_id VARCHAR NOT NULL, "type" VARCHAR NOT NULL, format VARCHAR, title VARCHAR, url VARCHAR, filename VARCHAR, content_type VARCHAR, size_bytes BIGINT NOT NULL, content_hash VARCHAR NOT NULL, status VARCHAR NOT NULL, "error" VARCHAR, chunk_count INTEGER DEFAULT(0) NOT NULL, created_at TIMESTAMP NOT NULL, updated_at TIMESTAMP NOT NULL);
+CREATE TABLE sources(id VARCHAR PRIMARY KEY, org_id VARCHAR NOT NULL, chatbot_id VARCHAR NOT NULL, "type" VARCHAR NOT NULL, format VARCHAR, title VARCHAR, url VARCHAR, filename VARCHAR, content_type VARCHAR, size_bytes BIGINT NOT NULL, content_hash VARCHAR NOT NULL, status VARCHAR NOT NULL, "error" VARCHAR, chunk_count INTEGER DEFAULT(0) NOT NULL, created_at TIMESTAMP NOT NULL, updated_at TIMESTAMP NOT NULL, evaluate BOOLEAN DEFAULT(false));
 CREATE INDEX sources_bot ON sources(chatbot_id, created_at);
 CREATE INDEX sources_status ON sources(status);
 

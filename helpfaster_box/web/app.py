@@ -17,6 +17,7 @@ from helpfaster_box.backup import control
 from helpfaster_box.chat.routes import chat
 from helpfaster_box.chatbots.routes import ChatbotsController
 from helpfaster_box.conversations.routes import ConversationsController
+from helpfaster_box.evaluations.routes import EvaluationsController
 from helpfaster_box.keys.routes import DashboardSessionController, KeysController, PublishableKeysController
 from helpfaster_box.knowledge.routes import SourcesController, add_source_handler
 from helpfaster_box.leads.routes import LeadsController
@@ -90,6 +91,7 @@ V1_ROUTES: list[object] = [
     WebhooksController,
     WebhookDeliveriesController,
     AnalyticsController,
+    EvaluationsController,
 ]
 
 
@@ -107,6 +109,7 @@ def create_app(settings: Settings) -> Litestar:
             "chat": None,
             "webhooks": None,
             "topics": None,
+            "evaluations": None,
             "metrics": Metrics(),
             "control_token": None,
         }
@@ -117,6 +120,7 @@ def create_app(settings: Settings) -> Litestar:
         from apscheduler.schedulers.background import BackgroundScheduler
 
         from helpfaster_box.analytics.jobs import TopicRefresher
+        from helpfaster_box.evaluations.runner import EvaluationRunner
         from helpfaster_box.webhooks.delivery import WebhookDispatcher
 
         async with AsyncExitStack() as stack:
@@ -124,7 +128,7 @@ def create_app(settings: Settings) -> Litestar:
             db = open_database(settings.db_path)
             stack.callback(db.close)
             app.state.db = db
-            # One scheduler for every background job (webhook delivery, topics), stopped
+            # One scheduler for every background job (webhook delivery, topics, evaluations), stopped
             # after the jobs' owners have removed their jobs and before the database closes.
             scheduler = BackgroundScheduler(timezone="UTC")
             scheduler.start()
@@ -139,6 +143,12 @@ def create_app(settings: Settings) -> Litestar:
             topics.start()
             stack.push_async_callback(asyncio.to_thread, topics.close)
             app.state.topics = topics
+            evaluations = EvaluationRunner(db, scheduler, app.state.chat)
+            evaluations.start()
+            stack.push_async_callback(asyncio.to_thread, evaluations.close)  # before the engine closes
+            app.state.evaluations = evaluations
+            if app.state.knowledge is not None:  # an upload with evaluate: true re-runs the golden set
+                app.state.knowledge.on_ingested.append(evaluations.source_ingested)
             token = control.write_control(settings.data_path, control.local_url(settings.host, settings.port))
             stack.callback(control.remove_control, settings.data_path, token)
             app.state.control_token = token

@@ -1,7 +1,7 @@
 """Dependency providers: what a route handler may ask for by name.
 
 Declared once on the `/v1` router (see app.py); a handler names `auth`, `db`,
-`settings`, `knowledge`, `chat`, `webhooks` or `topics` as a parameter and gets it. A
+`settings`, `knowledge`, `chat`, `webhooks`, `topics` or `evaluations` as a parameter and gets it. A
 service that is not running (models not loaded) is a 503 `unavailable`.
 """
 
@@ -15,6 +15,7 @@ from litestar.di import NamedDependency, Provide
 from helpfaster_box.analytics.jobs import TopicRefresher
 from helpfaster_box.chat.service import ChatService
 from helpfaster_box.errors import Unauthorized
+from helpfaster_box.evaluations.runner import EvaluationRunner
 from helpfaster_box.knowledge.ingestion import KnowledgeService
 from helpfaster_box.settings import Settings
 from helpfaster_box.store.db import Database
@@ -54,6 +55,10 @@ async def provide_topics(request: Request[Any, Any, Any]) -> TopicRefresher | No
     return request.app.state.topics
 
 
+async def provide_evaluations(request: Request[Any, Any, Any]) -> EvaluationRunner | None:
+    return request.app.state.evaluations
+
+
 # What handlers annotate their parameters with (Litestar injects by name).
 Auth = NamedDependency[AuthContext]
 Db = NamedDependency[Database]
@@ -62,6 +67,7 @@ Knowledge = NamedDependency[KnowledgeService | None]
 Chat = NamedDependency[ChatService | None]
 Webhooks = NamedDependency[WebhookDispatcher | None]
 Topics = NamedDependency[TopicRefresher | None]
+Evaluations = NamedDependency[EvaluationRunner | None]
 
 DEPENDENCIES = {
     "auth": Provide(provide_auth),
@@ -71,4 +77,5 @@ DEPENDENCIES = {
     "chat": Provide(provide_chat),
     "webhooks": Provide(provide_webhooks),
     "topics": Provide(provide_topics),
+    "evaluations": Provide(provide_evaluations),
 }
