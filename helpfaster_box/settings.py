@@ -99,6 +99,36 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     llm_timeout_s: Annotated[float, Meta(gt=0, description="Per-request generation time limit, seconds.")] = (
         60.0
     )
+    # --- external inference engine (OpenAI-compatible server) ----------------
+    llm_backend: Annotated[
+        Literal["local", "openai"],
+        _h(
+            "local: llama.cpp in this process; openai: an OpenAI-compatible server at llm_base_url (llm_max_sequences, llm_queue_size, llm_timeout_s apply to it too)."
+        ),
+    ] = "local"
+    llm_base_url: Annotated[
+        str, _h("URL of the OpenAI-compatible server, e.g. http://10.0.0.5:8000 (with or without /v1).")
+    ] = ""
+    llm_model: Annotated[str, _h("Model name sent to the server; empty = the server's default.")] = ""
+    llm_api_key: Annotated[str, _h("Bearer token for the server; empty = none.")] = ""
+    llm_api: Annotated[
+        Literal["chat", "completions"],
+        _h(
+            "chat: /v1/chat/completions, the server applies its model's template; completions: /v1/completions with the prompt rendered here."
+        ),
+    ] = "chat"
+    llm_retries: Annotated[
+        int, Meta(ge=0, le=10, description="Retries of a connection error before the first token.")
+    ] = 2
+    embedding_backend: Annotated[
+        Literal["local", "openai"],
+        _h("local: llama.cpp in this process; openai: /v1/embeddings at embedding_base_url."),
+    ] = "local"
+    embedding_base_url: Annotated[str, _h("URL of the embeddings server; empty = llm_base_url.")] = ""
+    embedding_remote_model: Annotated[
+        str, _h("Embedding model name sent to the server; empty = the server's default.")
+    ] = ""
+    embedding_api_key: Annotated[str, _h("Bearer token for the embeddings server; empty = llm_api_key.")] = ""
     # --- knowledge ----------------------------------------------------------
     chunk_tokens: Annotated[
         int, Meta(ge=32, le=256, description="Target chunk size in embedding tokens.")
@@ -180,6 +210,10 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
             self.data_dir = default_data_dir()
         if self.log_level not in ("debug", "info", "warning", "error"):
             raise SettingsError(f"log_level must be debug, info, warning or error, not {self.log_level!r}")
+        if self.llm_backend == "openai" and not self.llm_base_url:
+            raise SettingsError("llm_backend = 'openai' needs llm_base_url")
+        if self.embedding_backend == "openai" and not (self.embedding_base_url or self.llm_base_url):
+            raise SettingsError("embedding_backend = 'openai' needs embedding_base_url (or llm_base_url)")
 
     @property
     def data_path(self) -> Path:

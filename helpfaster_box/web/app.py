@@ -21,7 +21,6 @@ from helpfaster_box.evaluations.routes import EvaluationsController
 from helpfaster_box.keys.routes import DashboardSessionController, KeysController, PublishableKeysController
 from helpfaster_box.knowledge.routes import SourcesController, add_source_handler
 from helpfaster_box.leads.routes import LeadsController
-from helpfaster_box.llm.registry import resolve_model
 from helpfaster_box.observability.metrics import Metrics
 from helpfaster_box.organizations.routes import get_organization
 from helpfaster_box.settings import Settings
@@ -43,36 +42,26 @@ log = logging.getLogger("helpfaster_box")
 
 
 async def open_models(app: Litestar, stack: AsyncExitStack, settings: Settings) -> None:
-    """Embedder + knowledge engine, then the inference engine and the chat service."""
+    """Embedder + knowledge engine, then the inference engine and the chat service; each
+    in-process llama.cpp or an OpenAI-compatible server (llm/backends.py)."""
     from helpfaster_box.chat.service import ChatService
     from helpfaster_box.knowledge.ingestion import KnowledgeService
-    from helpfaster_box.llm.embedder import Embedder
-    from helpfaster_box.llm.engine import InferenceEngine
+    from helpfaster_box.llm import backends
 
-    embedding_path = resolve_model(settings, "embedding")
-    embedder = await asyncio.to_thread(Embedder, str(embedding_path), settings.llm_threads or None)
+    embedder = await backends.open_embedder(settings)
     stack.callback(embedder.close)
     knowledge = KnowledgeService(settings, app.state.db, embedder, metrics=app.state.metrics)
     await asyncio.to_thread(knowledge.start)
     stack.callback(knowledge.close)
     app.state.embedder = embedder
     app.state.knowledge = knowledge
-    app.state.readiness["embeddingModel"] = lambda: "ok"
+    app.state.readiness["embeddingModel"] = getattr(embedder, "readiness", lambda: "ok")
     app.state.on_chatbot_deleted.append(knowledge.chatbot_deleted)
 
-    engine = InferenceEngine(
-        str(resolve_model(settings, "chat")),
-        n_ctx=settings.llm_context_size,
-        n_threads=settings.llm_threads or None,
-        n_threads_decode=settings.llm_decode_threads or None,
-        max_sequences=settings.llm_max_sequences,
-        queue_size=settings.llm_queue_size,
-        timeout_s=settings.llm_timeout_s,
-    )
-    await asyncio.to_thread(engine.start)
+    engine = await backends.open_chat_engine(settings)
     stack.push_async_callback(engine.aclose)
     app.state.engine = engine
-    app.state.readiness["chatModel"] = lambda: "ok" if engine.status()["running"] else "stopped"
+    app.state.readiness["chatModel"] = backends.readiness(engine)
     app.state.chat = ChatService(settings, app.state.db, knowledge, engine, metrics=app.state.metrics)
 
 

@@ -1,6 +1,7 @@
 """bench_chat: /chat against raw llama-cpp-python, in one run, on the same model and prompt.
 
     .venv/bin/python tests/bench/bench_chat.py [--rounds 3]
+    .venv/bin/python tests/bench/bench_chat.py --engine external [--rounds 3]
 
 Prints one JSON line:
 - overhead_ratio: completion tokens/s of one /chat request (generative mode, the whole
@@ -11,6 +12,15 @@ Prints one JSON line:
 - loop_block_ratio: p99 of GET /v1/health during 4 concurrent generations / idle. Target <= 3.
 - ttft_prefix_gain: time to first token of the first question to a chatbot / of a second
   question to it (KV reuse of the shared instructions prefix). Reported.
+
+With `--engine external` the app runs with `llm_backend = "openai"` against
+llama-cpp-python's OpenAI-compatible server (`python -m llama_cpp.server`, started
+here on loopback with the same model) and the line holds instead:
+- external_overhead_ratio: tokens/s of one /chat request / tokens/s of one streamed
+  `/v1/chat/completions` call made directly to the engine with the identical messages,
+  parameters and token budget. Target >= 0.9.
+- external_aggregate_ratio: aggregate tokens/s of 8 concurrent /chat clients / of the
+  same 8 requests sent to the engine directly by 8 concurrent clients. Target >= 0.9.
 """
 
 from __future__ import annotations
@@ -94,7 +104,13 @@ def stored(url: str, h: dict[str, str], conv: str) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--engine", choices=["local", "external"], default="local")
     args = ap.parse_args()
+    if args.engine == "external":
+        from bench_chat_external import run_external
+
+        run_external(args.rounds, Served, chat, stored, DOC, QUESTIONS, INSTRUCTIONS)
+        return
     data = tempfile.mkdtemp(prefix="bench-chat-")
     settings = load_settings(
         None, {"data_dir": data, "llm_max_sequences": 8, "llm_queue_size": 64}, environ={}
