@@ -1,55 +1,58 @@
 #!/usr/bin/env bash
 # Install HelpFaster Box into ./.venv and place the default models in ./models.
-#   ./install.sh          runtime only
-#   ./install.sh --dev    plus the test tools
+#   ./install.sh                    runtime only, exactly the versions in requirements.lock
+#   ./install.sh --dev              plus the test tools (requirements-dev.lock)
+#   ./install.sh --make-bundle      write dist/helpfaster-box-<version>-<platform>-py<X.Y>.tar:
+#                                   every wheel, the models and the source, for an offline host
+#   ./install.sh --from-bundle DIR  install from an extracted bundle with no network at all
+#                                   (or --from-bundle FILE.tar: extract it here, then install)
+#   ./install.sh --make-binary      write dist/helpfaster-box, one executable (see scripts/binary)
 # Idempotent: a second run checks what is there and changes nothing.
+# Python 3.13, 3.12 or 3.11 (the newest found; PYTHON=/path/to/python to choose).
 set -euo pipefail
+export ORIG_PWD="$PWD"  # where relative paths given on the command line start
 cd "$(dirname "$0")"
+. scripts/common.sh
 
-DEV=0
-for arg in "$@"; do
-  case "$arg" in
+DEV=0 MODE=install BUNDLE=""
+while [ $# -gt 0 ]; do
+  case "$1" in
     --dev) DEV=1 ;;
-    -h|--help) sed -n '2,5p' "$0"; exit 0 ;;
-    *) echo "install.sh: unknown option $arg (try --help)" >&2; exit 2 ;;
+    --make-bundle) MODE=make-bundle ;;
+    --from-bundle) MODE=from-bundle; BUNDLE="${2:-}"; shift || true
+                   [ -n "$BUNDLE" ] || die "--from-bundle needs a bundle file or directory" ;;
+    --make-binary) MODE=make-binary ;;
+    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+    *) die "unknown option $1 (try --help)" ;;
   esac
+  shift
 done
 
-say() { printf '==> %s\n' "$*"; }
-die() { printf 'install.sh: %s\n' "$*" >&2; exit 1; }
+case "$MODE" in
+  make-bundle) exec scripts/bundle make ;;
+  from-bundle) exec scripts/bundle install "$BUNDLE" ;;
+  make-binary) exec scripts/binary ;;
+esac
 
-PYTHON="${PYTHON:-}"
-if [ -z "$PYTHON" ]; then
-  for candidate in python3.11 python3; do
-    if command -v "$candidate" >/dev/null 2>&1 && \
-       "$candidate" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' 2>/dev/null; then
-      PYTHON="$(command -v "$candidate")"; break
-    fi
-  done
-fi
-[ -n "$PYTHON" ] || die "Python 3.11 is required (python3.11 not found). Install it, e.g. 'apt install python3.11 python3.11-venv', or set PYTHON=/path/to/python3.11."
-"$PYTHON" -c 'import venv, ensurepip' 2>/dev/null || die "$PYTHON lacks venv/ensurepip; install python3.11-venv."
-
-extras=""; [ "$DEV" = 1 ] && extras="[dev]"
+PYTHON="$(pick_python)"
+lock=requirements.lock; [ "$DEV" = 1 ] && lock=requirements-dev.lock
 stamp=".venv/.installed"
-want="$(cat pyproject.toml | sha256sum | cut -c1-16) extras=$extras"
+want="$(cat requirements-build.lock "$lock" pyproject.toml | sha256sum | cut -c1-16) $lock"
 
 if [ -x .venv/bin/python ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
   say "Python environment .venv is up to date"
 else
-  if ! .venv/bin/python -c 'import llama_cpp' 2>/dev/null; then
-    command -v cc >/dev/null 2>&1 || command -v gcc >/dev/null 2>&1 || \
-      die "a C/C++ compiler is needed to build llama-cpp-python (apt install build-essential cmake)."
-    command -v c++ >/dev/null 2>&1 || command -v g++ >/dev/null 2>&1 || \
-      die "a C++ compiler is needed to build llama-cpp-python (apt install build-essential)."
-  fi
   if [ ! -x .venv/bin/python ]; then
-    say "Creating .venv with $PYTHON"
+    say "Creating .venv with $PYTHON ($("$PYTHON" -V 2>&1))"
     "$PYTHON" -m venv .venv
   fi
-  say "Installing helpfaster-box$extras into .venv (llama-cpp-python compiles on first install: ~5 min)"
-  .venv/bin/python -m pip install --quiet --upgrade pip setuptools wheel
-  .venv/bin/python -m pip install --quiet -e ".$extras"
+  if ! .venv/bin/python -c 'import llama_cpp' 2>/dev/null; then
+    need_compiler  # llama-cpp-python is an sdist: built once per Python version, then cached by pip
+  fi
+  say "Installing the pinned dependencies of $lock into .venv (the first install compiles llama.cpp: ~5 min)"
+  .venv/bin/python -m pip install --quiet --require-hashes -r requirements-build.lock
+  .venv/bin/python -m pip install --quiet --require-hashes -r "$lock"
+  .venv/bin/python -m pip install --quiet --no-deps --no-build-isolation -e .
   echo "$want" > "$stamp"
 fi
 
