@@ -36,6 +36,8 @@ esac
 
 PYTHON="$(pick_python)"
 lock=requirements.lock; [ "$DEV" = 1 ] && lock=requirements-dev.lock
+grep -qx "# inputs: $("$PYTHON" scripts/lock_inputs.py)" "$lock" || \
+  die "$lock is older than pyproject.toml's dependencies: run scripts/lock (needs uv: pip install uv) and commit it"
 stamp=".venv/.installed"
 want="$(cat requirements-build.lock "$lock" pyproject.toml | sha256sum | cut -c1-16) $lock"
 
