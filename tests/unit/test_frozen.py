@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from helpfaster_box.frozen import append_models, payload_index, unpack_models
+from helpfaster_box.cli.frozen import append_models, payload_index, unpack_models
 
 
 def fake_models(tmp_path: Path) -> Path:

@@ -140,7 +140,7 @@ def main() -> None:
 
 if __name__ == "__main__":
     if not getattr(sys, "frozen", False) and sys.argv[1:2] == ["append"]:
-        # the build step: python -m helpfaster_box.frozen append EXE MODELS_DIR
+        # the build step: python -m helpfaster_box.cli.frozen append EXE MODELS_DIR
         append_models(Path(sys.argv[2]), Path(sys.argv[3]))
     else:
         main()
