@@ -74,6 +74,13 @@ def check(proc: subprocess.Popen, url: str, started: float) -> dict:
         ).json()
         while (status := http.get(f"/v1/sources/{up['id']}").json()["status"]) not in ("ready", "failed"):
             time.sleep(0.1)
+        # "ready" is committed to the database a moment before the in-memory index holds the
+        # vectors (knowledge/ingestion.py); a chat in between finds nothing. Wait for search.
+        deadline = time.monotonic() + 30
+        while status == "ready" and time.monotonic() < deadline:
+            if http.post(f"/v1/chatbots/{bot}/search", json={"query": "VPN", "k": 1}).json()["data"]:
+                break
+            time.sleep(0.1)
         reply = http.post(
             f"/v1/chatbots/{bot}/chat", json={"message": "How do I reach the intranet from home?"}
         )
