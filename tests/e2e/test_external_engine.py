@@ -129,6 +129,10 @@ def test_chat_through_an_external_engine_then_engine_down(tmp_path, servers, eng
             assert status != "failed" and time.monotonic() < deadline, status
             time.sleep(0.2)
         assert "POST /v1/embeddings" in embed_engine.output()
+        # "ready" is committed a moment before the in-memory index holds the vectors.
+        while not http.post(f"/v1/chatbots/{bot}/search", json={"query": "VPN", "k": 1}).json()["data"]:
+            assert time.monotonic() < deadline, "the document never became searchable"
+            time.sleep(0.1)
 
         blocking = http.post(
             f"/v1/chatbots/{bot}/chat", json={"message": "How do I reach the intranet from home?"}
