@@ -13,7 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
 import pytest
-from conftest import make_settings
+from support.helpers import make_settings
 
 from helpfaster_box.errors import Unavailable
 from helpfaster_box.llm.backends import IndexDimensionMismatch, check_index_dim
