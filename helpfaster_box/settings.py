@@ -181,8 +181,11 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     ] = 30
     # --- webhooks -----------------------------------------------------------
     webhook_allow_private: Annotated[
-        bool, _h("Allow webhook URLs on private/loopback addresses (intranet appliance).")
-    ] = True
+        bool,
+        _h(
+            "Allow webhook URLs on private, loopback and link-local addresses (metadata never); off, any org admin could probe the intranet."
+        ),
+    ] = False
     webhook_timeout_s: Annotated[
         float, Meta(gt=0, description="Time limit of one webhook delivery attempt.")
     ] = 10.0

@@ -3,6 +3,12 @@
 The appliance sits inside a company network, so an open fetcher would let any API caller probe
 internal services (SSRF). Only hosts the operator listed in `url_allowed_hosts` are reachable,
 and every redirect hop is checked again, because an allowed host may redirect anywhere.
+
+An allowed name is then resolved once (helpfaster_box.net) and the request goes to that
+address (Host and TLS SNI keep the name), so DNS rebinding cannot swap the address after the
+check. Intranet (private) addresses are what this is for and are allowed; a name resolving to
+loopback or link-local is refused, and only an entry that is the address itself
+(`127.0.0.1:8000`) reaches it. Metadata, unspecified and multicast addresses never are.
 """
 
 from __future__ import annotations
@@ -11,7 +17,12 @@ import time
 
 import httpx
 
+from helpfaster_box import net
+
 MAX_REDIRECTS = 5
+SETTING = "list the address itself in url_allowed_hosts to allow it"
+NAMED_KINDS = frozenset({"private"})  # what an allow-listed *name* may resolve to
+LITERAL_KINDS = frozenset({"private", "loopback", "link-local"})  # an allow-listed address
 _USER_AGENT = "HelpFaster-Box/0.1 (knowledge ingestion)"
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
@@ -85,8 +96,15 @@ def fetch_url(
     headers = {"user-agent": _USER_AGENT, "accept-encoding": "identity"}
     with httpx.Client(follow_redirects=False, trust_env=False, headers=headers) as client:
         for _hop in range(MAX_REDIRECTS + 1):
+            pinned, extra = _pin(current)
             try:
-                with client.stream("GET", current, timeout=_remaining(deadline, timeout_s)) as resp:
+                with client.stream(
+                    "GET",
+                    pinned,
+                    headers=extra,
+                    extensions={"sni_hostname": current.host},
+                    timeout=_remaining(deadline, timeout_s),
+                ) as resp:
                     if resp.is_redirect:
                         location = resp.headers["location"]
                         current = check_url(str(current.join(location)), allowed_hosts)
@@ -104,6 +122,17 @@ def fetch_url(
                 detail = (str(exc).splitlines() or [type(exc).__name__])[0][:160]
                 raise FetchError(f"could not fetch {current}: {detail}") from None
     raise FetchError(f"too many redirects (more than {MAX_REDIRECTS}) starting at {url[:200]}")
+
+
+def _pin(url: httpx.URL) -> tuple[httpx.URL, dict[str, str]]:
+    """The URL with its host replaced by the one address it resolved to, and the Host header."""
+    port = url.port or _DEFAULT_PORTS[url.scheme]
+    allow = LITERAL_KINDS if net.literal_address(url.host) is not None else NAMED_KINDS
+    try:
+        address = net.pick_address(url.host, port, allow=allow, setting=SETTING)
+    except net.Refused as exc:
+        raise FetchError(str(exc)) from None
+    return url.copy_with(host=str(address)), {"host": url.netloc.decode("ascii")}
 
 
 def _remaining(deadline: float, timeout_s: float) -> httpx.Timeout:

@@ -1,12 +1,13 @@
 """Webhook endpoints (admin only): CRUD, test event, secret rotation, delivery log, retry.
 
-URL policy: only http:// and https://, no credentials in the URL. Whether
-loopback, private and link-local addresses are allowed is the setting
-`webhook_allow_private` (default true: this is an intranet appliance and its
-receivers usually are intranet services). With it false, the host is resolved
-at creation and again before every attempt, and any non-public address is
-refused. Receivers' answers are never shown beyond the status code and a short,
-truncated error text.
+URL policy (helpfaster_box.net): only http:// and https://, no credentials in the
+URL. Whether loopback, private and link-local addresses are allowed is the setting
+`webhook_allow_private`, default false: the box hosts several organizations, and
+any org admin could otherwise use deliveries to probe the intranet. Metadata,
+unspecified and multicast addresses are refused either way. The host is resolved
+at creation and again for every new connection, which goes to the address just
+checked. Receivers' answers are never shown beyond the status code and a short,
+truncated error text; a private receiver's not even that.
 """
 
 from __future__ import annotations

@@ -6,16 +6,18 @@ http.client rather than httpx: an attempt costs ~0.1-0.2 ms of CPU instead of
 not used (receivers are expected on the intranet), HTTPS is verified against the
 system CA store (SSL_CERT_FILE / SSL_CERT_DIR extend it), redirects are not
 followed. Of a receiver's answer only the status code, Retry-After and a short
-cleaned excerpt of a failure body are ever kept.
+cleaned excerpt of a failure body are ever kept; of a private receiver (loopback,
+RFC 1918, link-local: reachable only with webhook_allow_private) only the status
+code, and a failure without an HTTP answer reads the same (latency 0) whether the
+connection was refused or timed out. Every new connection is opened to the address
+the policy of helpfaster_box.net checked (one resolution), never re-resolved.
 """
 
 from __future__ import annotations
 
 import email.utils
 import http.client
-import ipaddress
 import re
-import socket
 import ssl
 import threading
 import time
@@ -23,13 +25,26 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
-from helpfaster_box import __version__
+from helpfaster_box import __version__, net
 from helpfaster_box.webhooks import signing
 
 ERROR_CHARS = 300
 BODY_PEEK_BYTES = 512
 KEEP_ALIVE_BODY_BYTES = 65_536  # a 2xx body up to this size is read so the connection is reused
 Origin = tuple[str, str, int | None]  # scheme, host, port
+
+
+# With webhook_allow_private on, intranet receivers are reachable; metadata, unspecified and
+# multicast addresses never are (helpfaster_box.net.NEVER).
+PRIVATE_KINDS = frozenset({"private", "loopback", "link-local"})
+SETTING = "webhook_allow_private = false"
+# What the log says of a private receiver that gave no HTTP answer: telling "refused" from
+# "timed out" (or echoing its body) would make webhooks a port scanner of the intranet.
+PRIVATE_NO_ANSWER = "no HTTP answer from the receiver (connection failed or timed out)"
+
+
+def allowed_kinds(allow_private: bool) -> frozenset[str]:
+    return PRIVATE_KINDS if allow_private else frozenset()
 
 
 def url_problem(url: str, allow_private: bool) -> str | None:
@@ -46,27 +61,18 @@ def url_problem(url: str, allow_private: bool) -> str | None:
         return "url has no host."
     if parts.username is not None or parts.password is not None:
         return "url must not contain credentials; receivers authenticate us by the signature."
-    if allow_private:
-        return None
     host = parts.hostname
+    if allow_private and net.literal_address(host) is None:
+        return None  # an intranet name: resolved (and checked) at each connection
     try:
-        addresses = [ipaddress.ip_address(host)]
-    except ValueError:
-        try:
-            infos = socket.getaddrinfo(
-                host, port or (443 if parts.scheme == "https" else 80), type=socket.SOCK_STREAM
-            )
-        except (OSError, UnicodeError):
-            return f"the host {host} does not resolve."
-        addresses = [ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos]
-    for ip in addresses:
-        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
-            ip = ip.ipv4_mapped
-        if not ip.is_global or ip.is_multicast:
-            return (
-                f"{host} resolves to {ip}, a loopback, private or link-local address, and this "
-                "server has webhook_allow_private = false."
-            )
+        net.pick_address(
+            host,
+            port or (443 if parts.scheme == "https" else 80),
+            allow=allowed_kinds(allow_private),
+            setting=SETTING,
+        )
+    except net.Refused as exc:
+        return str(exc)
     return None
 
 
@@ -106,7 +112,7 @@ class Sender:
         self.allow_private = allow_private
         self.max_idle = max_idle
         self._tls = ssl.create_default_context()
-        self._idle: dict[Origin, list[http.client.HTTPConnection]] = {}
+        self._idle: dict[Origin, list[net.PinnedHTTPConnection]] = {}
         self._lock = threading.Lock()
         self._closed = False
         self._headers = {
@@ -127,22 +133,24 @@ class Sender:
                 retry_after_s,
             )
 
-        if not self.allow_private:
-            # Checked again at send time: the name may resolve elsewhere than at creation.
-            problem = url_problem(url, allow_private=False)
-            if problem:
-                return done(error=f"Not sent: {problem}")
         headers = {**signing.headers(secrets, msg_id, int(time.time()), body), **self._headers}
+        target: list[net.IPAddress] = []
         try:
-            code, peek, retry_after = self._post(url, body, headers)
-        except TimeoutError:
-            return done(error=f"timed out after {self.timeout_s:g} s")
+            code, peek, retry_after = self._post(url, body, headers, target)
+        except net.Refused as exc:
+            return done(error=f"Not sent: {exc}")
         except (OSError, http.client.HTTPException) as exc:
+            if target and not net.is_public(target[0]):
+                return Answer(0, None, PRIVATE_NO_ANSWER)
+            if isinstance(exc, TimeoutError):
+                return done(error=f"timed out after {self.timeout_s:g} s")
             return done(error=_clean(f"{type(exc).__name__}: {exc}"))
         if 200 <= code < 300:
             return done(code)
-        text = _clean(peek.decode("utf-8", "replace"))
         error = f"HTTP {code}" + (" (redirects are not followed)" if 300 <= code < 400 else "")
+        if target and not net.is_public(target[0]):
+            return done(code, error, retry_after_seconds(retry_after))  # never a private body
+        text = _clean(peek.decode("utf-8", "replace"))
         return done(code, f"{error}: {text}" if text else error, retry_after_seconds(retry_after))
 
     def close(self) -> None:
@@ -153,9 +161,12 @@ class Sender:
             for conn in conns:
                 conn.close()
 
-    def _post(self, url: str, body: bytes, headers: dict[str, str]) -> tuple[int, bytes, str | None]:
-        """POST on an idle keep-alive connection to the URL's origin, or a new one.
-        Returns (status, at most BODY_PEEK_BYTES of a non-2xx body, Retry-After)."""
+    def _post(
+        self, url: str, body: bytes, headers: dict[str, str], target: list[net.IPAddress]
+    ) -> tuple[int, bytes, str | None]:
+        """POST on an idle keep-alive connection to the URL's origin, or a new one pinned to
+        the address checked for it (appended to `target`). Returns (status, at most
+        BODY_PEEK_BYTES of a non-2xx body, Retry-After)."""
         parts = urlsplit(url)
         origin = (parts.scheme, parts.hostname or "", parts.port)
         path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
@@ -163,13 +174,8 @@ class Sender:
             conn = None if fresh else self._take(origin)
             reused = conn is not None
             if conn is None:
-                conn = (
-                    http.client.HTTPSConnection(
-                        origin[1], origin[2], timeout=self.timeout_s, context=self._tls
-                    )
-                    if parts.scheme == "https"
-                    else http.client.HTTPConnection(origin[1], origin[2], timeout=self.timeout_s)
-                )
+                conn = self._connect(origin)
+            target[:] = [conn.address]
             try:
                 conn.request("POST", path, body=body, headers=headers)
                 resp = conn.getresponse()
@@ -193,12 +199,27 @@ class Sender:
             return resp.status, b"" if ok else peek[:BODY_PEEK_BYTES], resp.getheader("retry-after")
         raise AssertionError("unreachable")
 
-    def _take(self, origin: Origin) -> http.client.HTTPConnection | None:
+    def _connect(self, origin: Origin) -> net.PinnedHTTPConnection:
+        """A connection to the one address the host resolved to now, if the policy allows it."""
+        scheme, host, port = origin
+        address = net.pick_address(
+            host,
+            port or (443 if scheme == "https" else 80),
+            allow=allowed_kinds(self.allow_private),
+            setting=SETTING,
+        )
+        if scheme == "https":
+            return net.PinnedHTTPSConnection(
+                host, port, address=address, timeout=self.timeout_s, context=self._tls
+            )
+        return net.PinnedHTTPConnection(host, port, address=address, timeout=self.timeout_s)
+
+    def _take(self, origin: Origin) -> net.PinnedHTTPConnection | None:
         with self._lock:
             idle = self._idle.get(origin)
             return idle.pop() if idle else None
 
-    def _give(self, origin: Origin, conn: http.client.HTTPConnection) -> None:
+    def _give(self, origin: Origin, conn: net.PinnedHTTPConnection) -> None:
         with self._lock:
             idle = self._idle.setdefault(origin, [])
             if len(idle) < self.max_idle and not self._closed:

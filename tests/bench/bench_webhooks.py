@@ -169,7 +169,10 @@ def part_a(events: int, receiver: str) -> dict[str, Any]:
 
     def run(live: bool) -> dict[str, Any]:
         with tempfile.TemporaryDirectory(prefix="hf-bench-wh-") as data_dir:
-            settings = load_settings(overrides={"data_dir": data_dir, "load_models": False}, environ={})
+            settings = load_settings(
+                overrides={"data_dir": data_dir, "load_models": False, "webhook_allow_private": True},
+                environ={},
+            )
             db = open_database(settings.db_path)
             hook = db.write(
                 webhooks_q.create_webhook,

@@ -11,6 +11,8 @@ import pytest
 from support.server import KEY_RE, assert_clean_stop
 
 pytestmark = pytest.mark.e2e
+# The receivers of these tests listen on loopback, which webhooks refuse by default.
+LOOPBACK_WEBHOOKS = {"HELPFASTER_WEBHOOK_ALLOW_PRIVATE": "true"}
 
 
 def test_serve_first_run_http_docs_and_clean_shutdown(tmp_path, servers):
@@ -103,7 +105,7 @@ def test_appliance_end_to_end_with_models_webhooks_and_a_crash(tmp_path, servers
     """The whole product over real HTTP: knowledge in, a streamed cited answer out, signed
     webhooks delivered, and nothing lost when the process is killed without warning."""
     data_dir = tmp_path / "data"
-    server = servers(data_dir, models=True)
+    server = servers(data_dir, models=True, env=LOOPBACK_WEBHOOKS)
     key = server.wait_for_line(KEY_RE, timeout=60).group(0)
     health = server.wait_healthy(timeout=60)
     assert health["checks"]["chatModel"] == "ok" and health["checks"]["embeddingModel"] == "ok"
@@ -168,7 +170,7 @@ def test_appliance_end_to_end_with_models_webhooks_and_a_crash(tmp_path, servers
         assert roles == ["assistant", "user"]
 
     server.kill()  # SIGKILL: no shutdown hooks, no checkpoint
-    again = servers(data_dir, models=True)
+    again = servers(data_dir, models=True, env=LOOPBACK_WEBHOOKS)
     again.wait_healthy(timeout=60)
     with httpx.Client(base_url=again.url, headers={"x-api-key": key}, timeout=60) as http:
         conv2 = http.get(f"/v1/conversations/{final['conversationId']}").json()
