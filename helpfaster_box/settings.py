@@ -59,6 +59,9 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     max_upload_bytes: Annotated[
         int, Meta(ge=1024, description="Largest uploaded document accepted (413 above).")
     ] = 26_214_400
+    max_json_depth: Annotated[
+        int, Meta(ge=4, le=500, description="Deepest nesting of a JSON request body (400 above).")
+    ] = 32
     max_message_chars: Annotated[
         int, Meta(ge=1, description="Longest chat message accepted (400 above).")
     ] = 4000
@@ -67,6 +70,12 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     rate_limit_starter: Annotated[int, Meta(ge=1, description="Requests/minute, starter plan.")] = 60
     rate_limit_growth: Annotated[int, Meta(ge=1, description="Requests/minute, growth plan.")] = 120
     rate_limit_scale: Annotated[int, Meta(ge=1, description="Requests/minute, scale plan.")] = 300
+    rate_limit_auth_failures: Annotated[
+        int,
+        Meta(
+            ge=1, description="Lookups of unknown or revoked keys per minute per client address (429 above)."
+        ),
+    ] = 20
     # --- models -------------------------------------------------------------
     models_dir: Annotated[str, _h("Directory holding the GGUF models and manifest.toml.")] = str(
         PROJECT_ROOT / "models"

@@ -8,7 +8,7 @@ import contextlib
 from typing import Any
 
 from litestar import Controller, Request, Response, delete, get, post
-from litestar.datastructures import Cookie
+from litestar.datastructures import CacheControlHeader, Cookie
 from litestar.params import FromPath, JSONBody
 
 from helpfaster_box.chatbots import service as chatbots
@@ -34,6 +34,9 @@ from helpfaster_box.web.auth import (
 from helpfaster_box.web.deps import Auth, Config, Db
 from helpfaster_box.web.params import Cursor, Limit
 
+# The answer carries a secret shown only this once: no cache or proxy may keep it.
+SHOWN_ONCE = CacheControlHeader(no_store=True)
+
 
 class KeysController(Controller):
     path = "/api-keys"
@@ -44,7 +47,7 @@ class KeysController(Controller):
     async def list_keys(self, auth: Auth, db: Db, limit: Limit = 20, cursor: Cursor = None) -> Page[KeyOut]:
         return await service.list_page(db, auth.org_id, limit, cursor)
 
-    @post("/", status_code=201)
+    @post("/", status_code=201, cache_control=SHOWN_ONCE)
     async def create_key(self, request: Request, auth: Auth, db: Db, data: JSONBody[KeyCreate]) -> KeyOut:
         out = await service.create(db, auth.org_id, data.role, data.name)
         request.app.state.key_cache.clear()

@@ -29,6 +29,7 @@ from helpfaster_box.retrieval.index_files import IndexCorrupt
 from helpfaster_box.retrieval.registry import IndexRegistry
 from helpfaster_box.settings import Settings
 from helpfaster_box.store.db import Database
+from helpfaster_box.store.files import open_private, private_dir
 
 log = logging.getLogger("helpfaster_box.knowledge")
 T = TypeVar("T")
@@ -61,7 +62,7 @@ class KnowledgeService:
         self.embedder = embedder
         self.metrics = metrics or Metrics()
         self.uploads = settings.data_path / "uploads"
-        self.uploads.mkdir(parents=True, exist_ok=True)
+        private_dir(self.uploads)
         self.indexes = IndexRegistry(settings.data_path / "indexes", embedder.dim)
         # Ingestion and index removals share one queue so index changes never interleave.
         self._queue: queue.Queue[Callable[[], None] | None] = queue.Queue()
@@ -147,9 +148,10 @@ class KnowledgeService:
 
     def save_original(self, chatbot_id: str, source_id: str, data: bytes) -> None:
         path = self.upload_path(chatbot_id, source_id)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(path.parent)
         tmp = path.with_name(f".{source_id}.tmp")
-        tmp.write_bytes(data)
+        with open_private(tmp) as fh:
+            fh.write(data)
         tmp.replace(path)
 
     # -- ingestion -----------------------------------------------------------

@@ -23,6 +23,8 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 
+from helpfaster_box.store.files import open_private, private_dir
+
 FORMAT_VERSION = 1
 META = "meta.json"
 _DATA_FILE = re.compile(r"(dense|ids|alive|tokens|offsets|vocab)\.[0-9a-f]+\.(faiss|npy|json)")
@@ -55,7 +57,7 @@ def _npy(array: np.ndarray) -> bytes:
 
 
 def _write_durably(path: Path, data: bytes | memoryview) -> None:
-    with open(path, "wb") as f:
+    with open_private(path) as f:
         f.write(data)
         f.flush()
         os.fsync(f.fileno())
@@ -70,7 +72,7 @@ def _fsync_dir(directory: Path) -> None:
 
 
 def write(directory: Path, state: State) -> None:
-    directory.mkdir(parents=True, exist_ok=True)
+    private_dir(directory)
     gen = secrets.token_hex(6)
     blobs: dict[str, tuple[str, bytes | memoryview]] = {
         "dense": ("faiss", state.dense.data),  # no copy of the big part

@@ -23,6 +23,8 @@ from typing import Any, TypeVar
 
 import duckdb
 
+from helpfaster_box.store.files import make_private, private_dir
+
 READ_CACHE_SIZE = 2048
 
 log = logging.getLogger("helpfaster_box.store")
@@ -56,7 +58,8 @@ class Database:
     def __init__(self, path: Path | str, *, read_only: bool = False) -> None:
         self.path = Path(path)
         self.read_only = read_only
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if not read_only:
+            private_dir(self.path.parent)
         try:
             self._con = duckdb.connect(str(self.path), read_only=read_only)
         except duckdb.IOException as exc:
@@ -66,6 +69,8 @@ class Database:
                     "Stop the server, or do this through the HTTP API instead."
                 ) from None
             raise
+        if not read_only:
+            make_private(self.path)
         self._local = threading.local()
         self._write_lock = threading.Lock()
         self._closed = False

@@ -25,8 +25,10 @@ from helpfaster_box.observability.metrics import Metrics
 from helpfaster_box.organizations.routes import get_organization
 from helpfaster_box.settings import Settings
 from helpfaster_box.store.db import open_database
+from helpfaster_box.store.files import private_dir, private_umask
 from helpfaster_box.web.assets import assets_router, load_assets
 from helpfaster_box.web.auth import KeyCache, auth_middleware
+from helpfaster_box.web.bodies import CheckedRequest
 from helpfaster_box.web.control import backup as control_backup
 from helpfaster_box.web.deps import DEPENDENCIES
 from helpfaster_box.web.docs import docs_assets_router, openapi_config, openapi_json
@@ -92,6 +94,7 @@ def create_app(settings: Settings) -> Litestar:
             "key_cache": key_cache,
             "assets": load_assets(),  # the dashboard and widget files, read once
             "rate_limiter": RateLimiter(),
+            "auth_failures": RateLimiter(),
             "readiness": {},
             "on_chatbot_deleted": [lambda _bot_id: key_cache.clear()],  # its widget keys are gone
             "knowledge": None,
@@ -113,7 +116,8 @@ def create_app(settings: Settings) -> Litestar:
         from helpfaster_box.webhooks.delivery import WebhookDispatcher
 
         async with AsyncExitStack() as stack:
-            settings.data_path.mkdir(parents=True, exist_ok=True)
+            stack.enter_context(private_umask())
+            private_dir(settings.data_path)
             db = open_database(settings.db_path)
             stack.callback(db.close)
             app.state.db = db
@@ -158,6 +162,7 @@ def create_app(settings: Settings) -> Litestar:
         before_send=[add_response_headers],
         openapi_config=openapi_config(__version__),
         request_max_body_size=settings.max_request_bytes,
+        request_class=CheckedRequest,
         logging_config=None,
         debug=False,
     )

@@ -14,8 +14,10 @@ All three count against the organization's rate limit.
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -63,6 +65,7 @@ class KeyCache:
     def __init__(self, ttl_s: float = 30.0) -> None:
         self.ttl_s = ttl_s
         self._rows: dict[str, tuple[float, dict[str, Any] | None]] = {}
+        self._inflight: dict[str, asyncio.Future[dict[str, Any] | None]] = {}
 
     def get(self, key_hash: str) -> tuple[bool, dict[str, Any] | None]:
         hit = self._rows.get(key_hash)
@@ -78,16 +81,57 @@ class KeyCache:
     def clear(self) -> None:
         self._rows.clear()
 
+    def looking_up(self, key_hash: str) -> bool:
+        return key_hash in self._inflight
 
-async def authenticate(state: Any, raw_key: str | None) -> AuthContext:
+    async def lookup(
+        self, key_hash: str, fetch: Callable[[], Awaitable[dict[str, Any] | None]] | None
+    ) -> dict[str, Any] | None:
+        """One database lookup per key at a time: concurrent requests wait for its answer."""
+        pending = self._inflight.get(key_hash)
+        if pending is not None:
+            return await asyncio.shield(pending)
+        assert fetch is not None
+        future: asyncio.Future[dict[str, Any] | None] = asyncio.get_running_loop().create_future()
+        self._inflight[key_hash] = future
+        try:
+            row = await fetch()
+            self.put(key_hash, row)
+            future.set_result(row)
+            return row
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # retrieved: no "never retrieved" warning when nobody waited
+            raise
+        finally:
+            del self._inflight[key_hash]
+
+
+async def authenticate(state: Any, raw_key: str | None, client: str = "") -> AuthContext:
+    """The key's context. Each lookup of a key not known good takes a slot of the client
+    address's `rate_limit_auth_failures` a minute (given back when the key is valid): past
+    it, unknown keys are refused without a database lookup, while keys already in use from
+    that address (cached) keep working."""
     if not raw_key:
         raise Unauthorized("Missing API key: send it in the x-api-key header.")
     key_hash = keys_q.hash_key(raw_key)
     cache: KeyCache = state.key_cache
     found, row = cache.get(key_hash)
-    if not found:
-        row = await state.db.aread(keys_q.find_by_hash, key_hash)
-        cache.put(key_hash, row)
+    if not found and cache.looking_up(key_hash):  # the same key's first requests, at once
+        found, row = True, await cache.lookup(key_hash, None)
+    if row is None:  # not cached, or known to be unknown: a guess until proven otherwise
+        limiter = state.auth_failures
+        # Taken before the lookup's await, so a concurrent burst cannot overrun the limit.
+        guessing = limiter.hit(client, state.settings.rate_limit_auth_failures)
+        if not guessing.allowed:
+            raise RateLimited(
+                "Too many requests with unknown API keys from this address; retry later.",
+                retry_after_s=guessing.retry_after,
+            )
+        if not found:
+            row = await cache.lookup(key_hash, lambda: state.db.aread(keys_q.find_by_hash, key_hash))
+        if row is not None and row["revoked_at"] is None:
+            limiter.refund(client)
     if row is None or not hmac.compare_digest(row["key_hash"], key_hash):
         raise Unauthorized("Unknown API key.")
     if row["revoked_at"] is not None:
@@ -125,10 +169,10 @@ def rate_limit(state: Any, bucket: str, limit: int, plan: str = "widget") -> dic
     rl_headers = decision.headers()
     if not decision.allowed:
         state.metrics.rate_limited.labels(plan).inc()
-        retry = rl_headers["X-RateLimit-Reset"]
+        retry = str(decision.retry_after)  # when the next slot frees (sliding window)
         raise RateLimited(
             f"Rate limit of {limit} requests per minute exceeded; retry in {retry} s.",
-            retry_after_s=int(retry),
+            retry_after_s=decision.retry_after,
             headers={**rl_headers, "Retry-After": retry},
         )
     return rl_headers
@@ -173,7 +217,8 @@ async def credentials(scope: Scope, state: Any, headers: dict[bytes, bytes], met
     if raw and raw.startswith(publishable.PREFIX.encode()):
         return await authenticate_publishable(scope, state, raw.decode("latin-1"), headers)
     if raw or not token:
-        return await authenticate(state, raw.decode("latin-1") if raw else None)
+        client = (scope.get("client") or ("", 0))[0]
+        return await authenticate(state, raw.decode("latin-1") if raw else None, client)
     return await authenticate_session(state, token, method, headers)
 
 

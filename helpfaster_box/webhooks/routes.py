@@ -17,6 +17,7 @@ from typing import Any
 
 import msgspec
 from litestar import Controller, delete, get, patch, post
+from litestar.datastructures import CacheControlHeader
 from litestar.params import FromPath, FromQuery, JSONBody
 from msgspec import UNSET
 
@@ -38,6 +39,9 @@ from helpfaster_box.webhooks.schemas import (
     webhook_out,
 )
 from helpfaster_box.webhooks.sender import url_problem
+
+# The answer carries a secret shown only this once: no cache or proxy may keep it.
+SHOWN_ONCE = CacheControlHeader(no_store=True)
 
 
 async def check_url(settings: Config, url: str) -> str:
@@ -85,7 +89,7 @@ class WebhooksController(Controller):
         rows, nxt = await db.aread(webhooks_q.page_webhooks, auth.org_id, limit, cursor)
         return make_page([webhook_out(r) for r in rows], nxt)
 
-    @post("/", status_code=201)
+    @post("/", status_code=201, cache_control=SHOWN_ONCE)
     async def create_webhook(
         self, auth: Auth, db: Db, data: JSONBody[WebhookCreate], settings: Config
     ) -> WebhookOut:
@@ -165,7 +169,7 @@ class WebhooksController(Controller):
         _poke(webhooks)
         return delivery_out(row)
 
-    @post("/{webhook_id:str}/rotate-secret", status_code=200)
+    @post("/{webhook_id:str}/rotate-secret", status_code=200, cache_control=SHOWN_ONCE)
     async def rotate_secret(self, auth: Auth, db: Db, webhook_id: FromPath[str]) -> WebhookOut:
         """A new secret, shown once; the previous one keeps signing for 24 h (both signatures are sent)."""
         row = await db.awrite(webhooks_q.rotate_secret, auth.org_id, webhook_id)

@@ -118,14 +118,68 @@ def test_health_is_not_limited_and_carries_no_rate_headers(tmp_path):
         assert "x-ratelimit-limit" not in r.headers
 
 
-def test_window_resets_at_the_minute_and_reset_is_whole_seconds():
+def test_a_minute_boundary_does_not_admit_twice_the_limit_and_headers_are_whole_seconds():
     now = [119.2]
     limiter = RateLimiter(clock=lambda: now[0])
     decisions = [limiter.hit("org", 2) for _ in range(3)]
     assert [d.allowed for d in decisions] == [True, True, False]
-    assert decisions[2].headers()["X-RateLimit-Reset"] == "1"  # 0.8 s rounds up, never 0
-    now[0] = 120.0  # next calendar minute
+    assert decisions[2].retry_after == 60  # the oldest of the two leaves the window at 179.2
+    now[0] = 120.0  # a new calendar minute: the fixed window admitted 2 more here
+    late = limiter.hit("org", 2)
+    assert not late.allowed and late.remaining == 0
+    assert late.headers()["X-RateLimit-Reset"] == "60"  # whole seconds, rounded up
+    now[0] = 179.3  # both have left the window
     fresh = limiter.hit("org", 2)
     assert fresh.allowed and fresh.remaining == 1
-    assert fresh.headers()["X-RateLimit-Reset"] == "60"
     assert limiter.hit("other-org", 2).remaining == 1
+
+
+def test_any_60_second_span_admits_at_most_the_limit():
+    now = [0.0]
+    limiter = RateLimiter(clock=lambda: now[0])
+    admitted: list[float] = []
+    for step in range(4_000):  # 200 s of a client hammering every 50 ms
+        now[0] = step * 0.05
+        if limiter.hit("org", 20).allowed:
+            admitted.append(now[0])
+    for i, t in enumerate(admitted):
+        inside = [u for u in admitted[i:] if u < t + 60]
+        assert len(inside) <= 20, (t, len(inside))
+    assert len(admitted) >= 60  # and it still admits the limit each window
+
+
+def test_retry_after_is_when_a_slot_frees_and_reset_when_the_budget_is_back():
+    now = [0.0]
+    limiter = RateLimiter(clock=lambda: now[0])
+    limiter.hit("org", 2)
+    now[0] = 30.0
+    second = limiter.hit("org", 2)
+    assert second.headers()["X-RateLimit-Reset"] == "60"  # the newest leaves at 90
+    now[0] = 40.0
+    refused = limiter.hit("org", 2)
+    assert (refused.retry_after, refused.headers()["X-RateLimit-Reset"]) == (20, "50")
+
+
+def test_unknown_keys_are_rate_limited_per_client_address(tmp_path):
+    settings = make_settings(tmp_path / "data", rate_limit_auth_failures=5)
+    key = bootstrap(settings)
+    app = create_app(settings)
+    guesses = [("GET", "/v1/chatbots", {"x-api-key": f"hf_live_guess{i:024d}"}) for i in range(12)]
+
+    async def scenario() -> list[httpx.Response]:
+        async with app.lifespan():
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://box") as c:
+                assert (await c.get("/v1/chatbots", headers={"x-api-key": key})).status_code == 200
+                out = await asyncio.gather(*(c.request(m, p, headers=h) for m, p, h in guesses))
+                return [*out, await c.get("/v1/chatbots", headers={"x-api-key": key})]
+
+    responses = asyncio.run(scenario())
+    codes = [r.status_code for r in responses[:12]]
+    assert sorted(codes) == [401] * 5 + [429] * 7, codes
+    for r in responses[:12]:
+        assert r.json()["error"] in ("unauthorized", "rate_limited")
+        if r.status_code == 429:
+            assert r.headers["retry-after"].isdigit()
+    # A valid key already in use from the same address still works.
+    assert responses[12].status_code == 200

@@ -24,6 +24,10 @@ _MAGIC = (
     (b"{\\rtf", "an RTF file; save it as .docx"),
     (b"%!PS", "a PostScript file"),
 )
+_BINARY_CLAIMS = (
+    (".docx", "application/vnd.openxmlformats-officedocument.wordprocessingml.document", "a Word document"),
+    (".pdf", "application/pdf", "a PDF"),
+)
 _STRONG_HTML = re.compile(r"<(?:!doctype\s+html|html|head|body)[\s>/]")
 # WHATWG mime-sniffing tags; only trusted when the name does not claim markdown.
 _WEAK_HTML = re.compile(r"<(?:script|iframe|h1|div|font|table|a|style|title|b|br|p|!--)[\s>/]")
@@ -43,9 +47,12 @@ def detect_type(data: bytes, filename: str | None, content_type: str | None) -> 
     for magic, what in _MAGIC:
         if data.startswith(magic):
             raise ParseError(f"unsupported file type: this is {what}")
-    text = decode_text(data)
     name = (filename or "").lower()
     ctype = (content_type or "").split(";")[0].strip().lower()
+    for ext, mime, what in _BINARY_CLAIMS:
+        if name.endswith(ext) or ctype == mime:  # the name promises a format the bytes are not
+            raise ParseError(f"the file is named or typed as {what}, but its content is not one")
+    text = decode_text(data)
     head = text.lstrip()[:1024].lower()
     if _STRONG_HTML.match(head):
         return "html"

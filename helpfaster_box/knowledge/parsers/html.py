@@ -79,6 +79,9 @@ _HEADINGS = {"h1": 1, "h2": 2, "h3": 3, "h4": 4, "h5": 5, "h6": 6}
 _META_CHARSET = re.compile(rb"<meta[^>]+charset=[\"']?([A-Za-z0-9_-]+)", re.IGNORECASE)
 
 
+_DTD_SUBSET = re.compile(r"""^\s*<!DOCTYPE[^\[>]*\[(?:[^\]"']|"[^"]*"|'[^']*')*\]\s*>""", re.I)
+
+
 def _html_text(data: bytes) -> str:
     declared = _META_CHARSET.search(data[:4096])
     text = None
@@ -86,7 +89,10 @@ def _html_text(data: bytes) -> str:
         with suppress(LookupError):
             text = data.decode(declared.group(1).decode(), errors="replace")
     # lxml refuses str input that still carries an XML encoding declaration (XHTML pages).
-    return re.sub(r"^\s*<\?xml[^>]*\?>", "", text if text is not None else decode_text(data))
+    text = re.sub(r"^\s*<\?xml[^>]*\?>", "", text if text is not None else decode_text(data))
+    # The HTML parser ends a DOCTYPE at its first '>', leaving an internal DTD subset's
+    # "]>" (and any entity text) in the page: drop the subset; entities are never expanded.
+    return _DTD_SUBSET.sub("<!DOCTYPE html>", text, count=1)
 
 
 def _heading_anchor(el: etree._Element) -> str | None:
