@@ -151,6 +151,15 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     lexical_weight: Annotated[
         float, Meta(ge=0, description="Weight of the BM25 ranking in hybrid fusion.")
     ] = 0.5
+    ingest_parse_timeout_s: Annotated[
+        float, Meta(gt=0, description="Time (wall and CPU) one document may take to parse; failed above.")
+    ] = 120.0
+    ingest_parse_memory_mb: Annotated[
+        int, Meta(ge=256, description="Memory (address space) the child parsing one document may use.")
+    ] = 1024
+    ingest_max_attempts: Annotated[
+        int, Meta(ge=1, description="Times a source is tried (restarts included) before it ends failed.")
+    ] = 3
     url_allowed_hosts: Annotated[
         list[str], _h("Hosts that URL sources may be fetched from (exact or *.suffix); empty = none.")
     ] = msgspec.field(default_factory=list)

@@ -1,9 +1,12 @@
 """The knowledge engine: background ingestion of sources and hybrid retrieval.
 
-One worker thread ingests sources in order (parsing and embedding use both cores
-already; more workers would only contend). The database is the truth: chunks and
-their vectors are written there first, then added to the chatbot's index, so an
-index that is missing, corrupt or out of step is rebuilt from the database.
+One worker thread ingests sources (parsing and embedding use both cores already; more
+workers would only contend), taking organizations in turn (knowledge/jobs.py). Each
+document is parsed in a child process with memory and time limits (knowledge/sandbox.py),
+stopped at once when its source is deleted; a source is tried at most
+`ingest_max_attempts` times, crashes of the whole process included. The database is the
+truth: chunks and their vectors are written there first, then added to the chatbot's
+index, so an index that is missing, corrupt or out of step is rebuilt from the database.
 """
 
 from __future__ import annotations
@@ -11,7 +14,6 @@ from __future__ import annotations
 import concurrent.futures
 import functools
 import logging
-import queue
 import shutil
 import threading
 from collections.abc import Callable
@@ -21,9 +23,10 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from helpfaster_box.knowledge import chunker, parsers
+from helpfaster_box.knowledge import chunker, parsers, sandbox
 from helpfaster_box.knowledge import queries as src_q
 from helpfaster_box.knowledge.fetch import FetchError, fetch_url
+from helpfaster_box.knowledge.jobs import FairJobs
 from helpfaster_box.observability.metrics import Metrics
 from helpfaster_box.retrieval.index_files import IndexCorrupt
 from helpfaster_box.retrieval.registry import IndexRegistry
@@ -64,8 +67,12 @@ class KnowledgeService:
         self.uploads = settings.data_path / "uploads"
         private_dir(self.uploads)
         self.indexes = IndexRegistry(settings.data_path / "indexes", embedder.dim)
-        # Ingestion and index removals share one queue so index changes never interleave.
-        self._queue: queue.Queue[Callable[[], None] | None] = queue.Queue()
+        # Ingestion and index removals share one worker so index changes never interleave.
+        self._queue = FairJobs()
+        self._limits = sandbox.Limits(settings.ingest_parse_memory_mb, settings.ingest_parse_timeout_s)
+        self._parsing: str | None = None  # the source whose document is being parsed now
+        self._cancelled: set[str] = set()  # deleted while queued or parsing
+        self._closing = False
         self._thread = threading.Thread(target=self._work, name="ingest", daemon=True)
         # Jobs submitted and not yet finished; _idle is set exactly when it is 0. A bare
         # "queue empty" check races with a submit between its clear() and put().
@@ -80,35 +87,23 @@ class KnowledgeService:
     # -- lifecycle -----------------------------------------------------------
     def start(self) -> None:
         self.check_indexes()
-        for source_id in self.db.read(src_q.pending_source_ids):
-            self.enqueue(source_id)
+        for source_id, org_id in self.db.read(src_q.pending_sources):
+            self.enqueue(source_id, org_id)
         self._thread.start()
 
     def close(self) -> None:
         # Queued ingestions stay `queued` in the database and resume at the next start;
         # running them now would hold a shutdown for as long as the backlog takes, and
         # past the join timeout the worker would go on using a closed embedder and DB.
-        # Index tidying jobs are quick and are kept.
-        kept: list[Callable[[], None]] = []
-        while True:
-            try:
-                job = self._queue.get_nowait()
-            except queue.Empty:
-                break
-            if job is None:  # an earlier close's; never counted as pending
-                continue
-            if _is_ingestion(job, self):
-                self._job_done()
-            else:
-                kept.append(job)
-        for job in kept:
-            self._queue.put(job)
-        self._queue.put(None)
+        # A parse under way is stopped. Index tidying jobs are quick and are kept.
+        self._closing = True
+        for _job in self._queue.close(keep=lambda job: not _is_ingestion(job, self)):
+            self._job_done()
         if self._thread.is_alive():
             self._thread.join(timeout=30)
 
-    def enqueue(self, source_id: str) -> None:
-        self._submit(functools.partial(self._ingest_safely, source_id))
+    def enqueue(self, source_id: str, org_id: str = "") -> None:
+        self._submit(functools.partial(self._ingest_safely, source_id), org_id or "-")
 
     def run_exclusive(self, fn: Callable[[], T]) -> concurrent.futures.Future[T]:
         """Run fn on the knowledge worker, between jobs: no index file changes meanwhile
@@ -126,11 +121,14 @@ class KnowledgeService:
         self._submit(job)
         return future
 
-    def _submit(self, job: Callable[[], None]) -> None:
+    def _submit(self, job: Callable[[], None], org: str | None = None) -> None:
         with self._pending_lock:
             self._pending += 1
             self._idle.clear()
-        self._queue.put(job)
+        if org is None:
+            self._queue.put(job)
+        else:
+            self._queue.put(job, org)
 
     def _job_done(self) -> None:
         with self._pending_lock:
@@ -154,6 +152,9 @@ class KnowledgeService:
             fh.write(data)
         tmp.replace(path)
 
+    def _stop_parsing(self, source_id: str) -> bool:
+        return self._closing or source_id in self._cancelled
+
     # -- ingestion -----------------------------------------------------------
     def _work(self) -> None:
         while True:
@@ -170,6 +171,10 @@ class KnowledgeService:
     def _ingest_safely(self, source_id: str) -> None:
         try:
             self.ingest(source_id)
+        except sandbox.Cancelled:
+            if self._closing:  # not the document's fault: queued again, the attempt not counted
+                self.db.write(src_q.requeue, source_id)
+            log.info("ingesting %s stopped: %s", source_id, "shutdown" if self._closing else "deleted")
         except Exception:  # a bad source ends failed, never stuck processing
             log.exception("ingesting %s failed unexpectedly", source_id)
             self._fail(source_id, "internal error while ingesting; see the server log")
@@ -204,12 +209,22 @@ class KnowledgeService:
         source = self.db.read(src_q.get_source_any, source_id)
         if source is None or source["status"] not in ("queued", "processing"):
             return  # deleted meanwhile, or already done
-        self.db.write(src_q.set_status, source_id, "processing")
+        attempts = self.db.write(src_q.start_attempt, source_id)
+        if attempts > self.settings.ingest_max_attempts:
+            self._fail(
+                source_id,
+                f"gave up after {attempts - 1} attempts: ingesting this document stopped the "
+                "server or never finished (ingest_max_attempts)",
+            )
+            return
+        self._parsing = source_id
         try:
             fmt, doc = self._parse(source)
         except (parsers.ParseError, FetchError, OSError) as exc:
             self._fail(source_id, str(exc) or type(exc).__name__)
             return
+        finally:
+            self._parsing = None
         chunks = chunker.chunk(
             doc,
             source_url=source["url"],
@@ -262,13 +277,23 @@ class KnowledgeService:
             data = self.upload_path(source["chatbot_id"], source["id"]).read_bytes()
             ctype = source["content_type"]
         fmt = parsers.detect_type(data, source["filename"], ctype)
-        return fmt, parsers.parse(data, fmt, title_hint=source["title"])
+        doc = sandbox.parse(
+            data,
+            fmt,
+            title_hint=source["title"],
+            limits=self._limits,
+            cancelled=lambda: self._stop_parsing(source["id"]),
+        )
+        return fmt, doc
 
     # -- deletion ------------------------------------------------------------
     # The rows are already gone from the database (searches skip missing rows), so
     # these only tidy the index and the originals, in the worker's order.
     def source_deleted(self, chatbot_id: str, source_id: str, chunk_ids: list[int]) -> None:
+        self._cancelled.add(source_id)  # a parse under way stops within sandbox.POLL_S
+
         def job() -> None:
+            self._cancelled.discard(source_id)
             if chunk_ids:
                 self.indexes.get(chatbot_id).remove(np.array(chunk_ids, dtype=np.int64))
                 self.indexes.save(chatbot_id)

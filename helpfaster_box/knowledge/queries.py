@@ -71,12 +71,32 @@ def list_sources(
     return page(cur, sql, params, limit=limit, cursor=cursor)
 
 
-def pending_source_ids(cur: duckdb.DuckDBPyConnection) -> list[str]:
-    """Work a previous run left queued or half done, oldest first."""
+def pending_sources(cur: duckdb.DuckDBPyConnection) -> list[tuple[str, str]]:
+    """(source id, org id) of the work a previous run left queued or half done, oldest first."""
     rows = cur.execute(
-        "SELECT id FROM sources WHERE status IN ('queued', 'processing') ORDER BY created_at, id"
+        "SELECT id, org_id FROM sources WHERE status IN ('queued', 'processing') ORDER BY created_at, id"
     ).fetchall()
-    return [r[0] for r in rows]
+    return [(r[0], r[1]) for r in rows]
+
+
+def start_attempt(cur: duckdb.DuckDBPyConnection, source_id: str) -> int:
+    """Mark a source processing and count the attempt (committed before parsing starts, so a
+    crash mid-parse still counts); returns the attempts so far, this one included."""
+    row = cur.execute(
+        "UPDATE sources SET status = 'processing', error = NULL, attempts = coalesce(attempts, 0) + 1, "
+        "updated_at = ? WHERE id = ? RETURNING attempts",
+        [utcnow(), source_id],
+    ).fetchone()
+    return int(row[0]) if row else 0
+
+
+def requeue(cur: duckdb.DuckDBPyConnection, source_id: str) -> None:
+    """An attempt stopped by a shutdown: queued again, and not counted."""
+    cur.execute(
+        "UPDATE sources SET status = 'queued', attempts = greatest(coalesce(attempts, 1) - 1, 0), "
+        "updated_at = ? WHERE id = ? AND status = 'processing'",
+        [utcnow(), source_id],
+    )
 
 
 def set_status(

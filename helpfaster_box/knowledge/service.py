@@ -126,7 +126,7 @@ async def add(
         # Same content again: nothing new to index; answer with the existing source.
         knowledge.upload_path(bot_id, source_id).unlink(missing_ok=True)
         return source_out(row), False
-    knowledge.enqueue(source_id)
+    knowledge.enqueue(source_id, org_id)
     return source_out(row), True
 
 

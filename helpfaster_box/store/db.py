@@ -140,6 +140,10 @@ class Database:
             return 0
         return int(scalar(cur, "SELECT max(version) FROM schema_migrations") or 0)
 
+    def _applied_versions(self) -> set[int]:
+        rows = self.cursor().execute("SELECT version FROM schema_migrations").fetchall()
+        return {int(r[0]) for r in rows}
+
     def migrate(self) -> list[str]:
         """Apply pending migrations in order; refuse a database newer than the code."""
         current = self.schema_version()
@@ -149,9 +153,13 @@ class Database:
                 f"{self.path} has schema version {current}, but this HelpFaster Box only knows "
                 f"up to {known}. Upgrade HelpFaster Box (or restore a backup made by this version)."
             )
+        # By version present, not "above the highest": branches merged in parallel can land
+        # a lower number after a higher one (008 after 009), and a database already at 009
+        # must still get 008.
+        done = self._applied_versions() if current else set()
         applied = []
         for version, name, sql in _migrations():
-            if version <= current:
+            if version in done:
                 continue
 
             def apply(cur: duckdb.DuckDBPyConnection, version=version, name=name, sql=sql) -> None:

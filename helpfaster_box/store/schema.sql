@@ -50,7 +50,7 @@ CREATE INDEX publishable_keys_bot ON publishable_keys(chatbot_id, created_at);
 
 CREATE TABLE schema_migrations("version" INTEGER PRIMARY KEY, "name" VARCHAR NOT NULL, applied_at TIMESTAMP NOT NULL);
 
-CREATE TABLE sources(id VARCHAR PRIMARY KEY, org_id VARCHAR NOT NULL, chatbot_id VARCHAR NOT NULL, "type" VARCHAR NOT NULL, format VARCHAR, title VARCHAR, url VARCHAR, filename VARCHAR, content_type VARCHAR, size_bytes BIGINT NOT NULL, content_hash VARCHAR NOT NULL, status VARCHAR NOT NULL, "error" VARCHAR, chunk_count INTEGER DEFAULT(0) NOT NULL, created_at TIMESTAMP NOT NULL, updated_at TIMESTAMP NOT NULL, evaluate BOOLEAN DEFAULT(false));
+CREATE TABLE sources(id VARCHAR PRIMARY KEY, org_id VARCHAR NOT NULL, chatbot_id VARCHAR NOT NULL, "type" VARCHAR NOT NULL, format VARCHAR, title VARCHAR, url VARCHAR, filename VARCHAR, content_type VARCHAR, size_bytes BIGINT NOT NULL, content_hash VARCHAR NOT NULL, status VARCHAR NOT NULL, "error" VARCHAR, chunk_count INTEGER DEFAULT(0) NOT NULL, created_at TIMESTAMP NOT NULL, updated_at TIMESTAMP NOT NULL, attempts INTEGER DEFAULT(0), evaluate BOOLEAN DEFAULT(false));
 CREATE INDEX sources_bot ON sources(chatbot_id, created_at);
 CREATE INDEX sources_status ON sources(status);
 

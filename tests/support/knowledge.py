@@ -23,6 +23,7 @@ __all__ = [
     "create_bot",
     "ingested",
     "make_docx",
+    "make_heavy_docx",
     "make_pdf",
     "make_zip_bomb_docx",
     "models_settings",
@@ -94,3 +95,29 @@ def make_zip_bomb_docx(megabytes: int = 40) -> bytes:
             for _ in range(megabytes):
                 member.write(bytes(1 << 20))
     return buffer.getvalue()
+
+
+def make_heavy_docx(paragraphs: int = 20_000, seed: int = 7) -> bytes:
+    """A valid docx whose document.xml is large and only ~5x compressible, so it passes
+    the zip-bomb checks: python-docx takes minutes on 100,000 such paragraphs (355 s
+    measured), ~20 s on the default 20,000, while memory grows."""
+    import random
+
+    rnd = random.Random(seed)
+    words = ["alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel", "india"]
+    src = zipfile.ZipFile(io.BytesIO(make_docx()))
+    head = src.read("word/document.xml").decode().partition("<w:body>")[0]
+    body = "".join(
+        "<w:p><w:r><w:t>"
+        + " ".join(f"{rnd.choice(words)}{rnd.randrange(1000)}" for _ in range(12))
+        + "</w:t></w:r></w:p>"
+        for _ in range(paragraphs)
+    )
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
+        for info in src.infolist():
+            data = src.read(info.filename)
+            if info.filename == "word/document.xml":
+                data = f"{head}<w:body>{body}<w:sectPr/></w:body></w:document>".encode()
+            dst.writestr(info.filename, data)
+    return out.getvalue()
