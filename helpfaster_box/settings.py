@@ -204,6 +204,10 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
             "Allow webhook URLs on private, loopback and link-local addresses (metadata never); off, any org admin could probe the intranet."
         ),
     ] = False
+    secret_key_file: Annotated[
+        str,
+        _h("Key sealing webhook secrets in the database (created 0600); empty = data_dir/secret.key."),
+    ] = ""
     webhook_timeout_s: Annotated[
         float, Meta(gt=0, description="Time limit of one webhook delivery attempt.")
     ] = 10.0
@@ -243,6 +247,12 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     @property
     def db_path(self) -> Path:
         return self.data_path / "helpfaster.duckdb"
+
+    @property
+    def secret_key_path(self) -> Path:
+        return (
+            Path(self.secret_key_file).expanduser() if self.secret_key_file else self.data_path / "secret.key"
+        )
 
     def rate_limit_for(self, plan: str) -> int:
         return int(getattr(self, f"rate_limit_{plan}"))

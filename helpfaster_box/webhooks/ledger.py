@@ -88,7 +88,7 @@ def fan_out(
 def make_job(
     hook: dict[str, Any], delivery_id: str, event_id: str, attempt: int, payload: str, now: datetime
 ) -> Job:
-    secrets = [hook["secret"]]
+    secrets = [hook["secret"]]  # opened by the dispatcher when it read the endpoints
     expires = hook["previous_secret_expires_at"]
     if hook["previous_secret"] and expires and expires > now:
         secrets.append(hook["previous_secret"])  # rotation: both sign for 24 h

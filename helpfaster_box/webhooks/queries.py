@@ -11,6 +11,7 @@ import duckdb
 from helpfaster_box.store.db import decode_json, row_as_dict, rows_as_dicts
 from helpfaster_box.store.ids import new_id, utcnow
 from helpfaster_box.store.pagination import page
+from helpfaster_box.store.secretbox import SecretBox, is_sealed
 from helpfaster_box.webhooks.signing import new_secret
 
 ROTATION_GRACE = timedelta(hours=24)
@@ -25,14 +26,18 @@ def _params(values: dict[str, Any]) -> dict[str, Any]:
     return {k: (None if v is None else json.dumps(v)) if k in _JSON else v for k, v in values.items()}
 
 
-def create_webhook(cur: duckdb.DuckDBPyConnection, org_id: str, values: dict[str, Any]) -> dict[str, Any]:
-    """values: url, description, events, chatbot_ids. Returns the row (with its secret)."""
+def create_webhook(
+    cur: duckdb.DuckDBPyConnection, org_id: str, values: dict[str, Any], box: SecretBox
+) -> dict[str, Any]:
+    """values: url, description, events, chatbot_ids. Returns the row with its secret in
+    plaintext (to show once); the database holds it sealed."""
     now = utcnow()
+    secret = new_secret()
     row = {
         "id": new_id("wh"),
         "org_id": org_id,
         **values,
-        "secret": new_secret(),
+        "secret": box.seal(secret),
         "previous_secret": None,
         "previous_secret_expires_at": None,
         "enabled": True,
@@ -46,7 +51,7 @@ def create_webhook(cur: duckdb.DuckDBPyConnection, org_id: str, values: dict[str
     cur.execute(
         f"INSERT INTO webhooks ({', '.join(row)}) VALUES ({', '.join('$' + k for k in row)})", _params(row)
     )
-    return row
+    return {**row, "secret": secret}
 
 
 def get_webhook(cur: duckdb.DuckDBPyConnection, org_id: str, webhook_id: str) -> dict[str, Any] | None:
@@ -99,17 +104,41 @@ def enable(cur: duckdb.DuckDBPyConnection, webhook_id: str) -> None:
     )
 
 
-def rotate_secret(cur: duckdb.DuckDBPyConnection, org_id: str, webhook_id: str) -> dict[str, Any] | None:
+def rotate_secret(
+    cur: duckdb.DuckDBPyConnection, org_id: str, webhook_id: str, box: SecretBox
+) -> dict[str, Any] | None:
     """New secret; the current one keeps signing for ROTATION_GRACE (a third rotation in that window
-    retires the oldest at once: only two secrets ever sign)."""
+    retires the oldest at once: only two secrets ever sign). The row returned has the new
+    secret in plaintext, to show once."""
     now = utcnow()
-    secret = new_secret()
+    plain = new_secret()
+    secret = box.seal(plain)
     cur.execute(
         "UPDATE webhooks SET previous_secret = secret, previous_secret_expires_at = $expires, secret = $secret, "
         "updated_at = $now WHERE id = $id AND org_id = $org",
         {"expires": now + ROTATION_GRACE, "secret": secret, "now": now, "id": webhook_id, "org": org_id},
     )
-    return get_webhook(cur, org_id, webhook_id)
+    row = get_webhook(cur, org_id, webhook_id)
+    return None if row is None else {**row, "secret": plain}
+
+
+def seal_plaintext_secrets(cur: duckdb.DuckDBPyConnection, box: SecretBox) -> int:
+    """Seal, in place, secrets stored in plaintext by a version before sealing; returns how many."""
+    rows = cur.execute("SELECT id, secret, previous_secret FROM webhooks").fetchall()
+    done = 0
+    for webhook_id, secret, previous in rows:
+        if is_sealed(secret) and is_sealed(previous):
+            continue
+        cur.execute(
+            "UPDATE webhooks SET secret = ?, previous_secret = ? WHERE id = ?",
+            [
+                secret if is_sealed(secret) else box.seal(secret),
+                previous if is_sealed(previous) else box.seal(previous),
+                webhook_id,
+            ],
+        )
+        done += 1
+    return done
 
 
 def existing_chatbots(cur: duckdb.DuckDBPyConnection, org_id: str, chatbot_ids: list[str]) -> set[str]:

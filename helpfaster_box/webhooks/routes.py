@@ -21,8 +21,9 @@ from litestar.datastructures import CacheControlHeader
 from litestar.params import FromPath, FromQuery, JSONBody
 from msgspec import UNSET
 
-from helpfaster_box.errors import Conflict, Invalid, NotFound
+from helpfaster_box.errors import Conflict, Invalid, NotFound, Unavailable
 from helpfaster_box.schemas import Page, make_page
+from helpfaster_box.store.secretbox import SecretBox
 from helpfaster_box.web.auth import admin_only
 from helpfaster_box.web.deps import Auth, Config, Db, Webhooks
 from helpfaster_box.web.params import Cursor, Limit
@@ -72,6 +73,12 @@ def check_chatbots(cur: Any, org_id: str, chatbot_ids: list[str] | None) -> list
     return wanted
 
 
+def _box(dispatcher: WebhookDispatcher | None) -> SecretBox:
+    if dispatcher is None:
+        raise Unavailable("Webhook delivery is not running.")
+    return dispatcher.box
+
+
 def _poke(dispatcher: WebhookDispatcher | None) -> None:
     if dispatcher is not None:
         dispatcher.poke()
@@ -91,7 +98,7 @@ class WebhooksController(Controller):
 
     @post("/", status_code=201, cache_control=SHOWN_ONCE)
     async def create_webhook(
-        self, auth: Auth, db: Db, data: JSONBody[WebhookCreate], settings: Config
+        self, auth: Auth, db: Db, data: JSONBody[WebhookCreate], settings: Config, webhooks: Webhooks
     ) -> WebhookOut:
         values = {
             "url": await check_url(settings, data.url),
@@ -101,7 +108,7 @@ class WebhooksController(Controller):
 
         def create(cur: Any) -> dict[str, Any]:
             values["chatbot_ids"] = check_chatbots(cur, auth.org_id, data.chatbot_ids)
-            return webhooks_q.create_webhook(cur, auth.org_id, values)
+            return webhooks_q.create_webhook(cur, auth.org_id, values, _box(webhooks))
 
         row = await db.awrite(create)
         return webhook_out(row, secret=row["secret"])
@@ -170,9 +177,11 @@ class WebhooksController(Controller):
         return delivery_out(row)
 
     @post("/{webhook_id:str}/rotate-secret", status_code=200, cache_control=SHOWN_ONCE)
-    async def rotate_secret(self, auth: Auth, db: Db, webhook_id: FromPath[str]) -> WebhookOut:
+    async def rotate_secret(
+        self, auth: Auth, db: Db, webhook_id: FromPath[str], webhooks: Webhooks
+    ) -> WebhookOut:
         """A new secret, shown once; the previous one keeps signing for 24 h (both signatures are sent)."""
-        row = await db.awrite(webhooks_q.rotate_secret, auth.org_id, webhook_id)
+        row = await db.awrite(webhooks_q.rotate_secret, auth.org_id, webhook_id, _box(webhooks))
         if row is None:
             raise NotFound.of("Webhook")
         return webhook_out(row, secret=row["secret"])

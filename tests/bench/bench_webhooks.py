@@ -154,6 +154,7 @@ def part_a(events: int, receiver: str) -> dict[str, Any]:
 
     from helpfaster_box.settings import load_settings
     from helpfaster_box.store.db import open_database
+    from helpfaster_box.store.secretbox import SecretBox
     from helpfaster_box.webhooks import outbox
     from helpfaster_box.webhooks import queries as webhooks_q
     from helpfaster_box.webhooks.delivery import WebhookDispatcher
@@ -183,6 +184,7 @@ def part_a(events: int, receiver: str) -> dict[str, Any]:
                     "events": ["message.sent"],
                     "chatbot_ids": None,
                 },
+                SecretBox.load(settings.secret_key_path),
             )
             httpx.put(receiver + "/secret", content=hook["secret"]).raise_for_status()
             base = received(receiver)
