@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 
 import pytest
-from conftest import assert_error_body
+from support.helpers import assert_error_body
 
 JSON = {"content-type": "application/json"}
 

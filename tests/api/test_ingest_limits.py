@@ -13,9 +13,9 @@ from typing import Any
 
 import psutil
 import pytest
-from conftest import cli_create_org
-from knowledge_helpers import add_json, create_bot, ingested, make_heavy_docx, models_settings, upload
 from litestar.testing import TestClient
+from support.helpers import cli_create_org
+from support.knowledge import add_json, create_bot, ingested, make_heavy_docx, models_settings, upload
 
 from helpfaster_box.organizations.service import bootstrap
 from helpfaster_box.web.app import create_app

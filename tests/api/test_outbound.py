@@ -15,8 +15,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
-from conftest import assert_error_body, make_settings
 from litestar.testing import TestClient
+from support.helpers import assert_error_body, make_settings
 
 from helpfaster_box.knowledge.fetch import FetchError, fetch_url
 from helpfaster_box.organizations.service import bootstrap

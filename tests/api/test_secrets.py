@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import make_settings
-from knowledge_helpers import create_bot, ingested, models_settings, upload
 from litestar.testing import TestClient
 from standardwebhooks import Webhook
+from support.helpers import make_settings
+from support.knowledge import create_bot, ingested, models_settings, upload
 
 from helpfaster_box.organizations.service import bootstrap
 from helpfaster_box.store.db import open_database
