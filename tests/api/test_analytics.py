@@ -40,7 +40,9 @@ Env = tuple[TestClient, dict[str, str]]
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory) -> Iterator[Env]:
-    settings = models_settings(tmp_path_factory.mktemp("analytics"), topics_refresh_minutes=0)
+    settings = models_settings(
+        tmp_path_factory.mktemp("analytics"), topics_refresh_minutes=0, webhook_allow_private=True
+    )
     key = bootstrap(settings)
     with TestClient(create_app(settings), timeout=120) as c:
         yield c, {"x-api-key": key}
