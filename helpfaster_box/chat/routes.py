@@ -85,9 +85,9 @@ async def chat(
     a message into a resolved conversation reopens it for the bot.
     """
     bot = await chatbots.load(db, auth.org_id, bot_id)
+    req = chat_input(data, settings.max_message_chars)  # bad input is a 400 whatever is running
     if chat is None:
         raise Unavailable("Chat is unavailable: the models are not loaded.")
-    req = chat_input(data, settings.max_message_chars)
     req.publishable_key_id = auth.publishable_key_id
     events = chat.reply(auth.org_id, bot, req)
     try:
