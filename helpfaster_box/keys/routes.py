@@ -73,7 +73,7 @@ class PublishableKeysController(Controller):
         await chatbots.load(db, auth.org_id, bot_id)
         return await service.list_publishable(db, bot_id, limit, cursor)
 
-    @post("/", status_code=201)
+    @post("/", status_code=201, cache_control=SHOWN_ONCE)
     async def create_publishable_key(
         self, auth: Auth, db: Db, bot_id: FromPath[str], data: JSONBody[PublishableKeyCreate]
     ) -> PublishableKeyOut:
@@ -107,7 +107,7 @@ class DashboardSessionController(Controller):
     path = "/dashboard/session"
     tags = ["Dashboard"]  # noqa: RUF012
 
-    @post("/", status_code=201, security=[{}])
+    @post("/", status_code=201, security=[{}], cache_control=SHOWN_ONCE)
     async def sign_in(
         self, request: Request, db: Db, settings: Config, data: JSONBody[SessionCreate]
     ) -> Response[SessionOut]:
@@ -119,7 +119,7 @@ class DashboardSessionController(Controller):
         out, token = await service.sign_in(db, settings, auth.key_id)
         return Response(out, status_code=201, cookies=[_session_cookie(request, token)], headers=rl_headers)
 
-    @get("/", security=[{}])
+    @get("/", security=[{}], cache_control=SHOWN_ONCE, opt={"errors": (404,)})
     async def current_session(self, request: Request, db: Db, settings: Config) -> SessionOut:
         """The session of the cookie (with its CSRF token again); 404 when signed out."""
         token = cookie(dict(request.scope.get("headers") or []), SESSION_COOKIE)

@@ -24,7 +24,7 @@ pytestmark = pytest.mark.models
 SECRET_WORD = "zanzibarquokka"  # only org A's knowledge and conversations hold it
 
 # (method, path template, JSON body or None). {bot} {src} {conv} {msg} {lead} {wh} {dlv} {key}
-# {gap} are org A's ids.
+# {gap} {pub} are org A's ids.
 ROUTES: list[tuple[str, str, dict[str, Any] | None]] = [
     ("GET", "/v1/chatbots/{bot}", None),
     ("PATCH", "/v1/chatbots/{bot}", {"name": "taken over"}),
@@ -58,6 +58,10 @@ ROUTES: list[tuple[str, str, dict[str, Any] | None]] = [
     ("GET", "/v1/webhook-deliveries/{dlv}", None),
     ("POST", "/v1/webhook-deliveries/{dlv}/retry", {}),
     ("DELETE", "/v1/api-keys/{key}", None),
+    ("GET", "/v1/chatbots/{bot}/publishable-keys", None),
+    ("POST", "/v1/chatbots/{bot}/publishable-keys", {"allowedOrigins": ["https://evil.example"]}),
+    ("DELETE", "/v1/chatbots/{bot}/publishable-keys/{pub}", None),
+    ("GET", "/v1/chatbots/{bot}/conversations/export", None),
 ]
 # Routes without another org's id in them: checked by the list/search tests below.
 UNSCOPED = {
@@ -69,8 +73,11 @@ UNSCOPED = {
     ("POST", "/v1/chatbots"),
     ("GET", "/v1/webhooks"),
     ("POST", "/v1/webhooks"),
+    ("GET", "/v1/dashboard/session"),
+    ("POST", "/v1/dashboard/session"),
+    ("DELETE", "/v1/dashboard/session"),
 }
-ADMIN_ONLY = ("/v1/webhooks", "/v1/webhook-deliveries", "/v1/api-keys")
+ADMIN_ONLY = ("/v1/webhooks", "/v1/webhook-deliveries", "/v1/api-keys", "/publishable-keys")
 
 
 @pytest.fixture(scope="module")
@@ -105,6 +112,9 @@ def world(tmp_path_factory) -> Iterator[tuple[TestClient, dict[str, str], Any, d
         dlv = c.post(f"/v1/webhooks/{wh}/test", headers=a).json()["id"]
         made_key = c.post("/v1/api-keys", headers=a, json={"role": "member"}).json()
         gaps = c.get(f"/v1/chatbots/{bot}/analytics/gaps", headers=a).json()["data"]
+        pub = c.post(
+            f"/v1/chatbots/{bot}/publishable-keys", headers=a, json={"allowedOrigins": ["https://a.example"]}
+        ).json()["id"]
         ids = {
             "bot": bot,
             "src": src,
@@ -115,6 +125,7 @@ def world(tmp_path_factory) -> Iterator[tuple[TestClient, dict[str, str], Any, d
             "dlv": dlv,
             "key": made_key["id"],
             "gap": gaps[0]["id"] if gaps else "gap_none",
+            "pub": pub,
         }
         yield c, a, b, ids
 
@@ -139,6 +150,7 @@ def _template(path: str) -> str:
         "key_id": "key",
         "gap_id": "gap",
     }
+    path = path.replace("publishable-keys/{key_id}", "publishable-keys/{pub}")
     for long, short in names.items():
         path = path.replace("{" + long + "}", "{" + short + "}")
     return path
@@ -153,7 +165,7 @@ def test_another_organizations_ids_are_404_and_leak_nothing(world, method, path,
     assert SECRET_WORD not in resp.text and "ceo@a.example" not in resp.text
     # ... and a member key of that organization gets 403 on admin routes, never A's data.
     member = c.request(method, path.format(**ids), headers=b.member, json=body)
-    expected = 403 if path.startswith(ADMIN_ONLY) else 404
+    expected = 403 if any(part in path for part in ADMIN_ONLY) else 404
     assert member.status_code == expected, (method, path, member.text)
     # A's objects are untouched.
     assert c.get(f"/v1/chatbots/{ids['bot']}", headers=a).json()["name"] == "A bot"
@@ -171,6 +183,8 @@ def test_lists_and_search_of_one_organization_never_hold_the_others_data(world):
         c.get(f"/v1/chatbots/{own_bot}/conversations", headers=b.admin),
         c.get(f"/v1/chatbots/{own_bot}/leads", headers=b.admin),
         c.get(f"/v1/chatbots/{own_bot}/leads/export", headers=b.admin),
+        c.get(f"/v1/chatbots/{own_bot}/conversations/export", headers=b.admin),
+        c.get(f"/v1/chatbots/{own_bot}/publishable-keys", headers=b.admin),
         c.get(f"/v1/chatbots/{own_bot}/analytics", headers=b.admin),
         c.get(f"/v1/chatbots/{own_bot}/analytics/gaps", headers=b.admin),
         c.post(f"/v1/chatbots/{own_bot}/search", headers=b.admin, json={"query": SECRET_WORD}),

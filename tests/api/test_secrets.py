@@ -41,7 +41,13 @@ def test_responses_carrying_a_new_key_or_secret_are_never_cached(client, admin):
         "/v1/webhooks", json={"url": "https://93.184.216.34/h", "events": ["lead.captured"]}, headers=admin
     )
     rotated = client.post(f"/v1/webhooks/{hook.json()['id']}/rotate-secret", headers=admin)
-    for resp in (key, hook, rotated):
+    bot = client.post("/v1/chatbots", json={"name": "Widget"}, headers=admin).json()["id"]
+    widget = client.post(
+        f"/v1/chatbots/{bot}/publishable-keys",
+        json={"allowedOrigins": ["https://shop.example"]},
+        headers=admin,
+    )
+    for resp in (key, hook, rotated, widget):
         assert resp.status_code in (200, 201), resp.text
         assert resp.headers.get("cache-control") == "no-store", resp.headers
     # The list/read answers carry neither key nor secret.

@@ -85,6 +85,7 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
         "PYTHONPATH": str(ROOT),
         "HELPFASTER_MODELS_DIR": os.environ.get("HELPFASTER_MODELS_DIR", str(ROOT / "models")),
         "HELPFASTER_LOAD_MODELS": os.environ.get("HELPFASTER_LOAD_MODELS", "true"),
+        "HELPFASTER_WEBHOOK_ALLOW_PRIVATE": "true",  # the webhook page's receiver is on loopback
     }
     with open(log_path, "w") as log:
         proc = subprocess.Popen(
