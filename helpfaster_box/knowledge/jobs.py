@@ -2,8 +2,8 @@
 
 With one FIFO, an organization that uploads 200 documents (or one slow one) made every other
 organization's 30-byte text source wait behind all of them. Here each organization has its
-own FIFO and the worker takes one job from each in turn, so another organization's source
-waits for at most one job per organization ahead of it (each bounded by the parse limits of
+own FIFO and the worker takes the next job from the organization served least recently, so
+another organization's source waits for at most one job per organization ahead of it (each bounded by the parse limits of
 knowledge/sandbox.py). Index tidying after a delete is quick and keeps its order ahead of all.
 """
 
@@ -22,6 +22,8 @@ class FairJobs:
         self._lanes: dict[str, deque[Job]] = {}
         self._turns: deque[str] = deque()  # organizations with work, in serving order
         self._tidy: deque[Job] = deque()
+        self._served: dict[str, int] = {}  # org -> when it was last given a job
+        self._clock = 0
         self._closed = False
         self._ready = threading.Condition()
 
@@ -44,7 +46,14 @@ class FairJobs:
                 if self._tidy:
                     return self._tidy.popleft()
                 if self._turns:
-                    org = self._turns.popleft()
+                    # The organization served least recently goes next: one whose document is
+                    # running now and that queues another waits behind a newcomer.
+                    org = min(self._turns, key=lambda o: self._served.get(o, -1))
+                    self._turns.remove(org)
+                    self._clock += 1
+                    self._served[org] = self._clock
+                    if len(self._served) > 10_000:
+                        self._served = {o: t for o, t in self._served.items() if o in self._lanes}
                     lane = self._lanes[org]
                     job = lane.popleft()
                     if lane:

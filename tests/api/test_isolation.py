@@ -24,7 +24,7 @@ pytestmark = pytest.mark.models
 SECRET_WORD = "zanzibarquokka"  # only org A's knowledge and conversations hold it
 
 # (method, path template, JSON body or None). {bot} {src} {conv} {msg} {lead} {wh} {dlv} {key}
-# {gap} {pub} are org A's ids.
+# {gap} {pub} {run} are org A's ids.
 ROUTES: list[tuple[str, str, dict[str, Any] | None]] = [
     ("GET", "/v1/chatbots/{bot}", None),
     ("PATCH", "/v1/chatbots/{bot}", {"name": "taken over"}),
@@ -62,6 +62,9 @@ ROUTES: list[tuple[str, str, dict[str, Any] | None]] = [
     ("POST", "/v1/chatbots/{bot}/publishable-keys", {"allowedOrigins": ["https://evil.example"]}),
     ("DELETE", "/v1/chatbots/{bot}/publishable-keys/{pub}", None),
     ("GET", "/v1/chatbots/{bot}/conversations/export", None),
+    ("GET", "/v1/chatbots/{bot}/evaluations", None),
+    ("POST", "/v1/chatbots/{bot}/evaluations", {"cases": [{"question": f"what is {SECRET_WORD}?"}]}),
+    ("GET", "/v1/evaluations/{run}", None),
 ]
 # Routes without another org's id in them: checked by the list/search tests below.
 UNSCOPED = {
@@ -126,6 +129,11 @@ def world(tmp_path_factory) -> Iterator[tuple[TestClient, dict[str, str], Any, d
             "key": made_key["id"],
             "gap": gaps[0]["id"] if gaps else "gap_none",
             "pub": pub,
+            "run": c.post(
+                f"/v1/chatbots/{bot}/evaluations",
+                headers=a,
+                json={"cases": [{"question": f"What is the {SECRET_WORD} code?", "expected": ["4471"]}]},
+            ).json()["id"],
         }
         yield c, a, b, ids
 
@@ -149,6 +157,7 @@ def _template(path: str) -> str:
         "delivery_id": "dlv",
         "key_id": "key",
         "gap_id": "gap",
+        "run_id": "run",
     }
     path = path.replace("publishable-keys/{key_id}", "publishable-keys/{pub}")
     for long, short in names.items():
@@ -185,6 +194,7 @@ def test_lists_and_search_of_one_organization_never_hold_the_others_data(world):
         c.get(f"/v1/chatbots/{own_bot}/leads/export", headers=b.admin),
         c.get(f"/v1/chatbots/{own_bot}/conversations/export", headers=b.admin),
         c.get(f"/v1/chatbots/{own_bot}/publishable-keys", headers=b.admin),
+        c.get(f"/v1/chatbots/{own_bot}/evaluations", headers=b.admin),
         c.get(f"/v1/chatbots/{own_bot}/analytics", headers=b.admin),
         c.get(f"/v1/chatbots/{own_bot}/analytics/gaps", headers=b.admin),
         c.post(f"/v1/chatbots/{own_bot}/search", headers=b.admin, json={"query": SECRET_WORD}),
