@@ -23,7 +23,7 @@ from hypothesis import settings as hsettings
 from schemathesis.checks import positive_data_acceptance
 from support.server import KEY_RE, Server
 
-pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+pytestmark = pytest.mark.e2e  # ~15 s: runs in CI (slow is opt-in)
 
 EXAMPLES = int(os.environ.get("HELPFASTER_FUZZ_EXAMPLES", "10"))
 UNLIMITED = {"HELPFASTER_RATE_LIMIT_SCALE": "100000000", "HELPFASTER_RATE_LIMIT_AUTH_FAILURES": "100000000"}
