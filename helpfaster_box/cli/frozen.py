@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import multiprocessing
 import os
 import shutil
 import sys
@@ -127,6 +128,9 @@ def _copy_range(src: Path, offset: int, size: int, dest: Path) -> None:
 
 
 def main() -> None:
+    # The ingestion sandbox parses in multiprocessing children (forkserver): in a frozen
+    # binary those children re-run this executable, and freeze_support routes them.
+    multiprocessing.freeze_support()
     meipass = getattr(sys, "_MEIPASS", None)
     if meipass and "HELPFASTER_MODELS_DIR" not in os.environ:
         target = cache_dir() / "models"
