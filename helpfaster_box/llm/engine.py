@@ -126,7 +126,10 @@ class InferenceEngine:
         self._n_batch = n_batch
         self._kv_unified = kv_unified
         self._flash_attn = flash_attn
-        self._queue: FairQueue[Job] = FairQueue(queue_size)
+        # Jobs wait here until the decoder thread admits them, also while a slot is free:
+        # room for queue_size waiting jobs beyond the free slots (see submit).
+        self.queue_size = queue_size
+        self._queue: FairQueue[Job] = FairQueue(queue_size + max_sequences)
         self._cond = threading.Condition(threading.RLock())
         self._decoder: BatchDecoder | None = None
         self._thread: threading.Thread | None = None
@@ -291,6 +294,13 @@ class InferenceEngine:
         job = Job(prompt_tokens=tokens, deliver=deliver_to(asyncio.get_running_loop(), gen), **fields)
         with self._cond:
             self._running_decoder()
+            # A job the decoder has not picked up yet still has a free slot waiting for it:
+            # only jobs beyond the free slots count against queue_size (under load the
+            # decoder thread can lag a request or two behind the event loop).
+            d = self._decoder
+            free = max(0, self.max_sequences - (len(d.active) if d else 0))
+            if len(self._queue) >= self.queue_size + free:
+                raise EngineOverloaded(self._retry_after())
             try:
                 self._queue.put(job)
             except QueueFull:
