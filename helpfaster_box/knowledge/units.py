@@ -64,12 +64,17 @@ def _introduced(text: str, base: list[tuple[int, int, bool]], i: int, end: int) 
             j += 1
         body = text[base[i][0] : base[j][1]]
         item = j == i and len(body) <= LIST_ITEM_CHARS and "\n" not in body
-        if items and (not item or base[j][1] - end > UNIT_MAX_CHARS):
+        if items and (not item or _prose(body) or introduces(body) or base[j][1] - end > UNIT_MAX_CHARS):
             break
         end, i, items = base[j][1], j + 1, items + 1
         if not item or introduces(body):
             break  # a code block or a paragraph: it alone is what was introduced
     return end, i
+
+
+def _prose(paragraph: str) -> bool:
+    """A sentence of running text (not a list item, a command or a name)."""
+    return paragraph.endswith(".") and len(paragraph.split()) >= 8
 
 
 def units(text: str) -> list[str]:
