@@ -35,7 +35,11 @@ def env(tmp_path_factory) -> Iterator[tuple[TestClient, dict[str, str], str, str
         body = {"answerMode": "extractive", "temperature": 0}
         bot = c.post("/v1/chatbots", headers=h, json={"name": "Docs", **body}).json()["id"]
         empty = c.post("/v1/chatbots", headers=h, json={"name": "Empty", **body}).json()["id"]
-        r = c.post(f"/v1/chatbots/{bot}/sources", headers=h, json={"type": "text", "title": "Guide", "content": GUIDE})
+        r = c.post(
+            f"/v1/chatbots/{bot}/sources",
+            headers=h,
+            json={"type": "text", "title": "Guide", "content": GUIDE},
+        )
         assert r.status_code == 202, r.text
         c.app.state.knowledge.wait_idle(120)
         yield c, h, bot, empty

@@ -122,7 +122,7 @@ HEADERS: dict[str, str] = {}
 
 def pct(xs: list[float], p: float) -> float:
     xs = sorted(xs)
-    return 1000 * xs[min(len(xs) - 1, int(round(p * (len(xs) - 1))))]
+    return 1000 * xs[min(len(xs) - 1, round(p * (len(xs) - 1)))]
 
 
 def main() -> None:

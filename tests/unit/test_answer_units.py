@@ -22,7 +22,10 @@ PASSAGE = (
 
 def test_an_intro_sentence_carries_the_code_block_whole():
     found = units(PASSAGE)
-    assert "To list the files of an installed package, execute the command:\n\ndpkg -L package\n  | less" in found
+    assert (
+        "To list the files of an installed package, execute the command:\n\ndpkg -L package\n  | less"
+        in found
+    )
 
 
 def test_an_intro_sentence_carries_its_list_and_stops_at_prose():
