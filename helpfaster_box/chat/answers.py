@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from helpfaster_box.knowledge.units import introduces, units
+from helpfaster_box.knowledge.units import head, introduces, units
 
 __all__ = ["introduces", "units"]
 
@@ -219,7 +219,7 @@ def rank_sentences(
     for s, c in zip(found, cos, strict=False):
         s.cosine = float(c)
         # Later passages rank lower: retrieval already ordered them by relevance.
-        s.score = float(c) + OVERLAP_WEIGHT * _overlap(qwords, s.text) - 0.03 * s.passage
+        s.score = float(c) + OVERLAP_WEIGHT * _overlap(qwords, head(s.text)) - 0.03 * s.passage
         if scoring:  # answering a question (not matching a reply to its passages)
             s.score += TERM_BONUS * _has_term(s.text) - SHORT_PENALTY * _fragment(s.text)
     return sorted(found, key=lambda s: s.score, reverse=True)
@@ -236,7 +236,7 @@ def _unit_vectors(
     if missing:
         if embed is None:
             raise ValueError("unit vectors missing and no embedder to compute them")
-        texts = [s.text for s in found if s.passage in missing]
+        texts = [head(s.text) for s in found if s.passage in missing]
         computed = embed(texts)
         at = 0
         for p in missing:
@@ -288,8 +288,9 @@ def extractive_answer(ranked: list[ScoredSentence], max_chars: int = 450) -> tup
     for s in usable[1:]:
         if s.passage != best.passage or s.score < best.score - NEIGHBOUR_GAP:
             continue
-        if sum(len(c.text) for c in chosen) + len(s.text) > max_chars:
-            continue
+        carries = s.position == best.position + 1 and introduces(head(s.text))
+        if sum(len(c.text) for c in chosen) + len(s.text) > max_chars and not carries:
+            continue  # the unit right after the best one that shows a command always fits
         chosen.append(s)
         if len(chosen) == 3:
             break

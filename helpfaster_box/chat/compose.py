@@ -37,6 +37,7 @@ class Composed:
     ttft_ms: int | None = None
     confidence: float = 0.0
     decline_reason: DeclineReason | None = None
+    evidence: Evidence | None = None  # of an extractive answer: what its confidence is from
 
 
 @dataclass(slots=True)
@@ -123,8 +124,8 @@ def extractive(
     )
     conf = confidence_of(e)
     if conf < decline_below and not h.exact:
-        return Composed("", False, "fallback", confidence=conf, decline_reason="low_confidence")
-    return Composed(reply, True, "extractive", [passage], {passage: focus}, confidence=conf)
+        return Composed("", False, "fallback", confidence=conf, decline_reason="low_confidence", evidence=e)
+    return Composed(reply, True, "extractive", [passage], {passage: focus}, confidence=conf, evidence=e)
 
 
 def check(

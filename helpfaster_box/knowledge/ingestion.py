@@ -27,7 +27,7 @@ from helpfaster_box.knowledge import chunker, parsers, sandbox
 from helpfaster_box.knowledge import queries as src_q
 from helpfaster_box.knowledge.fetch import FetchError, fetch_url
 from helpfaster_box.knowledge.jobs import FairJobs
-from helpfaster_box.knowledge.units import unit_pieces
+from helpfaster_box.knowledge.units import head, unit_pieces, units
 from helpfaster_box.observability.metrics import Metrics
 from helpfaster_box.retrieval.index_files import IndexCorrupt
 from helpfaster_box.retrieval.registry import IndexRegistry
@@ -65,17 +65,17 @@ def embed_passages(
     vector per unit costs ingestion no extra model work. A unit cut off by the
     embedder's 256-token window (rare: chunks are ≤ chunk_tokens) is embedded alone."""
     cut = [unit_pieces(f"{s}\n" if s else "", t) for s, t in zip(sections, texts, strict=True)]
-    unit_texts = [[pieces[i] for i in which] for pieces, which in cut]
+    unit_texts = [units(t) for t in texts]
     if hasattr(embedder, "embed_spans"):
         vectors, parts = embedder.embed_spans([pieces for pieces, _ in cut])
         unit_vectors = [part[which] for part, (_, which) in zip(parts, cut, strict=True)]
     else:  # an embedder without span vectors: each unit on its own
         vectors = embedder.embed([passage_text(s, t) for s, t in zip(sections, texts, strict=True)])
-        unit_vectors = [embedder.embed(u) for u in unit_texts]
+        unit_vectors = [embedder.embed([head(u) for u in us]) for us in unit_texts]
     for units_, vecs in zip(unit_texts, unit_vectors, strict=True):
         lost = [i for i in range(len(units_)) if not np.any(vecs[i])]
         if lost:
-            vecs[lost] = embedder.embed([units_[i] for i in lost])
+            vecs[lost] = embedder.embed([head(units_[i]) for i in lost])
     return vectors, unit_texts, unit_vectors
 
 

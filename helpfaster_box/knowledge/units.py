@@ -18,6 +18,30 @@ _PARAGRAPH = re.compile(r"\S(?:.*?\S)?(?=\s*\n\s*\n|\s*$)", re.DOTALL)
 UNIT_MAX_CHARS = 900  # a code block or list an intro sentence carries, at most
 LIST_ITEM_CHARS = 160  # a paragraph this short after an intro is an item of its list
 LIST_MAX_ITEMS = 8
+# A shell or SQL prompt starts a command line in a terminal transcript: "$ dpkg -S x",
+# "# journalctl -u ssh", "postgres=# SELECT 1;".
+_PROMPT = re.compile(r"^(?:[$#%] |\w+=?[#>] )", re.MULTILINE)
+BLOCK_MAX_CHARS = 600  # a transcript without prompts is cut into pieces about this long
+
+
+def _block_units(start: int, body: str) -> list[tuple[int, int, bool]]:
+    """A preformatted paragraph as units: each command line of a transcript with its
+    output, else the block whole, cut at lines when it is long. The first piece
+    starts the paragraph (an intro sentence before it takes only that one)."""
+    cuts = sorted({0, *(m.start() for m in _PROMPT.finditer(body))})
+    pieces: list[tuple[int, int]] = []
+    for a, b in zip(cuts, [*cuts[1:], len(body)], strict=True):
+        while b - a > BLOCK_MAX_CHARS and (nl := body.rfind("\n", a + 1, a + BLOCK_MAX_CHARS)) > a:
+            pieces.append((a, nl))
+            a = nl + 1
+        pieces.append((a, b))
+    out = []
+    for a, b in pieces:
+        text = body[a:b]
+        a2, b2 = a + len(text) - len(text.lstrip()), b - (len(text) - len(text.rstrip()))
+        if b2 > a2:
+            out.append((start + a2, start + b2, not out))
+    return out
 
 
 def unit_spans(text: str) -> list[tuple[int, int]]:
@@ -34,7 +58,7 @@ def unit_spans(text: str) -> list[tuple[int, int]]:
     for para in _PARAGRAPH.finditer(text):
         start, body = para.start(), para.group(0)
         if "\n" in body:
-            base.append((start, para.end(), True))
+            base += _block_units(start, body)
             continue
         cut = start
         for m in _PROSE_END.finditer(body):
@@ -63,6 +87,8 @@ def _introduced(text: str, base: list[tuple[int, int, bool]], i: int, end: int) 
         while j + 1 < len(base) and not base[j + 1][2]:
             j += 1
         body = text[base[i][0] : base[j][1]]
+        if "\n" in body:  # a code block: the intro carries its first command (and output)
+            j, body = i, text[base[i][0] : base[i][1]]
         item = j == i and len(body) <= LIST_ITEM_CHARS and "\n" not in body
         if items and (not item or _prose(body) or introduces(body) or base[j][1] - end > UNIT_MAX_CHARS):
             break
@@ -86,16 +112,28 @@ def introduces(unit: str) -> bool:
     return unit.rstrip().endswith(":")
 
 
+def head(unit: str) -> str:
+    """What a unit is ranked by: its first line, the sentence that says what it is (an
+    intro sentence, not the output it carries; the command line of a code block). Ranking
+    whole long units let command output that repeats the question's words win (dev
+    corpus: 3 of 51 answers lost)."""
+    return unit.split("\n", 1)[0].strip() or unit
+
+
 def unit_pieces(prefix: str, text: str) -> tuple[list[str], list[int]]:
-    """`prefix + text` cut into consecutive pieces, and which pieces are `units(text)`
-    (in order): what `Embedder.embed_spans` needs to give each unit its vector."""
+    """`prefix + text` cut into consecutive pieces, and which pieces are the heads of
+    `units(text)` (in order): what `Embedder.embed_spans` needs to give each unit the
+    vector of its head, read in the context of the passage."""
     pieces, which, at = [prefix], [], 0
     for a, b in unit_spans(text):
         if b - a <= 1:
             continue
         pieces.append(text[at:a])
+        unit = text[a:b]
+        first = unit.split("\n", 1)[0]
         which.append(len(pieces))
-        pieces.append(text[a:b])
+        pieces.append(first)
+        pieces.append(unit[len(first) :])
         at = b
     pieces.append(text[at:])
     return pieces, which

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 
 from helpfaster_box.chat import answers
-from helpfaster_box.knowledge.units import unit_pieces, units
+from helpfaster_box.knowledge.units import head, unit_pieces, units
 
 PASSAGE = (
     "Debian ships the dpkg tool. To list the files of an installed package, execute the command:\n\n"
@@ -41,7 +41,8 @@ def test_inline_code_is_never_split():
 def test_pieces_cover_the_passage_and_mark_its_units():
     pieces, which = unit_pieces("Section\n", PASSAGE)
     assert "".join(pieces) == "Section\n" + PASSAGE
-    assert [pieces[i] for i in which] == units(PASSAGE)
+    assert [pieces[i] for i in which] == [head(u) for u in units(PASSAGE)]
+    assert head(units(PASSAGE)[1]).endswith("execute the command:")  # ranked by its intro
 
 
 def _ranked(question: str, passages: list[str]) -> list[answers.ScoredSentence]:
@@ -61,7 +62,7 @@ def test_nothing_quotable_gives_no_reply():
 
 
 def test_the_snippet_holds_every_quoted_unit_whole_however_long():
-    long_block = "Run these steps in order:\n\n" + "\n".join(f"step-{i} --flag value{i}" for i in range(60))
+    long_block = "Run these steps in order:\n\n" + "\n".join(f"step-{i} --flag value{i}" for i in range(25))
     passage = "Intro prose. " * 40 + long_block + "\n\nTail prose. " * 40
     quote = units(passage)[40]
     assert quote == long_block and len(quote) > 500
