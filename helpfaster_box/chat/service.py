@@ -28,6 +28,7 @@ from helpfaster_box.conversations import queries as conv_q
 from helpfaster_box.conversations.schemas import SourceRef, conversation_out, message_event
 from helpfaster_box.conversations.service import emit, escalate_in, visible
 from helpfaster_box.errors import Busy, NotFound
+from helpfaster_box.knowledge import queries as src_q
 from helpfaster_box.knowledge.ingestion import Hit, KnowledgeService
 from helpfaster_box.leads import escalation
 from helpfaster_box.leads import service as leads
@@ -159,7 +160,7 @@ class ChatService:
             composed = Composed(bot.fallback_message, False, "fallback", decline_reason=reason)
         elif mode == "extractive":
             context = " ".join(m["content"] for m in history if m["role"] == "user")[-500:]
-            composed = await asyncio.to_thread(self._extractive, req.message, relevant, qvec, context)
+            composed = await asyncio.to_thread(self._extractive, req.message, relevant, qvec, context, bot.id)
         else:
             # Tokens stream as generated; in grounded mode the final event is authoritative,
             # since a draft that fails the grounding test is replaced by the extractive answer.
@@ -273,9 +274,14 @@ class ChatService:
         )
 
     def _extractive(
-        self, message: str, hits: list[Hit], qvec: np.ndarray | None, context: str = ""
+        self,
+        message: str,
+        hits: list[Hit],
+        qvec: np.ndarray | None,
+        context: str = "",
+        bot_id: str | None = None,
     ) -> Composed:
-        return compose.extractive(self.knowledge, message, hits, qvec, context=context)
+        return compose.extractive(self.knowledge, message, hits, qvec, context=context, bot_id=bot_id)
 
     # -- persistence ---------------------------------------------------------
     async def _conversation(
@@ -368,6 +374,7 @@ class ChatService:
             has_lead = leads.capture(cur, conv, details)
             if not has_lead and leads.should_ask(cur, bot.lead_capture, conv["id"], req.message):
                 reply = f"{reply}\n\n{leads.ASK_MESSAGE}"
+            src_q.set_unit_vectors(cur, c.unit_vectors)  # what this turn embedded, kept
             assistant = conv_q.add_message(
                 cur,
                 conv,

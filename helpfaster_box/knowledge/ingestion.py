@@ -359,7 +359,7 @@ class KnowledgeService:
         return rebuilt
 
     # -- retrieval -----------------------------------------------------------
-    def units_of(self, chunk_ids: list[int]) -> dict[int, tuple[list[str], np.ndarray]]:
+    def units_of(self, chunk_ids: list[int]) -> dict[int, src_q.UnitRows]:
         """The stored answer units of these chunks with their vectors (chunks ingested
         before migration 010 have none: chat embeds theirs on the fly)."""
         return self.db.read(src_q.units_of_chunks, chunk_ids)

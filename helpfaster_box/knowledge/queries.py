@@ -203,22 +203,41 @@ def owners_of_chunks(cur: duckdb.DuckDBPyConnection, ids: list[int]) -> list[tup
     return [rows[i] for i in ids]
 
 
-def units_of_chunks(
-    cur: duckdb.DuckDBPyConnection, ids: list[int]
-) -> dict[int, tuple[list[str], np.ndarray]]:
-    """chunk id -> (unit texts, their vectors), for the chunks that have them."""
+UnitRows = tuple[list[str], np.ndarray, list[np.ndarray | None]]
+
+
+def units_of_chunks(cur: duckdb.DuckDBPyConnection, ids: list[int]) -> dict[int, UnitRows]:
+    """chunk id -> (unit texts, their in-context vectors, their standalone vectors or
+    None where not computed yet), for the chunks that have units stored."""
     if not ids:
         return {}
     rows = cur.execute(
-        "SELECT chunk_id, text, embedding FROM chunk_sentences WHERE chunk_id IN ? ORDER BY chunk_id, position",
+        "SELECT chunk_id, text, embedding, alone FROM chunk_sentences WHERE chunk_id IN ? "
+        "ORDER BY chunk_id, position",
         [list(ids)],
     ).fetchall()
-    grouped: dict[int, tuple[list[str], list[list[float]]]] = {}
-    for cid, text, emb in rows:
-        texts, vecs = grouped.setdefault(cid, ([], []))
+    grouped: dict[int, tuple[list[str], list[list[float]], list[np.ndarray | None]]] = {}
+    for cid, text, emb, alone in rows:
+        texts, vecs, alones = grouped.setdefault(cid, ([], [], []))
         texts.append(text)
         vecs.append(emb)
-    return {cid: (texts, np.asarray(vecs, dtype=np.float32)) for cid, (texts, vecs) in grouped.items()}
+        alones.append(None if alone is None else np.asarray(alone, dtype=np.float32))
+    return {cid: (t, np.asarray(v, dtype=np.float32), a) for cid, (t, v, a) in grouped.items()}
+
+
+def set_unit_vectors(cur: duckdb.DuckDBPyConnection, rows: list[tuple[int, int, np.ndarray]]) -> None:
+    """Store standalone head vectors computed by a chat turn: (chunk_id, position, vector)."""
+    if not rows:
+        return
+    cur.execute(
+        "UPDATE chunk_sentences SET alone = v.e FROM (SELECT unnest($c) AS c, unnest($p) AS p, "
+        "unnest($e) AS e) v WHERE chunk_sentences.chunk_id = v.c AND chunk_sentences.position = v.p",
+        {
+            "c": [r[0] for r in rows],
+            "p": [r[1] for r in rows],
+            "e": [np.asarray(r[2], dtype=np.float32).tolist() for r in rows],
+        },
+    )
 
 
 def chunk_ids_of_source(cur: duckdb.DuckDBPyConnection, source_id: str) -> list[int]:

@@ -35,7 +35,7 @@ def _block_units(start: int, body: str) -> list[tuple[int, int, bool]]:
             pieces.append((a, nl))
             a = nl + 1
         pieces.append((a, b))
-    out = []
+    out: list[tuple[int, int, bool]] = []
     for a, b in pieces:
         text = body[a:b]
         a2, b2 = a + len(text) - len(text.lstrip()), b - (len(text) - len(text.rstrip()))

@@ -101,3 +101,21 @@ def test_a_weak_candidate_declines_as_low_confidence(env):
     else:
         assert body["declineReason"] in ("low_confidence", "not_relevant")
         assert _stored(c, h, body)["declineReason"] == body["declineReason"]
+
+
+def test_every_chunk_has_its_answer_units_stored_with_vectors(env):
+    """Ingestion stores each chunk's units (knowledge/units.py) with a vector each, so a
+    turn ranks them without embedding; deleting the source removes them."""
+    from helpfaster_box.knowledge.units import units
+
+    c, _, bot, _ = env
+    db = c.app.state.db
+    chunks = db.read(
+        lambda cur: cur.execute("SELECT id, text FROM chunks WHERE chatbot_id = ?", [bot]).fetchall()
+    )
+    stored = c.app.state.knowledge.units_of([cid for cid, _ in chunks])
+    assert chunks and set(stored) == {cid for cid, _ in chunks}
+    for cid, text in chunks:
+        texts, vectors = stored[cid]
+        assert texts == units(text) and vectors.shape == (len(texts), 384)
+        assert abs(float((vectors**2).sum(axis=1).min()) - 1.0) < 1e-3  # unit length, none missing

@@ -42,7 +42,9 @@ def main() -> None:
             relevant = chat._relevant(hits)
             row = {"id": q.id, "answerable": q.answerable, "gate": bool(relevant), "key": False}
             if relevant:
-                out = compose.extractive(knowledge, q.question, relevant, qvec, decline_below=0.0)
+                out = compose.extractive(
+                    knowledge, q.question, relevant, qvec, decline_below=0.0, bot_id=h.bot_id
+                )
                 row |= {
                     "confidence": out.confidence,
                     "key": bool(q.answerable and out.answered and q.has_key(out.reply)),

@@ -75,3 +75,12 @@ def test_prose_with_a_few_links_and_a_code_block_stays_whole():
     )
     text = _text(_page(body))
     assert "the overview" in text and "example-ctl start\nexample-ctl status" in text
+
+
+def test_a_page_that_is_only_a_table_of_contents_keeps_it():
+    toc = (
+        "<h1>Chapter 2. The SQL Language</h1><ul>"
+        + "".join(f'<li><a href="s{i}.html">2.{i}. Topic number {i}</a></li>' for i in range(1, 6))
+        + "</ul>"
+    )
+    assert "Topic number 3" in _text(_page(toc))

@@ -181,7 +181,9 @@ def _strip_navigation(root: etree._Element) -> None:
             el.drop_tree()
 
 
-def _parse_html(data: bytes) -> ParsedDocument:
+def _parse_html(data: bytes, navigation: bool = False) -> ParsedDocument:
+    """`navigation`: keep link lists (a page that is nothing but a table of contents,
+    like a manual's chapter index, is then still ingested as what it is)."""
     with guard("HTML"):
         parser = lxml_html.HTMLParser(remove_comments=True, remove_pis=True, no_network=True)
         doc = lxml_html.document_fromstring(_html_text(data), parser=parser)
@@ -190,10 +192,14 @@ def _parse_html(data: bytes) -> ParsedDocument:
             first_h1 = doc.xpath("//h1")
             title = " ".join(first_h1[0].text_content().split()) if first_h1 else None
         _strip_boilerplate(doc)
-        _strip_navigation(doc)
+        if not navigation:
+            _strip_navigation(doc)
         mains = doc.xpath("//main | //*[@role='main']") or doc.xpath("//article")
         root = mains[0] if len(mains) == 1 and mains[0].text_content().strip() else doc.body
-        return ParsedDocument(title, _html_sections(root))
+        sections = _html_sections(root)
+        if not navigation and not any(sec.text.strip() for sec in sections):
+            return _parse_html(data, navigation=True)
+        return ParsedDocument(title, sections)
 
 
 def _html_sections(root: etree._Element) -> list[Section]:
