@@ -57,8 +57,7 @@ _BOILER_ROLES = {"navigation", "banner", "contentinfo", "complementary", "search
 _BOILER_NAME = re.compile(
     r"(?:^|[\s_-])(?:nav|navbar|navigation|menu|breadcrumbs?|cookies?|consent|gdpr"
     r"|skip-?link|share|sharing|social|ads?|advert\w*|sponsored|popup|modal|pagination"
-    r"|pager|newsletter|subscribe|docnav|navheader|navfooter|subnav|topnav|sidenav|toc|toctree\w*"
-    r"|table-of-contents|crumbs?|related|langs?|language-?list)(?:$|[\s_-])",
+    r"|pager|newsletter|subscribe)(?:$|[\s_-])",
     re.IGNORECASE,
 )
 _BLOCK = {
@@ -149,6 +148,12 @@ def _strip_boilerplate(root: etree._Element) -> None:
             el.drop_tree()
 
 
+# Furniture of manuals (DocBook, Sphinx, Javadoc-like generators), by class or id.
+_FURNITURE_NAME = re.compile(
+    r"(?:^|[\s_-])(?:docnav|navheader|navfooter|subnav|topnav|sidenav|toc|toctree\w*"
+    r"|table-of-contents|crumbs?|related|langs?|language-?list)(?:$|[\s_-])",
+    re.IGNORECASE,
+)
 _LINKY = {"ul", "ol", "dl", "table", "div", "p", "td", "section", "menu"}
 LINK_DENSITY = 0.7  # share of a block's text inside links above which it is navigation
 MIN_LINKS = 3
@@ -175,6 +180,10 @@ def _is_navigation(el: etree._Element) -> bool:
 
 
 def _strip_navigation(root: etree._Element) -> None:
+    for el in list(root.iter(etree.Element)):
+        named = _FURNITURE_NAME.search(f"{el.get('class') or ''} {el.get('id') or ''}")
+        if named and el.tag not in ("html", "body") and not el.xpath(".//h1 | .//main | .//article"):
+            el.drop_tree()
     # Outermost first: once a block is dropped, its descendants are gone with it.
     for el in list(root.iter(*_LINKY)):
         if el.getparent() is not None and el is not root and _is_navigation(el):
