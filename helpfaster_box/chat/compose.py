@@ -99,6 +99,10 @@ def coverage(question: str, text: str) -> float:
 W_GAP, W_COVERAGE, BIAS = 3.16, 1.016, -0.167
 UNKNOWN_FACTOR = 0.5
 UNKNOWN_SHARE = 1 / 3
+# Below this many distinct terms the documents are too few for "never used" to mean
+# anything (dev corpora: handbook 13,615 terms, LibreOffice help 2,626; the fixtures of
+# tests/api, a handful of short pages, a few hundred).
+MIN_VOCABULARY = 2000
 DECLINE_BELOW = 0.5  # dev: no answerable question's confidence is under it without unknown terms
 
 
@@ -113,6 +117,8 @@ def unknown_terms(knowledge: Any, bot_id: str, question: str) -> tuple[list[str]
     terms, minus stopwords; typos and inflections of document words count as used),
     and their share of its content words."""
     vocab = knowledge.indexes.get(bot_id).vocabulary()
+    if vocab.size < MIN_VOCABULARY:  # a few pages: most words of any question are "unknown"
+        return [], 0.0
     words = [w for w in tokenize(question) if w not in answers.STOPWORDS]
     unknown = [w for w in words if not vocab.knows(w)]
     return unknown, len(unknown) / len(words) if words else 0.0

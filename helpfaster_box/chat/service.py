@@ -216,9 +216,11 @@ class ChatService:
         instructions_only = not hits and mode != "extractive" and not await self._has_knowledge(bot.id)
         composed: Composed
         if not relevant and not instructions_only:
-            composed = Composed(bot.fallback_message, False, "fallback")
+            known = bool(hits) or await self._has_knowledge(bot.id)
+            reason: compose.DeclineReason = "not_relevant" if known else "no_knowledge"
+            composed = Composed(bot.fallback_message, False, "fallback", decline_reason=reason)
         elif mode == "extractive":
-            composed = await asyncio.to_thread(self._extractive, message, relevant, qvec)
+            composed = await asyncio.to_thread(self._extractive, message, relevant, qvec, "", bot.id)
         else:
             composed = Composed("", True, mode)
             try:
@@ -234,6 +236,8 @@ class ChatService:
             except PromptTooLong:
                 composed.reply = ""
             composed = await asyncio.to_thread(self._check, bot, message, relevant, qvec, composed)
+        if not composed.answered:
+            composed.reply = composed.reply or bot.fallback_message
         return composed, self.sources_of(relevant, composed) if composed.answered else []
 
     async def _generate(self, org_id: str, bot: Chatbot, prompt: str, out: Composed) -> AsyncIterator[str]:

@@ -9,7 +9,7 @@ CREATE INDEX api_keys_org ON api_keys(org_id, created_at);
 CREATE TABLE chatbots(id VARCHAR PRIMARY KEY, org_id VARCHAR NOT NULL, "name" VARCHAR NOT NULL, instructions VARCHAR, welcome_message VARCHAR, fallback_message VARCHAR, answer_mode VARCHAR NOT NULL, temperature DOUBLE NOT NULL, max_tokens INTEGER NOT NULL, lead_capture JSON NOT NULL, escalation JSON NOT NULL, created_at TIMESTAMP NOT NULL, updated_at TIMESTAMP NOT NULL);
 CREATE INDEX chatbots_org ON chatbots(org_id, created_at);
 
-CREATE TABLE chunk_sentences(chunk_id BIGINT NOT NULL, chatbot_id VARCHAR NOT NULL, source_id VARCHAR NOT NULL, "position" INTEGER NOT NULL, "text" VARCHAR NOT NULL, embedding FLOAT[] NOT NULL);
+CREATE TABLE chunk_sentences(chunk_id BIGINT NOT NULL, chatbot_id VARCHAR NOT NULL, source_id VARCHAR NOT NULL, "position" INTEGER NOT NULL, "text" VARCHAR NOT NULL, embedding FLOAT[] NOT NULL, alone FLOAT[]);
 CREATE INDEX chunk_sentences_chunk ON chunk_sentences(chunk_id);
 CREATE INDEX chunk_sentences_source ON chunk_sentences(source_id);
 

@@ -116,6 +116,7 @@ def test_every_chunk_has_its_answer_units_stored_with_vectors(env):
     stored = c.app.state.knowledge.units_of([cid for cid, _ in chunks])
     assert chunks and set(stored) == {cid for cid, _ in chunks}
     for cid, text in chunks:
-        texts, vectors = stored[cid]
+        texts, vectors, alone = stored[cid]
         assert texts == units(text) and vectors.shape == (len(texts), 384)
         assert abs(float((vectors**2).sum(axis=1).min()) - 1.0) < 1e-3  # unit length, none missing
+        assert len(alone) == len(texts)  # standalone vectors: filled by the turns that shortlist them

@@ -78,3 +78,12 @@ def test_snippet_property_on_many_focus_positions():
         snip = answers.snippet(passage, focus)
         flat = re.sub(r"\s+", " ", snip.replace("…", ""))
         assert all(f in flat for f in focus), (i, snip)
+
+
+def test_the_vocabulary_knows_typos_and_inflections_but_not_new_topics():
+    from helpfaster_box.retrieval.lexical import Vocabulary
+
+    vocab = Vocabulary(["install", "package", "night", "configuration", "printer", "mirror"])
+    assert all(vocab.knows(w) for w in ["install", "instal", "installing", "nightly", "printr", "mirrors"])
+    assert not any(vocab.knows(w) for w in ["sourdough", "xlookup", "football"])
+    assert vocab.knows("404") and vocab.knows("/etc/x")  # exact terms are not judged here
