@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import msgspec
 from msgspec import Meta
@@ -35,6 +35,15 @@ class ChatReply(Out):
     message_id: str
     escalated: bool
     answered: bool
+    # The grounding contract: how sure the bot is that the reply answers the question
+    # (0-1; of extractive replies with confidence >= 0.8, the share holding the answer is
+    # measured in tests/quality/results.md) and, when it did not answer, why:
+    # no_knowledge (the chatbot has no sources), not_relevant (nothing retrieved passes
+    # the relevance gate), low_confidence (a candidate answer's evidence is too weak).
+    # A hand-off to a person (a request for a human, a conversation a person holds) is
+    # not a decline: answered false, declineReason null.
+    confidence: Annotated[float, Meta(ge=0, le=1)] = 0.0
+    decline_reason: Literal["no_knowledge", "not_relevant", "low_confidence"] | None = None
 
 
 class TokenEvent(msgspec.Struct):

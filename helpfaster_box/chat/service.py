@@ -12,13 +12,14 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import msgspec
 import numpy as np
 
-from helpfaster_box.chat import answers
+from helpfaster_box.chat import answers, compose
+from helpfaster_box.chat.compose import PASSAGES_FOR_LLM, Composed
 from helpfaster_box.chat.held import store_held_turn
 from helpfaster_box.chat.schemas import ChatReply
 from helpfaster_box.chatbots import queries as bots_q
@@ -27,6 +28,7 @@ from helpfaster_box.conversations import queries as conv_q
 from helpfaster_box.conversations.schemas import SourceRef, conversation_out, message_event
 from helpfaster_box.conversations.service import emit, escalate_in, visible
 from helpfaster_box.errors import Busy, NotFound
+from helpfaster_box.knowledge import queries as src_q
 from helpfaster_box.knowledge.ingestion import Hit, KnowledgeService
 from helpfaster_box.leads import escalation
 from helpfaster_box.leads import service as leads
@@ -45,7 +47,6 @@ RULES = (
 )
 NO_KNOWLEDGE_NOTE = "No documents have been added to this chatbot yet."
 HISTORY_TURNS = 4
-PASSAGES_FOR_LLM = 3
 PASSAGE_TOKEN_BUDGET = 900
 GENERATION_TOKEN_CAP = 160
 
@@ -57,18 +58,6 @@ class ChatInput:
     visitor: dict[str, Any] | None = None
     metadata: dict[str, Any] | None = None
     publishable_key_id: str | None = None  # the widget key of this turn: it sees only its own conversations
-
-
-@dataclass(slots=True)
-class Composed:
-    reply: str
-    answered: bool
-    mode: str  # extractive | generative | grounded-llm | grounded-extractive | fallback
-    used: list[int] = field(default_factory=list)  # indexes into the hits that the reply used
-    focus: dict[int, list[str]] = field(default_factory=dict)  # hit index -> sentences to centre on
-    prompt_tokens: int | None = None
-    completion_tokens: int | None = None
-    ttft_ms: int | None = None
 
 
 class ChatService:
@@ -124,14 +113,6 @@ class ChatService:
         return exact + [h for h in hits if not h.exact and (h.dense or 0.0) >= floor]
 
     # -- composition ---------------------------------------------------------
-    def _extractive(self, message: str, hits: list[Hit], qvec: np.ndarray | None) -> Composed:
-        assert self.knowledge is not None
-        texts = [h.text for h in hits[:PASSAGES_FOR_LLM]]
-        ranked = answers.rank_sentences(message, texts, self.knowledge.embedder.embed, qvec)
-        reply, passage = answers.extractive_answer(ranked)
-        focus = [s.text for s in ranked if s.passage == passage][:2]
-        return Composed(reply, True, "extractive", [passage], {passage: focus})
-
     def _prompt(self, bot: Chatbot, message: str, hits: list[Hit], history: list[dict[str, Any]]) -> str:
         system = f"{bot.instructions.strip()}\n\n{RULES}"
         blocks: list[str] = []
@@ -174,9 +155,12 @@ class ChatService:
         if human:
             composed = Composed(bot.escalation_message, False, "escalation")
         elif not relevant and not instructions_only:
-            composed = Composed(bot.fallback_message, False, "fallback")
+            known = bool(hits) or await self._has_knowledge(bot.id)
+            reason: compose.DeclineReason = "not_relevant" if known else "no_knowledge"
+            composed = Composed(bot.fallback_message, False, "fallback", decline_reason=reason)
         elif mode == "extractive":
-            composed = await asyncio.to_thread(self._extractive, req.message, relevant, qvec)
+            context = " ".join(m["content"] for m in history if m["role"] == "user")[-500:]
+            composed = await asyncio.to_thread(self._extractive, req.message, relevant, qvec, context, bot.id)
         else:
             # Tokens stream as generated; in grounded mode the final event is authoritative,
             # since a draft that fails the grounding test is replaced by the extractive answer.
@@ -195,6 +179,8 @@ class ChatService:
                 log.warning("prompt too long for chatbot %s; answering extractively", bot.id)
                 composed.reply = ""
             composed = await asyncio.to_thread(self._check, bot, req.message, relevant, qvec, composed)
+        if not composed.answered and composed.mode == "fallback":
+            composed.reply = composed.reply or bot.fallback_message
         if composed.mode in ("extractive", "fallback", "escalation"):
             yield "token", composed.reply  # not generated: the whole reply is one piece
         latency_ms = int((time.perf_counter() - started) * 1000)
@@ -230,9 +216,11 @@ class ChatService:
         instructions_only = not hits and mode != "extractive" and not await self._has_knowledge(bot.id)
         composed: Composed
         if not relevant and not instructions_only:
-            composed = Composed(bot.fallback_message, False, "fallback")
+            known = bool(hits) or await self._has_knowledge(bot.id)
+            reason: compose.DeclineReason = "not_relevant" if known else "no_knowledge"
+            composed = Composed(bot.fallback_message, False, "fallback", decline_reason=reason)
         elif mode == "extractive":
-            composed = await asyncio.to_thread(self._extractive, message, relevant, qvec)
+            composed = await asyncio.to_thread(self._extractive, message, relevant, qvec, "", bot.id)
         else:
             composed = Composed("", True, mode)
             try:
@@ -248,6 +236,8 @@ class ChatService:
             except PromptTooLong:
                 composed.reply = ""
             composed = await asyncio.to_thread(self._check, bot, message, relevant, qvec, composed)
+        if not composed.answered:
+            composed.reply = composed.reply or bot.fallback_message
         return composed, self.sources_of(relevant, composed) if composed.answered else []
 
     async def _generate(self, org_id: str, bot: Chatbot, prompt: str, out: Composed) -> AsyncIterator[str]:
@@ -283,43 +273,19 @@ class ChatService:
     def _check(
         self, bot: Chatbot, message: str, hits: list[Hit], qvec: np.ndarray | None, c: Composed
     ) -> Composed:
-        """Guards on a generated reply: no instruction leaks; in grounded mode, support."""
-        texts = [h.text for h in hits[:PASSAGES_FOR_LLM]]
-        leaked = answers.leaks(c.reply, bot.instructions) or answers.leaks(c.reply, RULES)
-        if not hits:  # answering from the instructions alone: they are the only support
-            grounding = answers.check_grounding(
-                c.reply, [bot.instructions], self.settings.grounding_min_share
-            )
-            if leaked or not c.reply or (c.mode == "grounded" and not grounding.supported):
-                return Composed(
-                    bot.fallback_message,
-                    False,
-                    "fallback",
-                    prompt_tokens=c.prompt_tokens,
-                    completion_tokens=c.completion_tokens,
-                    ttft_ms=c.ttft_ms,
-                )
-            return c
-        grounding = answers.check_grounding(
-            c.reply, texts, self.settings.grounding_min_share, question=message
+        return compose.check(
+            self.knowledge, RULES, bot.instructions, self.settings.grounding_min_share, message, hits, qvec, c
         )
-        if leaked or (c.mode == "grounded" and not grounding.supported) or not c.reply:
-            fallback = self._extractive(message, hits, qvec)
-            fallback.mode = f"{c.mode}-extractive"
-            fallback.prompt_tokens, fallback.completion_tokens, fallback.ttft_ms = (
-                c.prompt_tokens,
-                c.completion_tokens,
-                c.ttft_ms,
-            )
-            return fallback
-        # Which passages the reply drew on: shared words are enough, and cost no embedding.
-        ranked = answers.rank_sentences(c.reply, texts, None)
-        used = sorted({s.passage for s in ranked[:3] if s.score > 0})
-        c.used = used or [0]
-        c.focus = {p: [s.text for s in ranked if s.passage == p][:2] for p in c.used}
-        if c.mode == "grounded":
-            c.mode = "grounded-llm"
-        return c
+
+    def _extractive(
+        self,
+        message: str,
+        hits: list[Hit],
+        qvec: np.ndarray | None,
+        context: str = "",
+        bot_id: str | None = None,
+    ) -> Composed:
+        return compose.extractive(self.knowledge, message, hits, qvec, context=context, bot_id=bot_id)
 
     # -- persistence ---------------------------------------------------------
     async def _conversation(
@@ -412,6 +378,7 @@ class ChatService:
             has_lead = leads.capture(cur, conv, details)
             if not has_lead and leads.should_ask(cur, bot.lead_capture, conv["id"], req.message):
                 reply = f"{reply}\n\n{leads.ASK_MESSAGE}"
+            src_q.set_unit_vectors(cur, c.unit_vectors)  # what this turn embedded, kept
             assistant = conv_q.add_message(
                 cur,
                 conv,
@@ -425,6 +392,8 @@ class ChatService:
                     "completion_tokens": c.completion_tokens,
                     "latency_ms": latency_ms,
                     "ttft_ms": c.ttft_ms,
+                    "confidence": c.confidence,
+                    "decline_reason": None if c.answered else c.decline_reason,
                 },
             )
             conv_q.set_unanswered_streak(cur, conv["id"], streak)
@@ -442,4 +411,6 @@ class ChatService:
             message_id=assistant["id"],
             escalated=final["status"] == "escalated",
             answered=c.answered,
+            confidence=c.confidence,
+            decline_reason=None if c.answered else c.decline_reason,
         )

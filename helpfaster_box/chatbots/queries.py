@@ -154,3 +154,6 @@ def delete_chatbot(cur: duckdb.DuckDBPyConnection, org_id: str, bot_id: str) -> 
 OWNED_TABLES += ["publishable_keys"]
 # evaluations (migration 011): the saved golden set and the runs of a chatbot go with it.
 OWNED_TABLES += ["golden_questions", "evaluation_runs"]
+
+# answers (migration 010): the answer units of a chatbot's chunks with their vectors.
+OWNED_TABLES += ["chunk_sentences"]

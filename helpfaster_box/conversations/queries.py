@@ -103,6 +103,8 @@ def add_message(
         "sources": None,
         "answered": None,
         "answer_mode": None,
+        "confidence": None,
+        "decline_reason": None,
         "prompt_tokens": None,
         "completion_tokens": None,
         "latency_ms": None,

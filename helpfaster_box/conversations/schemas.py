@@ -40,6 +40,8 @@ class MessageOut(Out):
     sources: list[dict[str, Any]] | UnsetType = UNSET
     answered: bool | UnsetType | None = UNSET
     answer_mode: str | UnsetType | None = UNSET
+    confidence: float | UnsetType | None = UNSET  # see chat.schemas.ChatReply
+    decline_reason: str | UnsetType | None = UNSET
     latency_ms: int | UnsetType | None = UNSET
     ttft_ms: int | UnsetType | None = UNSET
     prompt_tokens: int | UnsetType | None = UNSET
@@ -105,6 +107,8 @@ def message_fields(m: dict[str, Any]) -> dict[str, Any]:
             sources=m["sources"] or [],
             answered=m["answered"],
             answer_mode=m["answer_mode"],
+            confidence=m.get("confidence"),
+            decline_reason=m.get("decline_reason"),
             latency_ms=m["latency_ms"],
             ttft_ms=m["ttft_ms"],
             prompt_tokens=m["prompt_tokens"],

@@ -27,6 +27,7 @@ from helpfaster_box.knowledge import chunker, parsers, sandbox
 from helpfaster_box.knowledge import queries as src_q
 from helpfaster_box.knowledge.fetch import FetchError, fetch_url
 from helpfaster_box.knowledge.jobs import FairJobs
+from helpfaster_box.knowledge.units import head, unit_pieces, units
 from helpfaster_box.observability.metrics import Metrics
 from helpfaster_box.retrieval.index_files import IndexCorrupt
 from helpfaster_box.retrieval.registry import IndexRegistry
@@ -54,6 +55,28 @@ class Hit:
 def passage_text(section: str | None, text: str) -> str:
     """What is embedded and indexed: the heading gives a chunk its context."""
     return f"{section}\n{text}" if section else text
+
+
+def embed_passages(
+    embedder: Any, sections: list[str | None], texts: list[str]
+) -> tuple[np.ndarray, list[list[str]], list[np.ndarray]]:
+    """The passages' vectors, and per passage its answer units (`knowledge.units`) with
+    their vectors, read from the same forward pass (`Embedder.embed_spans`): storing a
+    vector per unit costs ingestion no extra model work. A unit cut off by the
+    embedder's 256-token window (rare: chunks are ≤ chunk_tokens) is embedded alone."""
+    cut = [unit_pieces(f"{s}\n" if s else "", t) for s, t in zip(sections, texts, strict=True)]
+    unit_texts = [units(t) for t in texts]
+    if hasattr(embedder, "embed_spans"):
+        vectors, parts = embedder.embed_spans([pieces for pieces, _ in cut])
+        unit_vectors = [part[which] for part, (_, which) in zip(parts, cut, strict=True)]
+    else:  # an embedder without span vectors: each unit on its own
+        vectors = embedder.embed([passage_text(s, t) for s, t in zip(sections, texts, strict=True)])
+        unit_vectors = [embedder.embed([head(u) for u in us]) for us in unit_texts]
+    for units_, vecs in zip(unit_texts, unit_vectors, strict=True):
+        lost = [i for i in range(len(units_)) if not np.any(vecs[i])]
+        if lost:
+            vecs[lost] = embedder.embed([head(units_[i]) for i in lost])
+    return vectors, unit_texts, unit_vectors
 
 
 class KnowledgeService:
@@ -241,7 +264,9 @@ class KnowledgeService:
             for c in chunks
         ]
         texts = [passage_text(c.section, c.text) for c in chunks]
-        vectors = self.embedder.embed(texts)
+        vectors, unit_texts, unit_vectors = embed_passages(
+            self.embedder, [c.section for c in chunks], [c.text for c in chunks]
+        )
 
         def commit(cur: Any) -> list[int] | None:
             current = src_q.get_source_any(cur, source_id)
@@ -250,6 +275,7 @@ class KnowledgeService:
             src_q.set_status(cur, source_id, "processing", fmt=fmt, title=title)
             old = src_q.chunk_ids_of_source(cur, source_id)
             new = src_q.replace_chunks(cur, current, rows, vectors)
+            src_q.add_units(cur, current, new, unit_texts, unit_vectors)
             return [*old, -1, *new]
 
         result = self.db.write(commit)
@@ -333,6 +359,11 @@ class KnowledgeService:
         return rebuilt
 
     # -- retrieval -----------------------------------------------------------
+    def units_of(self, chunk_ids: list[int]) -> dict[int, src_q.UnitRows]:
+        """The stored answer units of these chunks with their vectors (chunks ingested
+        before migration 010 have none: chat embeds theirs on the fly)."""
+        return self.db.read(src_q.units_of_chunks, chunk_ids)
+
     def search(self, chatbot_id: str, query: str, k: int, qvec: np.ndarray | None = None) -> list[Hit]:
         """Hybrid search; runs in a worker thread (embedding is CPU work). Pass the query's
         vector when it is already known."""
@@ -393,8 +424,10 @@ def reindex(
         ids, vectors, sections, texts = db.read(src_q.all_chunks, bot)
         passages = [passage_text(s, t) for s, t in zip(sections, texts, strict=False)]
         if embedder is not None and len(ids):
-            vectors = embedder.embed(passages)
-            db.write(src_q.set_embeddings, ids, vectors)
+            vectors, unit_texts, unit_vectors = embed_passages(embedder, sections, texts)
+            owners = db.read(src_q.owners_of_chunks, [int(i) for i in ids])
+
+            db.write(_write_embeddings, ids, vectors, owners, unit_texts, unit_vectors)
         if len(ids) == 0:
             vectors = np.zeros((0, embedder.dim if embedder else 384), np.float32)
         if registry is None:
@@ -403,3 +436,15 @@ def reindex(
         done[bot] = len(ids)
         log_fn(f"{bot}: {len(ids)} chunks indexed")
     return done
+
+
+def _write_embeddings(
+    cur: Any,
+    ids: np.ndarray,
+    vectors: np.ndarray,
+    owners: list[tuple[str, str]],
+    unit_texts: list[list[str]],
+    unit_vectors: list[np.ndarray],
+) -> None:
+    src_q.set_embeddings(cur, ids, vectors)
+    src_q.replace_units(cur, [int(i) for i in ids], owners, unit_texts, unit_vectors)

@@ -123,6 +123,7 @@ def replace_chunks(
 ) -> list[int]:
     """Swap a source's chunks for new ones and mark it ready; returns the new chunk ids."""
     cur.execute("DELETE FROM chunks WHERE source_id = ?", [source["id"]])
+    cur.execute("DELETE FROM chunk_sentences WHERE source_id = ?", [source["id"]])
     ids: list[int] = []
     if chunks:
         rows = cur.execute(
@@ -148,6 +149,97 @@ def replace_chunks(
     return ids
 
 
+def add_units(
+    cur: duckdb.DuckDBPyConnection,
+    source: dict[str, Any],
+    chunk_ids: list[int],
+    units: list[list[str]],
+    vectors: list[np.ndarray],
+) -> None:
+    """The answer units of the chunks `chunk_ids` (same order) with their vectors."""
+    rows = [
+        (cid, i, text, vec)
+        for cid, texts, vecs in zip(chunk_ids, units, vectors, strict=True)
+        for i, (text, vec) in enumerate(zip(texts, vecs.astype(np.float32).tolist(), strict=True))
+    ]
+    if not rows:
+        return
+    cur.execute(
+        "INSERT INTO chunk_sentences (chunk_id, chatbot_id, source_id, position, text, embedding) "
+        "SELECT unnest($cid), $bot, $src, unnest($pos), unnest($text), unnest($emb)",
+        {
+            "cid": [r[0] for r in rows],
+            "bot": source["chatbot_id"],
+            "src": source["id"],
+            "pos": [r[1] for r in rows],
+            "text": [r[2] for r in rows],
+            "emb": [r[3] for r in rows],
+        },
+    )
+
+
+def replace_units(
+    cur: duckdb.DuckDBPyConnection,
+    chunk_ids: list[int],
+    owners: list[tuple[str, str]],
+    units: list[list[str]],
+    vectors: list[np.ndarray],
+) -> None:
+    """Rewrite the units of existing chunks (reindex with a new embedder); owners[i] is
+    (chatbot_id, source_id) of chunk_ids[i]."""
+    cur.execute("DELETE FROM chunk_sentences WHERE chunk_id IN ?", [list(chunk_ids)])
+    for (bot, src), cid, texts, vecs in zip(owners, chunk_ids, units, vectors, strict=True):
+        add_units(cur, {"chatbot_id": bot, "id": src}, [cid], [texts], [vecs])
+
+
+def owners_of_chunks(cur: duckdb.DuckDBPyConnection, ids: list[int]) -> list[tuple[str, str]]:
+    """(chatbot_id, source_id) of each chunk of `ids`, in that order."""
+    rows = dict(
+        (r[0], (r[1], r[2]))
+        for r in cur.execute(
+            "SELECT id, chatbot_id, source_id FROM chunks WHERE id IN ?", [list(ids)]
+        ).fetchall()
+    )
+    return [rows[i] for i in ids]
+
+
+UnitRows = tuple[list[str], np.ndarray, list[np.ndarray | None]]
+
+
+def units_of_chunks(cur: duckdb.DuckDBPyConnection, ids: list[int]) -> dict[int, UnitRows]:
+    """chunk id -> (unit texts, their in-context vectors, their standalone vectors or
+    None where not computed yet), for the chunks that have units stored."""
+    if not ids:
+        return {}
+    rows = cur.execute(
+        "SELECT chunk_id, text, embedding, alone FROM chunk_sentences WHERE chunk_id IN ? "
+        "ORDER BY chunk_id, position",
+        [list(ids)],
+    ).fetchall()
+    grouped: dict[int, tuple[list[str], list[list[float]], list[np.ndarray | None]]] = {}
+    for cid, text, emb, alone in rows:
+        texts, vecs, alones = grouped.setdefault(cid, ([], [], []))
+        texts.append(text)
+        vecs.append(emb)
+        alones.append(None if alone is None else np.asarray(alone, dtype=np.float32))
+    return {cid: (t, np.asarray(v, dtype=np.float32), a) for cid, (t, v, a) in grouped.items()}
+
+
+def set_unit_vectors(cur: duckdb.DuckDBPyConnection, rows: list[tuple[int, int, np.ndarray]]) -> None:
+    """Store standalone head vectors computed by a chat turn: (chunk_id, position, vector)."""
+    if not rows:
+        return
+    cur.execute(
+        "UPDATE chunk_sentences SET alone = v.e FROM (SELECT unnest($c) AS c, unnest($p) AS p, "
+        "unnest($e) AS e) v WHERE chunk_sentences.chunk_id = v.c AND chunk_sentences.position = v.p",
+        {
+            "c": [r[0] for r in rows],
+            "p": [r[1] for r in rows],
+            "e": [np.asarray(r[2], dtype=np.float32).tolist() for r in rows],
+        },
+    )
+
+
 def chunk_ids_of_source(cur: duckdb.DuckDBPyConnection, source_id: str) -> list[int]:
     return [r[0] for r in cur.execute("SELECT id FROM chunks WHERE source_id = ?", [source_id]).fetchall()]
 
@@ -155,6 +247,7 @@ def chunk_ids_of_source(cur: duckdb.DuckDBPyConnection, source_id: str) -> list[
 def delete_source(cur: duckdb.DuckDBPyConnection, source_id: str) -> list[int]:
     ids = chunk_ids_of_source(cur, source_id)
     cur.execute("DELETE FROM chunks WHERE source_id = ?", [source_id])
+    cur.execute("DELETE FROM chunk_sentences WHERE source_id = ?", [source_id])
     cur.execute("DELETE FROM sources WHERE id = ?", [source_id])
     return ids
 

@@ -36,6 +36,7 @@ from helpfaster_box.retrieval.index_files import IndexCorrupt
 from helpfaster_box.retrieval.lexical import (
     Bm25Matrix,
     TokenStore,
+    Vocabulary,
     build_bm25,
     is_identifier,
     take_rows,
@@ -89,6 +90,7 @@ class ChatbotIndex:
         self._bm25: Bm25Matrix | None = None
         self._epoch = 0  # bumped when rows are renumbered (compaction)
         self._filter: AliveFilter | None = None  # None: rebuild it on next search
+        self._vocabulary: Vocabulary | None = None  # built on first use (chat's decline)
 
     # -- introspection ---------------------------------------------------------
     def __len__(self) -> int:
@@ -101,6 +103,17 @@ class ChatbotIndex:
     @property
     def dead_rows(self) -> int:
         return len(self._ids) - self._live
+
+    def vocabulary(self) -> Vocabulary:
+        """The documents' vocabulary (see lexical.Vocabulary), rebuilt when it grew."""
+        with self._lock:
+            vocab, cached = self._tokens.vocab, self._vocabulary
+            if cached is not None and cached.size == len(vocab):
+                return cached
+            words = list(vocab)
+        cached = Vocabulary(words)  # ~0.1 s for 20k terms: outside the lock
+        self._vocabulary = cached
+        return cached
 
     def __contains__(self, chunk_id: int) -> bool:
         with self._lock:

@@ -201,3 +201,34 @@ def build_bm25(
     data = (idf[term] * tf32 / (tf32 + norm[rows])).astype(np.float32)
     np.cumsum(df, out=indptr[1:])
     return Bm25Matrix(data, rows, indptr, epoch, n)
+
+
+class Vocabulary:
+    """Is a word one the chatbot's documents use (up to a typo or an inflection)?
+
+    A question whose salient word appears nowhere in the documents asks about something
+    they never cover ("XLOOKUP", "sourdough"): the strongest sign that an answer drawn
+    from them would be a sentence sharing some other word. Lenient on purpose, since
+    visitors misspell and inflect: a word counts as known when it is in the vocabulary,
+    shares a 5-letter prefix with a vocabulary term ("nightly" ~ "night"), or is one
+    edit (insert, delete, substitute) from one, for words of 5+ letters (symmetric
+    deletes: the vocabulary's one-deletion variants are kept in a set).
+    """
+
+    def __init__(self, vocab: list[str]) -> None:
+        words = [t for t in vocab if t.isalpha()]
+        self.terms = set(vocab)
+        self.prefixes = {t[:5] for t in words if len(t) >= 5}
+        self.deletes = {t[:i] + t[i + 1 :] for t in words if len(t) >= 4 for i in range(len(t))}
+        self.size = len(vocab)
+
+    def knows(self, word: str) -> bool:
+        if word in self.terms or not word.isalpha() or len(word) < 3:
+            return True  # not a plain word (numbers, paths: exact terms decide those)
+        if len(word) < 5:
+            return False
+        if word[:5] in self.prefixes or word in self.deletes:
+            return True
+        return any(
+            (d := word[:i] + word[i + 1 :]) in self.terms or d in self.deletes for i in range(len(word))
+        )

@@ -9,6 +9,10 @@ CREATE INDEX api_keys_org ON api_keys(org_id, created_at);
 CREATE TABLE chatbots(id VARCHAR PRIMARY KEY, org_id VARCHAR NOT NULL, "name" VARCHAR NOT NULL, instructions VARCHAR, welcome_message VARCHAR, fallback_message VARCHAR, answer_mode VARCHAR NOT NULL, temperature DOUBLE NOT NULL, max_tokens INTEGER NOT NULL, lead_capture JSON NOT NULL, escalation JSON NOT NULL, created_at TIMESTAMP NOT NULL, updated_at TIMESTAMP NOT NULL);
 CREATE INDEX chatbots_org ON chatbots(org_id, created_at);
 
+CREATE TABLE chunk_sentences(chunk_id BIGINT NOT NULL, chatbot_id VARCHAR NOT NULL, source_id VARCHAR NOT NULL, "position" INTEGER NOT NULL, "text" VARCHAR NOT NULL, embedding FLOAT[] NOT NULL, alone FLOAT[]);
+CREATE INDEX chunk_sentences_chunk ON chunk_sentences(chunk_id);
+CREATE INDEX chunk_sentences_source ON chunk_sentences(source_id);
+
 CREATE TABLE chunks(id BIGINT DEFAULT(nextval('chunk_ids')) PRIMARY KEY, chatbot_id VARCHAR NOT NULL, source_id VARCHAR NOT NULL, "position" INTEGER NOT NULL, title VARCHAR, section VARCHAR, url VARCHAR, "text" VARCHAR NOT NULL, embedding FLOAT[] NOT NULL);
 CREATE INDEX chunks_bot ON chunks(chatbot_id);
 CREATE INDEX chunks_source ON chunks(source_id);
@@ -39,7 +43,7 @@ CREATE INDEX leads_bot ON leads(chatbot_id, created_at);
 CREATE TABLE message_vectors(message_id VARCHAR PRIMARY KEY, chatbot_id VARCHAR NOT NULL, embedding FLOAT[] NOT NULL);
 CREATE INDEX message_vectors_bot ON message_vectors(chatbot_id);
 
-CREATE TABLE messages(id VARCHAR PRIMARY KEY, org_id VARCHAR NOT NULL, chatbot_id VARCHAR NOT NULL, conversation_id VARCHAR NOT NULL, seq INTEGER NOT NULL, "role" VARCHAR NOT NULL, "content" VARCHAR NOT NULL, sources JSON, answered BOOLEAN, answer_mode VARCHAR, prompt_tokens INTEGER, completion_tokens INTEGER, latency_ms INTEGER, ttft_ms INTEGER, visitor JSON, metadata JSON, feedback_rating VARCHAR, feedback_comment VARCHAR, feedback_at TIMESTAMP, created_at TIMESTAMP NOT NULL, author VARCHAR);
+CREATE TABLE messages(id VARCHAR PRIMARY KEY, org_id VARCHAR NOT NULL, chatbot_id VARCHAR NOT NULL, conversation_id VARCHAR NOT NULL, seq INTEGER NOT NULL, "role" VARCHAR NOT NULL, "content" VARCHAR NOT NULL, sources JSON, answered BOOLEAN, answer_mode VARCHAR, prompt_tokens INTEGER, completion_tokens INTEGER, latency_ms INTEGER, ttft_ms INTEGER, visitor JSON, metadata JSON, feedback_rating VARCHAR, feedback_comment VARCHAR, feedback_at TIMESTAMP, created_at TIMESTAMP NOT NULL, author VARCHAR, confidence DOUBLE, decline_reason VARCHAR);
 CREATE INDEX messages_bot ON messages(chatbot_id, created_at);
 CREATE INDEX messages_conversation ON messages(conversation_id, seq);
 

@@ -166,13 +166,26 @@ def make_corpus(n_docs: int, n_sections: int, seed: int) -> list[tuple[str, str]
 
 
 class EmbedTimer:
-    """Wraps embedder.embed on the instance the service uses: time spent embedding
-    inside the API path, to tell pipeline overhead from a slower embedder."""
+    """Wraps embedder.embed (and embed_spans, which ingestion uses since issue 10: the
+    chunk vectors plus their answer units' vectors from one forward pass) on the
+    instance the service uses: time spent embedding inside the API path, to tell
+    pipeline overhead from a slower embedder."""
 
     def __init__(self, embedder: Any) -> None:
         self.seconds = 0.0
         self._embed = embedder.embed
         embedder.embed = self
+        spans = getattr(embedder, "embed_spans", None)
+        if spans is not None:
+
+            def timed_spans(pieces: Any) -> Any:
+                t0 = time.perf_counter()
+                try:
+                    return spans(pieces)
+                finally:
+                    self.seconds += time.perf_counter() - t0
+
+            embedder.embed_spans = timed_spans
 
     def __call__(self, texts: Any) -> Any:
         t0 = time.perf_counter()

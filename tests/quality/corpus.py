@@ -364,8 +364,11 @@ CORPORA: dict[str, Corpus] = {
             "all English HTML pages",
         ),
         Corpus(
+            # dev since issue 10: its failures were looked at to fix the unknown-term
+            # decline rule (the dev-only calibrated rule declined 36 % of its answerable
+            # questions); see results.md, "Log of changes".
             "libreoffice-help-en-us",
-            "test",
+            "dev",
             "LibreOffice 7.4 Help",
             "usr/share/libreoffice/help/en-US",
             "https://help.libreoffice.org/7.4/en-US/",

@@ -1,0 +1,89 @@
+"""Answer units and snippets: an intro sentence carries its command, code block or list,
+code stays whole, a reply never ends on a colon, a snippet holds what the reply quotes."""
+
+from __future__ import annotations
+
+import re
+
+from helpfaster_box.chat import answers
+from helpfaster_box.knowledge.units import head, unit_pieces, units
+
+PASSAGE = (
+    "Debian ships the dpkg tool. To list the files of an installed package, execute the command:\n\n"
+    "dpkg -L package\n"
+    "  | less\n\n"
+    "The supported formats are:\n\n"
+    "ODF text\n\n"
+    "Word 97\n\n"
+    "Rich Text Format\n\n"
+    "Another paragraph follows here. It is plain prose with `a. Strange` inline code. See below:"
+)
+
+
+def test_an_intro_sentence_carries_the_code_block_whole():
+    found = units(PASSAGE)
+    assert (
+        "To list the files of an installed package, execute the command:\n\ndpkg -L package\n  | less"
+        in found
+    )
+
+
+def test_an_intro_sentence_carries_its_list_and_stops_at_prose():
+    found = units(PASSAGE)
+    assert "The supported formats are:\n\nODF text\n\nWord 97\n\nRich Text Format" in found
+    assert "Another paragraph follows here." in found
+
+
+def test_inline_code_is_never_split():
+    assert "It is plain prose with `a. Strange` inline code." in units(PASSAGE)
+
+
+def test_pieces_cover_the_passage_and_mark_its_units():
+    pieces, which = unit_pieces("Section\n", PASSAGE)
+    assert "".join(pieces) == "Section\n" + PASSAGE
+    assert [pieces[i] for i in which] == [head(u) for u in units(PASSAGE)]
+    assert head(units(PASSAGE)[1]).endswith("execute the command:")  # ranked by its intro
+
+
+def _ranked(question: str, passages: list[str]) -> list[answers.ScoredSentence]:
+    return answers.rank_sentences(question, passages, None)
+
+
+def test_a_reply_never_ends_on_a_colon():
+    ranked = _ranked("see below", [PASSAGE])
+    assert ranked[0].text.endswith(":")  # the best lexical match only announces something
+    reply, passage = answers.extractive_answer(ranked)
+    assert reply and passage == 0 and not reply.rstrip().endswith(":")
+
+
+def test_nothing_quotable_gives_no_reply():
+    reply, passage = answers.extractive_answer(_ranked("install", ["To install it, run:"]))
+    assert (reply, passage) == ("", -1)
+
+
+def test_the_snippet_holds_every_quoted_unit_whole_however_long():
+    long_block = "Run these steps in order:\n\n" + "\n".join(f"step-{i} --flag value{i}" for i in range(25))
+    passage = "Intro prose. " * 40 + long_block + "\n\nTail prose. " * 40
+    quote = units(passage)[40]
+    assert quote == long_block and len(quote) > 500
+    snip = answers.snippet(passage, [quote])
+    assert quote in snip and snip.startswith("…") and snip.endswith("…")
+
+
+def test_snippet_property_on_many_focus_positions():
+    sentences = [f"Sentence number {i} says fact {i * 7} about item-{i}." for i in range(80)]
+    passage = " ".join(sentences)
+    for i in range(0, 80, 7):
+        focus = [sentences[i], sentences[min(79, i + 1)]]
+        snip = answers.snippet(passage, focus)
+        flat = re.sub(r"\s+", " ", snip.replace("…", ""))
+        assert all(f in flat for f in focus), (i, snip)
+
+
+def test_the_vocabulary_knows_typos_and_inflections_but_not_new_topics():
+    from helpfaster_box.retrieval.lexical import Vocabulary
+
+    vocab = Vocabulary(["install", "package", "night", "configuration", "printer", "mirror"])
+    assert all(vocab.knows(w) for w in ["install", "instal", "installing", "nightly", "printr", "mirrors"])
+    assert not any(vocab.knows(w) for w in ["sourdough", "xlookup", "football"])
+    assert vocab.knows("404") and vocab.knows("/etc/x")  # exact terms are not judged here

@@ -1,0 +1,86 @@
+"""Main-content extraction on the page shapes manuals are made of (built here, not taken
+from any corpus): navigation bars, breadcrumbs, tables of contents, question lists,
+with headings, anchors, code blocks and ordinary lists of content kept."""
+
+from __future__ import annotations
+
+from helpfaster_box.knowledge.parsers import parse
+
+
+def _page(body: str) -> bytes:
+    return f"<html><head><title>Guide</title></head><body>{body}</body></html>".encode()
+
+
+def _text(data: bytes) -> str:
+    return "\n\n".join(f"{s.heading or ''}\n{s.text}" for s in parse(data, "html").sections)
+
+
+ARTICLE = (
+    '<h2 id="install">Installing</h2><p>To install the server, run the command:</p>'
+    "<pre>apt install example-server</pre>"
+    "<p>The package ships three tools:</p><ul><li>example-ctl</li><li>example-top</li><li>example-log</li></ul>"
+)
+
+
+def test_a_prev_up_next_bar_without_semantic_tags_is_dropped():
+    bar = (
+        '<ul class="bar"><li><a href="a.html"><b>Prev</b>4.2. Networking</a></li>'
+        '<li><a href="index.html">Up</a></li><li><a href="c.html"><b>Next</b>4.4. Printing</a></li></ul>'
+    )
+    text = _text(_page(bar + ARTICLE + bar))
+    assert "Prev" not in text and "Networking" not in text and "Printing" not in text
+    assert "apt install example-server" in text and "example-log" in text
+
+
+def test_a_docbook_navigation_class_is_dropped():
+    text = _text(_page('<div class="docnav"><span>Prev</span> | <span>Home</span></div>' + ARTICLE))
+    assert "Prev" not in text and "Home" not in text and "To install the server" in text
+
+
+def test_a_breadcrumb_trail_is_dropped():
+    crumbs = (
+        '<div class="crumbs"><a href="/">Docs</a> &gt; <a href="/admin">Admin guide</a> &gt; Installing</div>'
+    )
+    text = _text(_page(crumbs + ARTICLE))
+    assert "Admin guide" not in text and "To install the server" in text
+
+
+def test_a_table_of_contents_is_dropped_and_the_headings_stay():
+    toc = (
+        "<div><p>Contents</p><dl>"
+        + "".join(f'<dt><a href="#s{i}">{i}. Section number {i}</a></dt>' for i in range(1, 8))
+        + "</dl></div>"
+    )
+    doc = parse(_page(toc + ARTICLE), "html")
+    text = "\n".join(s.text for s in doc.sections)
+    assert "Section number 3" not in text
+    assert [s.heading for s in doc.sections if s.heading] == ["Installing"]
+    assert [s.anchor for s in doc.sections if s.heading] == ["install"]
+
+
+def test_a_list_of_questions_is_dropped():
+    faq = (
+        "<ul><li>How do I reset my password?</li><li>Can I export my data?</li>"
+        "<li>Why is the server slow?</li></ul>"
+    )
+    text = _text(_page(faq + ARTICLE))
+    assert "reset my password" not in text and "example-ctl" in text
+
+
+def test_prose_with_a_few_links_and_a_code_block_stays_whole():
+    body = (
+        '<p>See <a href="x.html">the overview</a> and <a href="y.html">the FAQ</a> before you '
+        'start; <a href="z.html">upgrades</a> are covered separately, with their own checklist.</p>'
+        "<pre>example-ctl start\nexample-ctl status</pre>"
+    )
+    text = _text(_page(body))
+    assert "the overview" in text and "example-ctl start\nexample-ctl status" in text
+
+
+def test_a_page_that_is_only_a_table_of_contents_keeps_it():
+    toc = (
+        "<h1>Chapter 2. The SQL Language</h1><ul>"
+        + "".join(f'<li><a href="s{i}.html">2.{i}. Topic number {i}</a></li>' for i in range(1, 6))
+        + "</ul>"
+    )
+    assert "Topic number 3" in _text(_page(toc))
