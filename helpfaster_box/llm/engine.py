@@ -50,7 +50,7 @@ from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 from helpfaster_box.llm.batch import BatchDecoder
 from helpfaster_box.llm.fairqueue import FairQueue, QueueFull
 from helpfaster_box.llm.generation import Generation, deliver_to
-from helpfaster_box.llm.jobs import EngineError, GenerationStats, Job
+from helpfaster_box.llm.jobs import EngineError, GenerationStats, Job, check_sampling
 
 __all__ = [
     "EngineClosed",
@@ -260,12 +260,7 @@ class InferenceEngine:
         """A request for a completion of `prompt`, queued by the first `await` of the
         result or the first iteration over it; see generation.py. Bad arguments raise
         ValueError and a stopped engine EngineClosed here, at once."""
-        if max_tokens < 1:
-            raise ValueError("max_tokens must be >= 1")
-        if temperature < 0 or not 0 < top_p <= 1 or repeat_penalty <= 0:
-            raise ValueError("need temperature >= 0, 0 < top_p <= 1, repeat_penalty > 0")
-        if isinstance(stop, str) or not all(isinstance(s, str) for s in stop):
-            raise ValueError("stop must be a list of strings")
+        check_sampling(max_tokens, temperature, top_p, repeat_penalty, stop)
         self._running_decoder()
         request = {
             "tenant": tenant,

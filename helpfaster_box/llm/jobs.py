@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -56,3 +56,15 @@ class Job:
     @property
     def kv_need(self) -> int:
         return len(self.prompt_tokens) + self.max_tokens
+
+
+def check_sampling(
+    max_tokens: int, temperature: float, top_p: float, repeat_penalty: float, stop: Sequence[str]
+) -> None:
+    """The arguments every engine (local or remote) accepts; ValueError at the call, at once."""
+    if max_tokens < 1:
+        raise ValueError("max_tokens must be >= 1")
+    if temperature < 0 or not 0 < top_p <= 1 or repeat_penalty <= 0:
+        raise ValueError("need temperature >= 0, 0 < top_p <= 1, repeat_penalty > 0")
+    if isinstance(stop, str) or not all(isinstance(s, str) for s in stop):
+        raise ValueError("stop must be a list of strings")

@@ -49,7 +49,7 @@ import httpx
 from helpfaster_box.errors import Unavailable
 from helpfaster_box.llm.engine import CHATML, EngineOverloaded, PromptTooLong
 from helpfaster_box.llm.fairqueue import FairQueue, QueueFull
-from helpfaster_box.llm.jobs import EngineError, GenerationStats
+from helpfaster_box.llm.jobs import EngineError, GenerationStats, check_sampling
 from helpfaster_box.llm.tokenizer import LocalTokenizer
 
 log = logging.getLogger("helpfaster_box.llm")
@@ -220,12 +220,7 @@ class RemoteEngine:
         stop: Sequence[str] = (),
         seed: int = 0,
     ) -> RemoteGeneration:
-        if max_tokens < 1:
-            raise ValueError("max_tokens must be >= 1")
-        if temperature < 0 or not 0 < top_p <= 1 or repeat_penalty <= 0:
-            raise ValueError("need temperature >= 0, 0 < top_p <= 1, repeat_penalty > 0")
-        if isinstance(stop, str) or not all(isinstance(s, str) for s in stop):
-            raise ValueError("stop must be a list of strings")
+        check_sampling(max_tokens, temperature, top_p, repeat_penalty, stop)
         self._http()
         body: dict[str, Any] = {
             "max_tokens": max_tokens,
