@@ -288,6 +288,9 @@ class KnowledgeService:
             index.remove(np.array(old_ids, dtype=np.int64))
         index.add(np.array(new_ids, dtype=np.int64), vectors, texts)
         self.indexes.save(source["chatbot_id"])
+        # Only now: `ready` promises the text is searchable. A crash before this line
+        # leaves the source `processing`, so it is ingested again at the next start.
+        self.db.write(src_q.mark_ready, source_id)
         self.metrics.source_ingested(len(new_ids))
         log.info("ingested %s: %d chunks", source_id, len(new_ids))
 

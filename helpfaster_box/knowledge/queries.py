@@ -121,7 +121,9 @@ def replace_chunks(
     chunks: list[dict[str, Any]],
     vectors: np.ndarray,
 ) -> list[int]:
-    """Swap a source's chunks for new ones and mark it ready; returns the new chunk ids."""
+    """Swap a source's chunks for new ones; returns the new chunk ids. The source stays
+    `processing` until `mark_ready`, which the worker calls once the vectors are in the
+    chatbot's in-memory index: a client that sees `ready` can search the new text at once."""
     cur.execute("DELETE FROM chunks WHERE source_id = ?", [source["id"]])
     cur.execute("DELETE FROM chunk_sentences WHERE source_id = ?", [source["id"]])
     ids: list[int] = []
@@ -143,10 +145,18 @@ def replace_chunks(
         ).fetchall()
         ids = [r[0] for r in sorted(rows, key=lambda r: r[1])]
     cur.execute(
-        "UPDATE sources SET status = 'ready', error = NULL, chunk_count = ?, updated_at = ? WHERE id = ?",
+        "UPDATE sources SET error = NULL, chunk_count = ?, updated_at = ? WHERE id = ?",
         [len(chunks), utcnow(), source["id"]],
     )
     return ids
+
+
+def mark_ready(cur: duckdb.DuckDBPyConnection, source_id: str) -> None:
+    """The source's chunks are stored and searchable (a deleted source stays deleted)."""
+    cur.execute(
+        "UPDATE sources SET status = 'ready', updated_at = ? WHERE id = ? AND status = 'processing'",
+        [utcnow(), source_id],
+    )
 
 
 def add_units(

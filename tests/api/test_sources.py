@@ -288,6 +288,29 @@ def test_each_kind_is_ingested_and_searchable(env: Env) -> None:
 # ------------------------------------------------------------------ hostile inputs
 
 
+def test_a_source_seen_ready_is_searchable_at_once(env: Env) -> None:
+    """`ready` is written only after the vectors are in the chatbot's index: a client that
+    polls the status and searches the moment it reads `ready` finds the new text (the
+    status used to turn `ready` in the chunks' transaction, before the index had them)."""
+    words = ["quillmarsh", "brontevale", "cindercove", "duskmeadow", "emberhollow", "frostwick"]
+    ids = {}
+    for word in words:
+        spec = {
+            "type": "text",
+            "title": f"Note {word}",
+            "content": f"The {word} badge opens door {len(word)}.",
+        }
+        ids[word] = submitted(add_json(env.client, env.admin, env.bot, spec))
+    for word, source_id in ids.items():
+        for _ in range(2_000):
+            if get_source(env, source_id)["status"] == "ready":
+                break
+        else:
+            ingested(env.client)
+        hits = search(env.client, env.admin, env.bot, f"{word} badge door", k=3)
+        assert source_id in hit_sources(hits), (word, hits)
+
+
 def test_hostile_inputs_fail_with_a_reason_and_never_stick(env: Env) -> None:
     c, h = env.client, env.admin
     bot = create_bot(c, h, "Hostile")
