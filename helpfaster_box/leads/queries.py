@@ -103,9 +103,12 @@ def all_leads(
 
 
 def ask_state(cur: duckdb.DuckDBPyConnection, conv_id: str) -> tuple[str | None, bool, int] | None:
-    """(lead id, already asked, message count) of a conversation."""
+    """(lead id, already asked, visitor messages) of a conversation. Counted, not derived
+    from `message_count`: agent replies and held turns make that count uneven."""
     row = cur.execute(
-        "SELECT lead_id, lead_asked, message_count FROM conversations WHERE id = ?", [conv_id]
+        "SELECT lead_id, lead_asked, (SELECT count(*) FROM messages m "
+        "WHERE m.conversation_id = c.id AND m.role = 'user') FROM conversations c WHERE id = ?",
+        [conv_id],
     ).fetchone()
     return None if row is None else (row[0], bool(row[1]), int(row[2]))
 

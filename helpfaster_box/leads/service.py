@@ -58,7 +58,7 @@ def should_ask(cur: duckdb.DuckDBPyConnection, capture: LeadCapture, conv_id: st
     state = leads_q.ask_state(cur, conv_id)
     if state is None or state[0] is not None or state[1]:
         return False
-    user_messages = (state[2] + 1) // 2
+    user_messages = state[2]
     after = capture.ask_after_messages
     ask = (capture.on_intent and contacts.shows_intent(message)) or (after > 0 and user_messages >= after)
     if ask:

@@ -184,3 +184,30 @@ def test_csv_export_neutralizes_formulas_and_to_date_includes_the_day(env):
     today = c.get(f"/v1/chatbots/{bot}/leads", headers=h).json()["data"][0]["createdAt"][:10]
     same_day = c.get(f"/v1/chatbots/{bot}/leads?from={today}&to={today}&limit=100", headers=h).json()["data"]
     assert "formula@example.com" in [x["email"] for x in same_day]
+
+
+def test_ask_after_n_counts_visitor_messages_not_agent_replies(env):
+    """askAfterMessages counts what the visitor wrote: two agent replies between a
+    visitor's first and second message do not make the second one the third (it used to
+    be derived from the conversation's message count, so they did)."""
+    c, h, _ = env
+    bot = c.post(
+        "/v1/chatbots",
+        headers=h,
+        json={
+            "name": "Ask after three",
+            "answerMode": "extractive",
+            "leadCapture": {"enabled": True, "askAfterMessages": 3, "onIntent": False},
+            "escalation": {"enabled": False},
+        },
+    ).json()["id"]
+    first = _chat(c, h, bot, "Do you ship to Norway?")
+    conv = first["conversationId"]
+    for text in ("Hello, I am Kari from support.", "We ship to Norway within five days."):
+        r = c.post(f"/v1/conversations/{conv}/messages", headers=h, json={"content": text})
+        assert r.status_code == 201, r.text
+    replies = [first["reply"]]
+    for question in ("And to Sweden?", "What about Denmark?"):
+        replies.append(_chat(c, h, bot, question, conversationId=conv)["reply"])
+    asked = ["leave your name" in reply.lower() for reply in replies]
+    assert asked == [False, False, True], replies
