@@ -1,6 +1,6 @@
 """Shared by the quality scripts: the corpora, their question sets, an ingested app.
 
-Four corpora of real documentation nobody here wrote, each a Debian package fetched
+Five corpora of real documentation nobody here wrote, each a Debian package fetched
 with `apt-get download` and unpacked with `dpkg-deb -x` into
 `tests/quality/.cache/<corpus>/pkg/` when missing (never committed):
 
@@ -9,6 +9,8 @@ with `apt-get download` and unpacked with `dpkg-deb -x` into
 - `apache2-doc`            test: the httpd 2.4 manual's user/admin guide pages (English)
 - `postgresql-doc-15`      test: chosen chapters (tutorial, administration, DDL,
                            indexes, a few client programs and SQL commands)
+- `gimp-help-en`           test: a seeded sample of the GIMP 2.10 user manual's pages
+                           (replaces libreoffice-help-en-us as a test set, see below)
 
 `sample_pages(corpus)` is the exact, deterministic list of pages of each corpus (see
 the `_sample_*` functions and README.md). Each corpus has its own data dir
@@ -351,6 +353,43 @@ def _sample_postgresql(root: Path) -> list[str]:
     return sorted(out)
 
 
+GIMP_SKIP = {
+    "index.html",  # the manual's front page: one long table of contents
+    "gimp-help-index.html",  # the alphabetical index
+    "glossary.html",
+    "bibliography.html",
+    "legal.html",  # the GFDL, with gfdl-*.html
+    "gimp-contributing.html",  # appendix C, for writers of the manual, with apcs*.html
+}
+GIMP_MIN_BYTES = 6000
+GIMP_SAMPLE = 160
+GIMP_SEED = 210  # fixed before the first draw (for "2.10"); never re-drawn for a result
+
+
+def _sample_gimp(root: Path) -> list[str]:
+    """160 pages of the GIMP 2.10 user manual (help/en/*.html, one flat directory of
+    DocBook chunks) drawn with random.Random(210).sample from the sorted candidates:
+    every page whose HTML file has >= 6,000 bytes (the page template with its
+    navigation bars is ~3.5 kB, so this drops stubs; a byte size, not extracted text,
+    so a change of the text extractor cannot reshuffle the sample), without the back
+    matter (GIMP_SKIP: front page, index, glossary, bibliography, licence
+    `gfdl-*.html`), appendix C for the manual's writers (`apcs*.html`) and the four
+    Part pages (`<div class="part">` / `"reference">`: a title over a table of
+    contents)."""
+    cands = []
+    for p in sorted(root.glob("*.html")):
+        name = p.name
+        if name in GIMP_SKIP or name.startswith(("gfdl-", "apcs")):
+            continue
+        if p.stat().st_size < GIMP_MIN_BYTES:
+            continue
+        html = p.read_text(encoding="utf-8", errors="replace")
+        if '<div class="part"' in html or '<div class="reference"' in html:
+            continue
+        cands.append(name)
+    return sorted(random.Random(GIMP_SEED).sample(cands, min(GIMP_SAMPLE, len(cands))))
+
+
 CORPORA: dict[str, Corpus] = {
     c.name: c
     for c in (
@@ -395,6 +434,18 @@ CORPORA: dict[str, Corpus] = {
             _sample_postgresql,
             "tutorial, managing databases, roles, client authentication, backup (dump, file), "
             "routine maintenance, indexes, DDL, DML chapters + 28 named pages",
+        ),
+        Corpus(
+            # test since issue 10, in place of libreoffice-help-en-us (moved to dev)
+            "gimp-help-en",
+            "test",
+            "GIMP 2.10 User Manual",
+            "usr/share/gimp/2.0/help/en",
+            "https://docs.gimp.org/2.10/en/",
+            _sample_gimp,
+            f"random.Random({GIMP_SEED}).sample of {GIMP_SAMPLE} manual pages whose HTML file has "
+            f">= {GIMP_MIN_BYTES} bytes (no index, glossary, bibliography, licence, appendix C, "
+            "Part pages)",
         ),
     )
 }
