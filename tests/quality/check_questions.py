@@ -2,7 +2,7 @@
 
     python tests/quality/check_questions.py [--corpora a,b] [-v]
 
-For each corpus (default: all four), page text = the page's HTML with scripts,
+For each corpus (default: all of corpus.CORPORA), page text = the page's HTML with scripts,
 styles and navigation furniture removed, whitespace-normalized (corpus.html_text,
 the standard-library HTML parser, independent of the app's parser):
 

@@ -5,7 +5,7 @@ with `apt-get download` and unpacked with `dpkg-deb -x` into
 `tests/quality/.cache/<corpus>/pkg/` when missing (never committed):
 
 - `debian-handbook`        dev: the one settings may be calibrated on (all 127 pages)
-- `libreoffice-help-en-us` test: a seeded sample of the task ("guide") pages
+- `libreoffice-help-en-us` dev (test until issue 10): a seeded sample of the task ("guide") pages
 - `apache2-doc`            test: the httpd 2.4 manual's user/admin guide pages (English)
 - `postgresql-doc-15`      test: chosen chapters (tutorial, administration, DDL,
                            indexes, a few client programs and SQL commands)
