@@ -15,17 +15,28 @@ threads, model or database) with:
   source was deleted, the server is stopping).
 
 The result comes back pickled over a pipe (a ParsedDocument is plain strings and tuples).
+
+The child does not re-run the parent's `__main__`: multiprocessing's spawn preparation
+executes the main script again in every child (and Python 3.11's forkserver ignores a
+`"__main__"` preload), which under `helpfaster-box serve` is the console script, importing
+the whole CLI: 340-640 ms per parse on a loaded 2-core box instead of 13-20 ms, so ten
+2-line text sources took 15-21 s to become ready (found by tests/e2e/test_crash.py:
+ingestion resumed after a kill at ~1 s per source). The target, `_child`, lives in this
+module, which the forkserver has preloaded; nothing of `__main__` is needed.
 """
 
 from __future__ import annotations
 
 import contextlib
+import io
 import multiprocessing
 import multiprocessing.connection
+import os
 import resource
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from multiprocessing import context, forkserver, popen_forkserver, reduction, spawn, util
 from typing import Any
 
 from helpfaster_box.knowledge import parsers
@@ -43,6 +54,35 @@ class Cancelled(Exception):
 class Limits:
     memory_mb: int = 1024
     timeout_s: float = 120.0
+
+
+class _Popen(popen_forkserver.Popen):
+    """The forkserver's launch (CPython 3.11 `popen_forkserver.Popen._launch`) without the
+    instruction to run the parent's main module again in the child."""
+
+    def _launch(self, process_obj: Any) -> None:
+        prep_data = spawn.get_preparation_data(process_obj._name)
+        prep_data.pop("init_main_from_path", None)
+        prep_data.pop("init_main_from_name", None)
+        buf = io.BytesIO()
+        context.set_spawning_popen(self)
+        try:
+            reduction.dump(prep_data, buf)
+            reduction.dump(process_obj, buf)
+        finally:
+            context.set_spawning_popen(None)
+        self.sentinel, w = forkserver.connect_to_new_process(self._fds)  # type: ignore[attr-defined]
+        _parent_w = os.dup(w)  # the child's sentinel of this parent, as in CPython
+        self.finalizer = util.Finalize(self, util.close_fds, (_parent_w, self.sentinel))  # type: ignore[attr-defined]
+        with open(w, "wb", closefd=True) as f:
+            f.write(buf.getbuffer())
+        self.pid = forkserver.read_signed(self.sentinel)
+
+
+class _Process(context.ForkServerProcess):
+    @staticmethod
+    def _Popen(process_obj: Any) -> _Popen:
+        return _Popen(process_obj)
 
 
 def _ctx() -> Any:
@@ -98,9 +138,7 @@ def parse(
     """parsers.parse in a limited child; raises ParseError (limits included) or Cancelled."""
     ctx = _ctx()
     receiver, sender = ctx.Pipe(duplex=False)
-    proc = ctx.Process(
-        target=_child, args=(sender, data, kind, title_hint, limits), name="parse", daemon=True
-    )
+    proc = _Process(target=_child, args=(sender, data, kind, title_hint, limits), name="parse", daemon=True)
     proc.start()
     sender.close()
     deadline = time.monotonic() + limits.timeout_s
