@@ -3,6 +3,7 @@ tests), or the same app under uvicorn in a thread when a test must inspect its s
 
 from __future__ import annotations
 
+import contextlib
 import os
 import queue
 import re
@@ -31,8 +32,18 @@ def free_port() -> int:
 class Server:
     """One `serve` subprocess; stdout lines are collected by a thread."""
 
-    def __init__(self, data_dir: Path, *, models: bool = False, env: dict[str, str] | None = None) -> None:
-        self.port = free_port()
+    def __init__(
+        self,
+        data_dir: Path,
+        *,
+        models: bool = False,
+        env: dict[str, str] | None = None,
+        port: int | None = None,
+        own_group: bool = False,
+    ) -> None:
+        """port: listen there (a restart on the same address); own_group: start `serve` in a
+        process group of its own, so `kill_group` reaches its children too (the parse sandbox)."""
+        self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         overrides = env or {}
         env = {k: v for k, v in os.environ.items() if not k.startswith("HELPFASTER_")}
@@ -52,6 +63,7 @@ class Server:
             stderr=subprocess.PIPE,
             text=True,
             env=env,
+            start_new_session=own_group,
         )
         self.lines: queue.Queue[str] = queue.Queue()
         self.stdout: list[str] = []
@@ -103,6 +115,13 @@ class Server:
             return self.proc.wait(timeout=20)
         finally:
             self.kill()
+
+    def kill_group(self) -> None:
+        """SIGKILL `serve` and every process of its group (needs own_group=True): a crash or
+        an OOM kill of the whole service, no shutdown hook runs."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        self.kill()
 
     def kill(self) -> None:
         if self.proc.poll() is None:
