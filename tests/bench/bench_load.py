@@ -42,7 +42,7 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_chat_extractive import QUESTIONS, corpus  # noqa: E402
+from bench_chat_extractive import QUESTIONS, corpus
 
 CLI = Path(sys.executable).parent / "helpfaster-box"
 MIX = [("list_chatbots", 30), ("get_chatbot", 25), ("list_conversations", 20), ("search", 15), ("chat", 10)]
@@ -258,7 +258,9 @@ def main() -> None:
             port = probe.getsockname()[1]
         proc, key = start_serve(data_dir, port)
         try:
-            with httpx.Client(base_url=f"http://127.0.0.1:{port}", headers={"x-api-key": key}, timeout=120) as h:
+            with httpx.Client(
+                base_url=f"http://127.0.0.1:{port}", headers={"x-api-key": key}, timeout=120
+            ) as h:
                 wait_healthy(h)
                 bots, kb = setup(h)
             load = Load(port, key, bots, kb)

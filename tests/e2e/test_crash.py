@@ -106,7 +106,7 @@ class Acked:
 
     lock: threading.Lock = field(default_factory=threading.Lock)
     chatbots: dict[str, dict[str, Any]] = field(default_factory=dict)  # id -> settings sent
-    sources: dict[str, str] = field(default_factory=dict)  # id -> chatbot id
+    sources: dict[str, tuple[str, int]] = field(default_factory=dict)  # id -> (chatbot id, its number)
     conversations: dict[str, str] = field(default_factory=dict)  # id -> chatbot id
     turns: dict[str, tuple[str, str]] = field(default_factory=dict)  # assistant msg -> (conv, asked)
     leads: dict[str, str] = field(default_factory=dict)  # conversation id -> visitor email
@@ -184,7 +184,7 @@ class Writers:
         body = {"type": "text", "title": f"Office {n}", "content": text}
         if made := self._post(http, "source", f"/v1/chatbots/{bot}/sources", body):
             with self.acked.lock:
-                self.acked.sources[made["id"]] = bot
+                self.acked.sources[made["id"]] = (bot, n)
 
     def chat(self, http: httpx.Client, rng: random.Random) -> None:
         if (bot := self._pick(rng, "chatbots")) is None:
@@ -274,11 +274,14 @@ def wait_sources_done(http: httpx.Client, bots: list[str], timeout: float = 60) 
 def check_sources(http: httpx.Client, acked: Acked, sources: list[dict[str, Any]]) -> None:
     not_ready = [(s["id"], s["status"], s.get("error")) for s in sources if s["status"] != "ready"]
     assert not not_ready, not_ready
-    for source_id, bot_id in acked.sources.items():
+    for source_id, (bot_id, n) in acked.sources.items():
         got = http.get(f"/v1/sources/{source_id}")
         assert got.status_code == 200, (source_id, got.text)
         assert got.json()["status"] == "ready" and got.json()["chunkCount"] >= 1, got.json()
         assert got.json()["chatbotId"] == bot_id
+        # and in the chatbot's index (saved after the database commit; rebuilt at start if behind)
+        hits = http.post(f"/v1/chatbots/{bot_id}/search", json={"query": f"office K{n} lot P{n}", "k": 3})
+        assert source_id in [h["sourceId"] for h in hits.json()["data"]], (source_id, hits.json())
 
 
 def read_conversations(http: httpx.Client, bots: list[str]) -> dict[str, dict[str, Any]]:
@@ -396,7 +399,7 @@ def test_kill_9_at_random_moments_loses_no_acknowledged_write_and_no_webhook(tmp
         t0 = time.monotonic()
         with Writers(server.url, key, acked, seed):
             for _ in range(KILLS):
-                time.sleep(rng.uniform(0.3, 4.0))  # sometimes while the last restart still recovers
+                time.sleep(rng.uniform(0.3, 3.0))  # sometimes while the last restart still recovers
                 server.kill_group()
                 down = time.monotonic()
                 server = start()
