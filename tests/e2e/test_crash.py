@@ -16,7 +16,7 @@ SIGKILLed; `serve` is restarted on the same data dir and port each time. At the 
   two ids for one event, no event for an object that does not exist); repeats of one id
   (at-least-once: a delivery in flight at the kill is sent again) are counted and printed.
 
-Re-run a failure with its seed: HELPFASTER_CRASH_SEED=<seed> pytest tests/e2e/test_crash.py
+Re-run a failure with its seed: CRASH_TEST_SEED=<seed> pytest tests/e2e/test_crash.py
 """
 
 from __future__ import annotations
@@ -377,8 +377,8 @@ def check_webhooks(receiver: Receiver, expected: set[tuple[str, str]], timeout: 
 
 
 def test_kill_9_at_random_moments_loses_no_acknowledged_write_and_no_webhook(tmp_path):
-    seed = int(os.environ.get("HELPFASTER_CRASH_SEED") or time.time_ns() % 2**32)
-    print(f"crash test seed: {seed} (HELPFASTER_CRASH_SEED={seed} to replay)")
+    seed = int(os.environ.get("CRASH_TEST_SEED") or time.time_ns() % 2**32)
+    print(f"crash test seed: {seed} (CRASH_TEST_SEED={seed} to replay)")
     rng, acked, receiver = random.Random(seed), Acked(), Receiver()
     data_dir, port = tmp_path / "data", free_port()
     started: list[Server] = []
