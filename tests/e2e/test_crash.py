@@ -17,6 +17,7 @@ SIGKILLed; `serve` is restarted on the same data dir and port each time. At the 
   (at-least-once: a delivery in flight at the kill is sent again) are counted and printed.
 
 Re-run a failure with its seed: CRASH_TEST_SEED=<seed> pytest tests/e2e/test_crash.py
+A longer hunt: CRASH_TEST_KILLS=30 pytest tests/e2e/test_crash.py -s (~8 s per kill)
 """
 
 from __future__ import annotations
@@ -29,17 +30,16 @@ import threading
 import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
 import pytest
-from standardwebhooks import Webhook
+from support.receiver import Receiver
 from support.server import KEY_RE, Server, free_port
 
 pytestmark = [pytest.mark.e2e, pytest.mark.models]
 
-KILLS = 5
+KILLS = int(os.environ.get("CRASH_TEST_KILLS") or 5)
 WRITERS = 4
 EVENTS = ["conversation.created", "conversation.escalated", "lead.captured", "message.sent"]
 ENV = {
@@ -53,51 +53,6 @@ BOT_SETTINGS = {
     "escalation": {"enabled": True, "onHumanRequest": True, "afterUnanswered": 0},
     "welcomeMessage": "Welcome to the crash test.",
 }
-
-
-class Receiver:
-    """Standard Webhooks receiver on loopback: deliveries per `webhook-id`, each verified."""
-
-    def __init__(self) -> None:
-        self.secret = ""
-        self.lock = threading.Lock()
-        self.by_id: dict[str, list[tuple[str, str]]] = defaultdict(list)  # id -> [(type, object id)]
-        self.bad: list[str] = []
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers["content-length"]))
-                receiver.record(body, {k.lower(): v for k, v in self.headers.items()})
-                self.send_response(204)
-                self.end_headers()
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def record(self, body: bytes, headers: dict[str, str]) -> None:
-        try:
-            event = Webhook(self.secret).verify(body, headers)
-        except Exception as exc:
-            with self.lock:
-                self.bad.append(f"unverified delivery: {exc}")
-            return
-        with self.lock:
-            if event["id"] != headers["webhook-id"]:
-                self.bad.append(f"payload id {event['id']} under webhook-id {headers['webhook-id']}")
-            self.by_id[headers["webhook-id"]].append((event["type"], event["data"]["id"]))
-
-    def snapshot(self) -> dict[str, list[tuple[str, str]]]:
-        with self.lock:
-            return {k: list(v) for k, v in self.by_id.items()}
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @dataclass
