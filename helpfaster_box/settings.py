@@ -157,6 +157,12 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     ingest_parse_memory_mb: Annotated[
         int, Meta(ge=256, description="Memory (address space) the child parsing one document may use.")
     ] = 1024
+    ingest_max_pdf_pages: Annotated[
+        int, Meta(ge=1, description="Most pages a PDF may have; a longer one ends failed, unparsed.")
+    ] = 2_000
+    max_sources_per_chatbot: Annotated[
+        int, Meta(ge=1, description="Most sources one chatbot may hold (409 conflict above).")
+    ] = 10_000
     ingest_max_attempts: Annotated[
         int, Meta(ge=1, description="Times a source is tried (restarts included) before it ends failed.")
     ] = 3

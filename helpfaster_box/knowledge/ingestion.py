@@ -92,7 +92,9 @@ class KnowledgeService:
         self.indexes = IndexRegistry(settings.data_path / "indexes", embedder.dim)
         # Ingestion and index removals share one worker so index changes never interleave.
         self._queue = FairJobs()
-        self._limits = sandbox.Limits(settings.ingest_parse_memory_mb, settings.ingest_parse_timeout_s)
+        self._limits = sandbox.Limits(
+            settings.ingest_parse_memory_mb, settings.ingest_parse_timeout_s, settings.ingest_max_pdf_pages
+        )
         self._parsing: str | None = None  # the source whose document is being parsed now
         self._cancelled: set[str] = set()  # deleted while queued or parsing
         self._closing = False

@@ -274,6 +274,11 @@ def chunks_by_ids(cur: duckdb.DuckDBPyConnection, ids: list[int]) -> dict[int, d
     return {r["id"]: r for r in rows}
 
 
+def source_count(cur: duckdb.DuckDBPyConnection, chatbot_id: str) -> int:
+    """Every source the chatbot holds, failed ones included (they keep their original)."""
+    return int(scalar(cur, "SELECT count(*) FROM sources WHERE chatbot_id = ?", [chatbot_id]))
+
+
 def chunk_count(cur: duckdb.DuckDBPyConnection, chatbot_id: str) -> int:
     return int(scalar(cur, "SELECT count(*) FROM chunks WHERE chatbot_id = ?", [chatbot_id]))
 

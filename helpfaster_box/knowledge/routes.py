@@ -31,7 +31,7 @@ async def _from_multipart(request: Request[Any, Any, Any]) -> tuple[dict[str, An
         raise Invalid("The uploaded file is empty.", field="file")
     fields: dict[str, Any] = {
         "type": "file",
-        "filename": (upload.filename or "")[:255] or None,
+        "filename": service.safe_filename(upload.filename),
         "content_type": upload.content_type,
     }
     for name, limit in FORM_FIELD_LIMITS:
@@ -92,7 +92,7 @@ def add_source_handler(max_upload_bytes: int) -> Any:
         tags=["Sources"],
         request_max_body_size=max_upload_bytes,
         name="add_source",
-        opt={"errors": (503,), "duplicate": SourceOut},
+        opt={"errors": (409, 503), "duplicate": SourceOut},
     )(add_source)
 
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import re
 from typing import Any
 
 from helpfaster_box.chatbots import queries as bots_q
-from helpfaster_box.errors import Invalid, NotFound, TooLarge, Unavailable
+from helpfaster_box.errors import Conflict, Invalid, NotFound, TooLarge, Unavailable
 from helpfaster_box.knowledge import queries as src_q
 from helpfaster_box.knowledge.fetch import FetchError, check_url
 from helpfaster_box.knowledge.ingestion import KnowledgeService
@@ -24,6 +25,8 @@ from helpfaster_box.schemas import Page, make_page
 from helpfaster_box.settings import Settings
 from helpfaster_box.store.db import Database
 from helpfaster_box.store.ids import iso, new_id
+
+CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def running(knowledge: KnowledgeService | None) -> KnowledgeService:
@@ -49,6 +52,16 @@ def source_out(row: dict[str, Any]) -> SourceOut:
         created_at=iso(row["created_at"]),
         updated_at=iso(row["updated_at"]),
     )
+
+
+def safe_filename(name: str | None) -> str | None:
+    """The upload's name as a bare file name: directories (either slash), control
+    characters and leading dots dropped, at most 255 characters. The original is stored by
+    source id, never by this name; the name is still shown, exported and used to tell
+    the format, so `../../etc/passwd.txt` is kept as `passwd.txt`."""
+    base = re.split(r"[/\\]", name or "")[-1]
+    base = CONTROL.sub("", base).strip().lstrip(".").strip()
+    return base[:255] or None
 
 
 def from_json(spec: JsonSource, settings: Settings) -> tuple[dict[str, Any], bytes | None]:
@@ -92,9 +105,12 @@ async def add(
     data: bytes | None,
 ) -> tuple[SourceOut, bool]:
     """Store a new source and queue its ingestion; the same content again returns the
-    existing source. Returns (source, created)."""
+    existing source. Returns (source, created). A chatbot holds at most
+    max_sources_per_chatbot sources (409 above): each keeps its original on disk and its
+    chunks in the index, so an unbounded count is unbounded disk and index memory."""
     digest = hashlib.sha256(data if data is not None else fields["url"].encode()).hexdigest()
     source_id = new_id("src")
+    limit = knowledge.settings.max_sources_per_chatbot
     if data is not None:
         await asyncio.to_thread(knowledge.save_original, bot_id, source_id, data)
 
@@ -104,6 +120,11 @@ async def add(
         existing = src_q.find_duplicate(cur, bot_id, digest)
         if existing is not None:
             return existing, False
+        if src_q.source_count(cur, bot_id) >= limit:
+            raise Conflict(
+                f"This chatbot already has {limit} sources, the most it may hold "
+                "(max_sources_per_chatbot); delete some first."
+            )
         row = src_q.create_source(
             cur,
             {

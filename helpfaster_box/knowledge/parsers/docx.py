@@ -35,8 +35,26 @@ def _check_zip(data: bytes) -> None:
         total += info.file_size
     if total > ZIP_MAX_TOTAL:
         raise ParseError(f"Word document expands to more than {ZIP_MAX_TOTAL // 1_000_000} MB (zip bomb?)")
+    _check_no_dtd(data, infos)
 
 
+def _check_no_dtd(data: bytes, infos: list[zipfile.ZipInfo]) -> None:
+    """OOXML parts may not carry a DTD (ECMA-376 part 2, M1.17), and the only use of one in
+    an upload is an entity bomb: refused up front with a reason that says so, rather than
+    libxml2's "Maximum entity amplification factor exceeded" half-way through the parse."""
+    with guard("Word document"), zipfile.ZipFile(io.BytesIO(data)) as archive:
+        for info in infos:
+            if info.filename.endswith((".xml", ".rels")):
+                with archive.open(info) as member:
+                    prolog = member.read(DTD_SCAN_BYTES)
+                if b"<!DOCTYPE" in prolog or b"<!ENTITY" in prolog:
+                    raise ParseError(
+                        f"Word document part {info.filename} declares a DTD, which .docx files "
+                        "never do (an XML entity bomb?)"
+                    )
+
+
+DTD_SCAN_BYTES = 65_536  # a DTD precedes the root element, so it sits in the first bytes
 _HEADING_STYLE = re.compile(r"heading\s*(\d)", re.IGNORECASE)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import re
 import time
+from typing import Any
 
 from helpfaster_box.knowledge.parsers.base import (
     PDF_MAX_SECONDS,
@@ -35,6 +36,9 @@ def _parse_pdf(data: bytes, max_text: int, max_pages: int) -> ParsedDocument:
                 opened = False
             if not opened:
                 raise ParseError("PDF is encrypted (password-protected)")
+        declared = _declared_pages(reader)
+        if declared > max_pages:  # before pypdf walks the page tree (100,000 kids: ~4 s)
+            raise ParseError(f"PDF has {declared} pages; the limit is {max_pages}")
         pages = len(reader.pages)
         if pages > max_pages:
             raise ParseError(f"PDF has {pages} pages; the limit is {max_pages}")
@@ -53,3 +57,12 @@ def _parse_pdf(data: bytes, max_text: int, max_pages: int) -> ParsedDocument:
             if text:
                 sections.append(Section(f"Page {number}", f"page={number}", text, 1))
     return ParsedDocument(title, sections)
+
+
+def _declared_pages(reader: Any) -> int:
+    """The root page tree's /Count, 0 when unreadable (then the real count is checked)."""
+    try:
+        count = reader.trailer["/Root"]["/Pages"]["/Count"]
+        return int(count)
+    except Exception:
+        return 0
