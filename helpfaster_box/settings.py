@@ -105,6 +105,13 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     llm_queue_size: Annotated[int, Meta(ge=1, description="Waiting chat requests before 503 overloaded.")] = (
         32
     )
+    llm_max_tokens: Annotated[
+        int,
+        Meta(
+            ge=1,
+            description="Most tokens one reply generates, whatever a chatbot's maxTokens (a 135M model not done by 160 is looping).",
+        ),
+    ] = 160
     llm_timeout_s: Annotated[float, Meta(gt=0, description="Per-request generation time limit, seconds.")] = (
         60.0
     )

@@ -48,7 +48,6 @@ RULES = (
 NO_KNOWLEDGE_NOTE = "No documents have been added to this chatbot yet."
 HISTORY_TURNS = 4
 PASSAGE_TOKEN_BUDGET = 900
-GENERATION_TOKEN_CAP = 160
 
 
 @dataclass(slots=True)
@@ -245,7 +244,7 @@ class ChatService:
             tenant=org_id,
             prompt=prompt,
             # A tiny model that has not answered in ~150 tokens is looping or inventing.
-            max_tokens=min(bot.max_tokens, GENERATION_TOKEN_CAP),
+            max_tokens=min(bot.max_tokens, self.settings.llm_max_tokens),
             temperature=bot.temperature,
             repeat_penalty=1.15,
             stop=["<|im_end|>", "<passage", "Question:", "\n\n"],
