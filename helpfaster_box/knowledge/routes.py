@@ -19,6 +19,16 @@ from helpfaster_box.web.deps import Auth, Config, Db, Knowledge
 from helpfaster_box.web.params import Cursor, Limit
 
 FORM_FIELD_LIMITS = (("title", 500), ("url", 2000))
+# The body add_source reads itself, for the OpenAPI document (web/docs.py `bodies`).
+UPLOAD_FORM = {
+    "type": "object",
+    "required": ["file"],
+    "properties": {
+        "file": {"type": "string", "format": "binary", "description": "pdf, docx, html, md or txt"},
+        **{name: {"type": "string", "maxLength": limit} for name, limit in FORM_FIELD_LIMITS},
+        "evaluate": {"type": "string", "enum": ["true", "false", "1", "0"]},
+    },
+}
 
 
 async def _from_multipart(request: Request[Any, Any, Any]) -> tuple[dict[str, Any], bytes]:
@@ -92,7 +102,11 @@ def add_source_handler(max_upload_bytes: int) -> Any:
         tags=["Sources"],
         request_max_body_size=max_upload_bytes,
         name="add_source",
-        opt={"errors": (409, 503), "duplicate": SourceOut},
+        opt={
+            "errors": (409, 503),
+            "duplicate": SourceOut,
+            "bodies": {"multipart/form-data": UPLOAD_FORM, "application/json": JsonSource},
+        },
     )(add_source)
 
 

@@ -8,6 +8,7 @@ every /v1 operation gets the standard error body for 400 (invalid input), 401 (k
 429 (rate limit) and 500; 404 when the path names an object; 413 and 415 when it
 takes a body; 403 when an admin guard protects it; and the statuses a handler
 declares with `opt={"errors": (...)}` (409 conflicts, 503 unavailable or busy).
+It also adds the OpenAPI links that chain create -> read -> update -> delete (web/links.py).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from litestar.static_files import create_static_files_router
 
 from helpfaster_box.web.auth import admin_only
 from helpfaster_box.web.errors import ERROR_CODES
+from helpfaster_box.web.links import add_links
 
 ASSETS = "/v1/docs/assets"
 
@@ -129,6 +131,37 @@ def _extra_success(handler: HTTPRouteHandler, responses: dict[str, Any]) -> None
         }
 
 
+def _request_body(handler: HTTPRouteHandler, op: dict[str, Any], components: dict[str, Any]) -> None:
+    """A body the handler reads itself (an upload: multipart or JSON), from its `bodies` opt:
+    a media type -> a JSON schema, or a msgspec type whose schemas join the components."""
+    bodies = handler.opt.get("bodies")
+    if not bodies:
+        return
+    content: dict[str, Any] = {}
+    for media, spec in bodies.items():
+        if isinstance(spec, dict):
+            content[media] = {"schema": spec}
+            continue
+        (schema,), defs = msgspec.json.schema_components((spec,), ref_template="#/components/schemas/{name}")
+        components.update(defs)
+        content[media] = {"schema": schema}
+    op["requestBody"] = {"required": True, "content": content}
+
+
+def _any_of(responses: dict[str, Any]) -> None:
+    """A return type `A | B` is documented by Litestar as oneOf [A, B]: exactly one must match.
+    Found by the stateful fuzz on real objects: a full ChatbotOut also matches the
+    ChatbotPublicOut subset, and `Page[X] | Response[str]` reads as oneOf [Page, {}], where
+    `{}` matches anything, so no valid answer was valid. A response is any one of them."""
+    for status, response in responses.items():
+        body = response.get("content", {}).get("application/json", {}) if status.startswith("2") else {}
+        alternatives = [a for a in body.get("schema", {}).get("oneOf", []) if a]
+        if len(alternatives) == 1:
+            body["schema"] = alternatives[0]
+        elif alternatives:
+            body["schema"] = {"anyOf": alternatives}
+
+
 def _request_struct_names() -> set[str]:
     """Names of every request body struct (subclasses of schemas.Struct, unknown fields forbidden)."""
     from helpfaster_box.schemas import Struct
@@ -174,6 +207,9 @@ def truthful(app: Litestar) -> dict[str, Any]:
                         "content": {"application/json": {"schema": ERROR_REF}},
                     }
                 _extra_success(handler, responses)
+                _any_of(responses)
+                _request_body(handler, op, components)
+    add_links(schema)
     return schema
 
 

@@ -57,7 +57,9 @@ def test_a_chatbot_holds_at_most_max_sources_per_chatbot(tmp_path: Path) -> None
         bot, second = create_bot(client, admin), create_bot(client, admin, "Second")
         ids = []
         for i in range(3):
-            resp = add_json(client, admin, bot, {"type": "text", "title": "T", "content": f"Fact number {i}."})
+            resp = add_json(
+                client, admin, bot, {"type": "text", "title": "T", "content": f"Fact number {i}."}
+            )
             assert resp.status_code == 202, resp.text
             ids.append(resp.json()["id"])
         over = add_json(client, admin, bot, {"type": "text", "title": "T", "content": "One too many."})
@@ -71,13 +73,26 @@ def test_a_chatbot_holds_at_most_max_sources_per_chatbot(tmp_path: Path) -> None
         again = add_json(client, admin, bot, {"type": "text", "title": "T", "content": "Fact number 0."})
         assert again.status_code == 200 and again.json()["id"] == ids[0], again.text
         # The limit is per chatbot: others are not affected.
-        assert add_json(client, admin, second, {"type": "text", "title": "T", "content": "x y z"}).status_code == 202
+        assert (
+            add_json(client, admin, second, {"type": "text", "title": "T", "content": "x y z"}).status_code
+            == 202
+        )
         other_bot = create_bot(client, other.admin, "Other")
-        assert add_json(client, other.admin, other_bot, {"type": "text", "title": "T", "content": "a b"}).status_code == 202
+        assert (
+            add_json(
+                client, other.admin, other_bot, {"type": "text", "title": "T", "content": "a b"}
+            ).status_code
+            == 202
+        )
         ingested(client)
         # Deleting one frees its place; nothing of the refused ones was kept.
         assert client.delete(f"/v1/sources/{ids[1]}", headers=admin).status_code == 204
-        assert add_json(client, admin, bot, {"type": "text", "title": "T", "content": "Now it fits."}).status_code == 202
+        assert (
+            add_json(
+                client, admin, bot, {"type": "text", "title": "T", "content": "Now it fits."}
+            ).status_code
+            == 202
+        )
         listed = client.get(f"/v1/chatbots/{bot}/sources?limit=100", headers=admin).json()["data"]
         assert len(listed) == 3, listed
         uploads = settings.data_path / "uploads" / bot

@@ -46,8 +46,7 @@ def pdf_with_pages(pages: int) -> bytes:
 
 def laughs_dtd(root: str, levels: int = 10) -> str:
     lines = ['<!ENTITY lol0 "lol">']
-    refs = "".join(f"&lol{{}};" for _ in range(10))
-    lines += [f'<!ENTITY lol{i} "{refs.format(*[i - 1] * 10)}">' for i in range(1, levels)]
+    lines += [f'<!ENTITY lol{i} "{f"&lol{i - 1};" * 10}">' for i in range(1, levels)]
     return f"<!DOCTYPE {root} [\n" + "\n".join(lines) + "\n]>"
 
 
