@@ -59,7 +59,7 @@ def test_every_operation_has_a_success_schema_and_typed_errors(document):
             assert content, (method, path, status)
             for media in content.values():
                 schema = resolve(document, media["schema"])
-                assert schema and (schema.get("type") or schema.get("properties") or schema.get("anyOf")), (
+                assert schema and (schema.get("type") or schema.get("properties") or schema.get("anyOf") or schema.get("oneOf")), (
                     method, path, status, schema,
                 )  # fmt: skip
         if path == "/v1/health":

@@ -37,7 +37,7 @@ def _parse_pdf(data: bytes, max_text: int, max_pages: int) -> ParsedDocument:
             if not opened:
                 raise ParseError("PDF is encrypted (password-protected)")
         declared = _declared_pages(reader)
-        if declared > max_pages:  # before pypdf walks the page tree (100,000 kids: ~4 s)
+        if declared > max_pages:  # before pypdf walks the page tree (100,000 kids: 2.6 s)
             raise ParseError(f"PDF has {declared} pages; the limit is {max_pages}")
         pages = len(reader.pages)
         if pages > max_pages:
