@@ -34,7 +34,7 @@ from support.hostile import (
     truncated_pdf,
 )
 from support.knowledge import make_zip_bomb_docx
-from support.server import KEY_RE, Server
+from support.server import Server
 
 pytestmark = [pytest.mark.e2e, pytest.mark.models]
 
@@ -68,7 +68,7 @@ CASES = [
 
 
 @dataclass
-class Box:
+class Uploads:
     server: Server
     http: httpx.Client
     bot: str
@@ -93,26 +93,19 @@ class Box:
 
 
 @pytest.fixture(scope="module")
-def box(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Box]:
-    data = tmp_path_factory.mktemp("hostile") / "data"
-    server = Server(data, models=True, env={"HELPFASTER_RATE_LIMIT_SCALE": "1000000"})
-    try:
-        key = server.wait_for_line(KEY_RE, timeout=90).group(0)
-        server.wait_healthy(timeout=90)
-        with httpx.Client(base_url=server.url, headers={"x-api-key": key}, timeout=60) as http:
-            bot = http.post("/v1/chatbots", json={"name": "Hostile"}).json()["id"]
-            box = Box(server, http, bot, 0, [])
-            first = box.upload("hours.md", b"# Hours\n\nThe office opens at nine.\n", "text/markdown")
-            assert box.settle(first.json()["id"])["status"] == "ready"
-            box.rss_base = box.rss()
-            yield box
-            print("\n" + "\n".join(box.rows))
-    finally:
-        server.kill()
+def box(models_box: Any) -> Iterator[Uploads]:
+    with httpx.Client(base_url=models_box.url, headers=models_box.headers, timeout=60) as http:
+        bot = http.post("/v1/chatbots", json={"name": "Hostile"}).json()["id"]
+        box = Uploads(models_box.server, http, bot, 0, [])
+        first = box.upload("hours.md", b"# Hours\n\nThe office opens at nine.\n", "text/markdown")
+        assert box.settle(first.json()["id"])["status"] == "ready"
+        box.rss_base = box.rss()
+        yield box
+        print("\n" + "\n".join(box.rows))
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
-def test_a_hostile_upload_is_refused_or_fails_with_a_reason(box: Box, case: Case) -> None:
+def test_a_hostile_upload_is_refused_or_fails_with_a_reason(box: Uploads, case: Case) -> None:
     data = case.make()
     before, started = box.rss(), time.monotonic()
     resp = box.upload(case.filename, data, case.content_type)
@@ -140,7 +133,7 @@ def test_a_hostile_upload_is_refused_or_fails_with_a_reason(box: Box, case: Case
     assert box.http.get("/v1/health").status_code == 200
 
 
-def test_afterwards_the_server_is_healthy_and_ordinary_sources_ingest(box: Box) -> None:
+def test_afterwards_the_server_is_healthy_and_ordinary_sources_ingest(box: Uploads) -> None:
     resp = box.upload("returns.md", b"# Returns\n\nReturns are accepted within 30 days.\n", "text/markdown")
     assert resp.status_code == 202, resp.text
     assert box.settle(resp.json()["id"])["status"] == "ready"
@@ -152,7 +145,7 @@ def test_afterwards_the_server_is_healthy_and_ordinary_sources_ingest(box: Box) 
     assert "Traceback" not in stderr and " 500 " not in stderr, stderr[-3000:]
 
 
-def test_uploaded_originals_stay_inside_the_data_dir(box: Box, tmp_path: Path) -> None:
+def test_uploaded_originals_stay_inside_the_data_dir(box: Uploads) -> None:
     """The traversal name was only a name: nothing was written outside uploads/<bot>/."""
     data_dir = Path(box.server.proc.args[-1])
     uploads = data_dir / "uploads" / box.bot
