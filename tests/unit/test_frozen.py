@@ -1,20 +1,20 @@
-"""The single binary's model payload: appended after the executable at build time, copied
-out once into the cache dir with every file checked against the manifest."""
+"""The single binary's default models: shipped in the unpacked one-dir tree, placed once
+into the cache dir (hard-linked, else copied) with every file checked against the
+manifest; later starts only compare the manifest's digest and the sizes."""
 
 from __future__ import annotations
 
 import hashlib
-import shutil
 from pathlib import Path
 
 import pytest
 
-from helpfaster_box.cli.frozen import append_models, payload_index, unpack_models
+from helpfaster_box.cli.frozen import unpack_models
 
 
 def fake_models(tmp_path: Path) -> Path:
-    models = tmp_path / "models"
-    models.mkdir()
+    models = tmp_path / "tree" / "_internal" / "models"
+    models.mkdir(parents=True)
     entries = []
     for name, data in (("a.gguf", b"alpha" * 1000), ("b.gguf", b"beta" * 3000)):
         (models / name).write_bytes(data)
@@ -26,40 +26,35 @@ def fake_models(tmp_path: Path) -> Path:
     return models
 
 
-def test_models_are_appended_then_unpacked_once_and_checked(tmp_path):
-    models = fake_models(tmp_path)
-    exe = tmp_path / "exe"
-    exe.write_bytes(b"\x7fELF" + b"\0" * 4096)  # stands in for the executable image before the payload
-    append_models(exe, models)
-    assert set(payload_index(exe)) == {"a.gguf", "b.gguf"}
-    assert exe.read_bytes().startswith(b"\x7fELF" + b"\0" * 4096)
-
+def test_models_are_placed_once_and_checked(tmp_path):
+    bundled = fake_models(tmp_path)
     cache = tmp_path / "cache"
-    assert unpack_models(exe, models / "manifest.toml", cache) is True
-    assert (cache / "a.gguf").read_bytes() == (models / "a.gguf").read_bytes()
-    assert (cache / "b.gguf").read_bytes() == (models / "b.gguf").read_bytes()
-    assert unpack_models(exe, models / "manifest.toml", cache) is False  # later starts: nothing to do
+    assert unpack_models(bundled, bundled / "manifest.toml", cache) is True
+    assert (cache / "a.gguf").read_bytes() == (bundled / "a.gguf").read_bytes()
+    assert (cache / "b.gguf").read_bytes() == (bundled / "b.gguf").read_bytes()
+    assert (cache / "a.gguf").stat().st_ino == (bundled / "a.gguf").stat().st_ino  # linked, not copied
+    assert (cache / "manifest.toml").read_bytes() == (bundled / "manifest.toml").read_bytes()
+    assert not list(cache.glob(".*.tmp"))
+    assert unpack_models(bundled, bundled / "manifest.toml", cache) is False  # later starts: nothing to do
 
-    (cache / "b.gguf").write_bytes(b"short")  # damaged in the cache: copied again
-    assert unpack_models(exe, models / "manifest.toml", cache) is True
-    assert (cache / "b.gguf").read_bytes() == (models / "b.gguf").read_bytes()
+    (cache / "b.gguf").unlink()
+    (cache / "b.gguf").write_bytes(b"short")  # damaged in the cache: placed again
+    assert unpack_models(bundled, bundled / "manifest.toml", cache) is True
+    assert (cache / "b.gguf").read_bytes() == (bundled / "b.gguf").read_bytes()
 
 
-def test_a_damaged_payload_is_refused(tmp_path):
-    models = fake_models(tmp_path)
-    exe = tmp_path / "exe"
-    exe.write_bytes(b"image")
-    append_models(exe, models)
-    data = bytearray(exe.read_bytes())
-    data[len(b"image") + 10] ^= 0xFF  # flip a byte of a.gguf inside the binary
-    exe.write_bytes(bytes(data))
+def test_a_damaged_bundled_model_is_refused(tmp_path):
+    bundled = fake_models(tmp_path)
+    data = bytearray((bundled / "a.gguf").read_bytes())
+    data[10] ^= 0xFF  # a flipped byte in the unpacked tree
+    (bundled / "a.gguf").write_bytes(bytes(data))
     with pytest.raises(SystemExit, match="damaged"):
-        unpack_models(exe, models / "manifest.toml", tmp_path / "cache")
-    assert not list((tmp_path / "cache").glob("a.gguf"))
+        unpack_models(bundled, bundled / "manifest.toml", tmp_path / "cache")
+    assert not list((tmp_path / "cache").glob("*a.gguf*"))
 
 
-def test_a_binary_without_models_says_so(tmp_path):
-    exe = tmp_path / "exe"
-    shutil.copy(__file__, exe)
-    with pytest.raises(SystemExit, match="no models"):
-        payload_index(exe)
+def test_a_missing_bundled_model_says_so(tmp_path):
+    bundled = fake_models(tmp_path)
+    (bundled / "b.gguf").unlink()
+    with pytest.raises(SystemExit, match="missing"):
+        unpack_models(bundled, bundled / "manifest.toml", tmp_path / "cache")
