@@ -64,7 +64,8 @@ def entries(onedir: Path, models_dir: Path) -> list[tuple[str, Path]]:
     """(name in the tar, source path), sorted so that a build's tar is laid out the same."""
     found = [(str(p.relative_to(onedir)), p) for p in onedir.rglob("*")]
     manifest = tomllib.loads((models_dir / "manifest.toml").read_text())["model"]
-    found += [(f"_internal/models/{m['file']}", models_dir / m["file"]) for m in manifest]
+    # resolved: models/ may hold symlinks to the files (a checkout's models/ often does)
+    found += [(f"_internal/models/{m['file']}", (models_dir / m["file"]).resolve()) for m in manifest]
     if not (onedir / EXE).is_file() or not (onedir / "_internal" / "models" / "manifest.toml").is_file():
         raise SystemExit(f"{onedir} is not the one-dir build (no {EXE} or _internal/models/manifest.toml)")
     for m in manifest:

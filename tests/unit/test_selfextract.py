@@ -38,7 +38,8 @@ def build(tmp_path: Path, big: int = 0) -> Path:
     (onedir / "_internal" / "lib.so.1").symlink_to("lib.so")
     models.mkdir()
     data = b"gguf" * 1000
-    (models / "m.gguf").write_bytes(data)
+    (tmp_path / "real.gguf").write_bytes(data)
+    (models / "m.gguf").symlink_to(tmp_path / "real.gguf")  # as in a checkout's models/
     manifest = f'[[model]]\nname = "m"\nfile = "m.gguf"\nsize = {len(data)}\nsha256 = "{hashlib.sha256(data).hexdigest()}"\n'
     (models / "manifest.toml").write_text(manifest)
     (onedir / "_internal" / "models" / "manifest.toml").write_text(manifest)
@@ -76,6 +77,7 @@ def test_unpacks_once_then_execs_with_the_same_arguments_and_environment(tmp_pat
     tree = home / ".cache" / "helpfaster-box" / "bin" / tree_id
     assert (tree / ".complete").read_text() == key + "\n"
     assert (tree / "_internal" / "models" / "m.gguf").read_bytes() == b"gguf" * 1000
+    assert not (tree / "_internal" / "models" / "m.gguf").is_symlink()  # the file, not a link
     assert (tree / "_internal" / "lib.so.1").is_symlink()
     assert hashlib.sha256(binary.read_bytes()[selfextract.HEADER :]).hexdigest() == key
 
