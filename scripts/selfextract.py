@@ -101,21 +101,23 @@ def write_payload(out: BinaryIO, onedir: Path, models_dir: Path, level: int = 6)
     """Write the gzip'd tar to `out`; return its sha256."""
     sink = HashingWriter(out)
     sums = []
-    with gzip.GzipFile(fileobj=sink, mode="wb", compresslevel=level, mtime=0) as gz:
-        with tarfile.open(fileobj=gz, mode="w", format=tarfile.GNU_FORMAT) as tar:
-            for name, path in entries(onedir, models_dir):
-                info = _info(name, path)
-                if not info.isreg():
-                    tar.addfile(info)
-                    continue
-                with open(path, "rb") as f:
-                    reader = HashingReader(f)
-                    tar.addfile(info, reader)  # type: ignore[arg-type]
-                sums.append(f"{reader.h.hexdigest()}  {name}\n")
-            data = "".join(sums).encode()
-            info = tarfile.TarInfo(".sha256sums")
-            info.size, info.mode = len(data), 0o644
-            tar.addfile(info, io.BytesIO(data))
+    with (
+        gzip.GzipFile(fileobj=sink, mode="wb", compresslevel=level, mtime=0) as gz,
+        tarfile.open(fileobj=gz, mode="w", format=tarfile.GNU_FORMAT) as tar,
+    ):
+        for name, path in entries(onedir, models_dir):
+            info = _info(name, path)
+            if not info.isreg():
+                tar.addfile(info)
+                continue
+            with open(path, "rb") as f:
+                reader = HashingReader(f)
+                tar.addfile(info, reader)  # type: ignore[arg-type]
+            sums.append(f"{reader.h.hexdigest()}  {name}\n")
+        data = "".join(sums).encode()
+        info = tarfile.TarInfo(".sha256sums")
+        info.size, info.mode = len(data), 0o644
+        tar.addfile(info, io.BytesIO(data))
     return sink.h.hexdigest()
 
 

@@ -1,11 +1,12 @@
 """Start a `serve` command, then health -> chatbot -> document -> chat with a cited source.
 
-    python tests/e2e/offline_check.py DATA_DIR PORT -- COMMAND... serve --data-dir ...
+    python tests/e2e/offline_check.py PORT [--ready-only] -- COMMAND... serve --data-dir ...
 
 Run by the slow tests inside a network namespace with no network (`unshare -n`), so
 it and the server must be in the same namespace; the server command is whatever is
 being checked (a bundle's venv, the single binary under `env -i`). Prints one JSON
 line: the timings and what the chat answered. Exit status 1 on any failure.
+`--ready-only` stops at a healthy /v1/health (to time starts alone).
 """
 
 from __future__ import annotations
@@ -27,11 +28,12 @@ DOC = (
 def main() -> None:
     port = int(sys.argv[1])
     cmd = sys.argv[sys.argv.index("--") + 1 :]
+    ready_only = "--ready-only" in sys.argv[2 : sys.argv.index("--")]
     url = f"http://127.0.0.1:{port}"
     started = time.monotonic()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        result = check(proc, url, started)
+        result = check(proc, url, started, ready_only)
     finally:
         proc.terminate()
         try:
@@ -43,7 +45,7 @@ def main() -> None:
     print(json.dumps(result))
 
 
-def check(proc: subprocess.Popen, url: str, started: float) -> dict:
+def check(proc: subprocess.Popen, url: str, started: float, ready_only: bool = False) -> dict:
     assert proc.stdout is not None
     key = None
     for line in proc.stdout:
@@ -65,6 +67,8 @@ def check(proc: subprocess.Popen, url: str, started: float) -> dict:
             raise SystemExit(f"serve never became healthy (exit {proc.poll()})")
         time.sleep(0.05)
     ready_s = time.monotonic() - started
+    if ready_only:
+        return {"ready_s": round(ready_s, 2), "health": health.json()}
     with httpx.Client(base_url=url, headers={"x-api-key": key}, timeout=120) as http:
         bot = http.post("/v1/chatbots", json={"name": "Offline"}).json()["id"]
         up = http.post(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import statistics
 import subprocess
 import sys
 import time
@@ -35,6 +36,19 @@ def serve_check(tmp_path: Path, name: str, command: str) -> dict:
     assert result["source_status"] == "ready" and result["chat_status"] == 200, shown
     assert result["chat"]["answered"] and result["chat"]["sources"][0]["title"] == "VPN guide", shown
     return result
+
+
+def ready_s(tmp_path: Path, name: str, command: str) -> float:
+    """Seconds from starting `serve` on a fresh data dir to a healthy /v1/health."""
+    data = tmp_path / f"data-{name}"
+    port = 18100 + len(list(tmp_path.glob("data-*")))
+    done = offline(
+        f"{sys.executable} {CHECK} {port} --ready-only -- {command} serve --port {port} --data-dir {data}"
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["health"]["status"] == "ok", result
+    return float(result["ready_s"])
 
 
 def test_single_binary_runs_scrubbed_and_offline(tmp_path):
@@ -78,13 +92,22 @@ def test_single_binary_runs_scrubbed_and_offline(tmp_path):
     assert list((cache / "bin").iterdir()) == [tree] and (tree / ".complete").stat().st_mtime_ns == marker
     assert not list(tmp.glob("_MEI*")), list(tmp.iterdir())  # nothing written to /tmp per start
     venv = serve_check(tmp_path, "venv", str(VENV_SERVE))
+    # Later starts against the venv's, in pairs (binary, venv) so that the shared machine's
+    # load drifting hits both alike; the median ratio is held to the 2x target.
+    pairs = [(later["ready_s"], venv["ready_s"])]
+    for i in range(4):
+        pairs.append(
+            (ready_s(tmp_path, f"later{i}", scrubbed), ready_s(tmp_path, f"venv{i}", str(VENV_SERVE)))
+        )
+    assert list((cache / "bin").iterdir()) == [tree] and (tree / ".complete").stat().st_mtime_ns == marker
     numbers = {
         "build_s": round(build_s, 1),
         "size_mb": round(binary.stat().st_size / 1e6, 1),
         "first_start_s": first["ready_s"],
-        "later_start_s": later["ready_s"],
-        "venv_start_s": venv["ready_s"],
-        "later_vs_venv": round(later["ready_s"] / venv["ready_s"], 2),
+        "later_start_s": statistics.median(b for b, _ in pairs),
+        "venv_start_s": statistics.median(v for _, v in pairs),
+        "later_vs_venv": round(statistics.median(b / v for b, v in pairs), 2),
+        "pairs": pairs,
     }
     print(json.dumps(numbers))
     assert numbers["later_vs_venv"] <= 2.0, numbers

@@ -71,7 +71,9 @@ def test_unpacks_once_then_execs_with_the_same_arguments_and_environment(tmp_pat
     lines = first.stdout.splitlines()
     assert lines[:4] == ["arg:serve", "arg:--port", "arg:1 2", "arg:"]
     # the environment as given (dash exports PWD, the working directory, as every shell does)
-    assert sorted(lines[4:]) == sorted([f"HOME={home}", "PATH=/nonexistent", "HELLO=a b", f"PWD={os.getcwd()}"])
+    assert sorted(lines[4:]) == sorted(
+        [f"HOME={home}", "PATH=/nonexistent", "HELLO=a b", f"PWD={os.getcwd()}"]
+    )
     tree_id = f"1.2.3-{key[:16]}"
     assert trees(home) == [tree_id]  # no temporary tree left behind
     tree = home / ".cache" / "helpfaster-box" / "bin" / tree_id
@@ -137,7 +139,9 @@ def test_concurrent_first_starts_all_run_one_tree(tmp_path):
     binary = build(tmp_path, big=5_000_000)
     home = tmp_path / "home"
     procs = [
-        subprocess.Popen(scrubbed(binary, home, str(i)), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        subprocess.Popen(
+            scrubbed(binary, home, str(i)), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
         for i in range(4)
     ]
     for i, proc in enumerate(procs):
