@@ -21,6 +21,7 @@ meanwhile, so searches never wait seconds for a rebuild.
 
 from __future__ import annotations
 
+import math
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -114,6 +115,23 @@ class ChatbotIndex:
         cached = Vocabulary(words)  # ~0.1 s for 20k terms: outside the lock
         self._vocabulary = cached
         return cached
+
+    def rarity(self, terms: Sequence[str]) -> list[float]:
+        """Per lexical term (`lexical.tokenize` output): its BM25 idf over the chunks,
+        divided by the idf of a term no chunk holds, so 1.0 = never used, ~0 = in
+        every chunk. What the extractive answer weighs the question's words by: the
+        rare ones say what it is about. Reads the cached BM25 matrix (no rebuild
+        unless the index changed), O(len(terms))."""
+        bm25 = self._fresh_bm25()
+        n = bm25.covers
+        top = math.log1p((n + 0.5) / 0.5) if n else 1.0
+        with self._lock:
+            ids = [self._tokens.term_id.get(t) for t in terms]
+        out = []
+        for t in ids:
+            df = int(bm25.indptr[t + 1] - bm25.indptr[t]) if t is not None and t < len(bm25.indptr) - 1 else 0
+            out.append(math.log1p((n - df + 0.5) / (df + 0.5)) / top if n else 1.0)
+        return out
 
     def __contains__(self, chunk_id: int) -> bool:
         with self._lock:
