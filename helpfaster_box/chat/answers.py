@@ -331,8 +331,33 @@ def extractive_answer(ranked: list[ScoredSentence], max_chars: int = 450) -> tup
         chosen.append(s)
         if len(chosen) == 3:
             break
+    before = _antecedent(ranked, best, chosen, max_chars)
+    if before is not None:
+        chosen.append(before)
     chosen.sort(key=lambda s: s.position)
     return " ".join(c.text for c in chosen), best.passage
+
+
+# A unit that opens by pointing back ("In addition, ...", "This ...", "However, ...") is
+# not a whole answer without the unit before it. Dev (offline replay of the selection over
+# the stored units): libreoffice-help-en-us +1 key fact of 69 ("In addition, developers can
+# use ... Java" now comes with "LibreOffice internally supports the following scripting
+# languages: ..."), debian-handbook unchanged.
+_POINTS_BACK = re.compile(
+    r"(?:In addition|Additionally|Also|However|This|These|That|It|They|Then|Otherwise|Alternatively"
+    r"|For example|For instance|Likewise|Similarly|Moreover|Furthermore|In this case|In that case|Such)\b"
+)
+
+
+def _antecedent(
+    ranked: list[ScoredSentence], best: ScoredSentence, chosen: list[ScoredSentence], max_chars: int
+) -> ScoredSentence | None:
+    if not _POINTS_BACK.match(best.text):
+        return None
+    prev = next((s for s in ranked if s.passage == best.passage and s.position == best.position - 1), None)
+    if prev is None or prev in chosen or len(prev.text) > max_chars:
+        return None
+    return prev
 
 
 def snippet(passage: str, focus: list[str], max_chars: int = 500) -> str:

@@ -87,3 +87,25 @@ def test_the_vocabulary_knows_typos_and_inflections_but_not_new_topics():
     assert all(vocab.knows(w) for w in ["install", "instal", "installing", "nightly", "printr", "mirrors"])
     assert not any(vocab.knows(w) for w in ["sourdough", "xlookup", "football"])
     assert vocab.knows("404") and vocab.knows("/etc/x")  # exact terms are not judged here
+
+
+def test_a_unit_that_points_back_comes_with_the_unit_before_it():
+    passage = (
+        "LibreOffice internally supports the following scripting languages:\n\n"
+        "LibreOffice Basic\n\nJavaScript\n\nPython\n\n"
+        "In addition, developers can use high-level languages, for example Java programming "
+        "language, to control LibreOffice externally. The API reference is online."
+    )
+    parts = units(passage)
+    assert len(parts) == 3 and parts[1].startswith("In addition")
+    # scored as on the dev corpus: the list intro far below the best unit (past NEIGHBOUR_GAP)
+    scores = [0.2, 0.86, 0.1]
+    ranked = sorted(
+        (answers.ScoredSentence(0, i, u, sc) for i, (u, sc) in enumerate(zip(parts, scores, strict=True))),
+        key=lambda s: -s.score,
+    )
+    reply, _ = answers.extractive_answer(ranked)
+    assert reply == f"{parts[0]} {parts[1]}"  # in document order, the list whole
+    parts[1] = parts[1].replace("In addition, developers", "Developers")
+    ranked = [answers.ScoredSentence(0, i, parts[i], sc) for i, sc in ((1, 0.86), (0, 0.2), (2, 0.1))]
+    assert answers.extractive_answer(ranked)[0] == parts[1]  # nothing points back: quoted alone
