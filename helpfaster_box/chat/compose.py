@@ -24,11 +24,13 @@ from helpfaster_box.retrieval.lexical import tokenize
 
 DeclineReason = Literal["no_knowledge", "not_relevant", "low_confidence"]
 PASSAGES_FOR_LLM = 3
-# Passages an extractive answer picks its unit from (all past the relevance gate); their
-# units' vectors are stored, so more cost only a DB read. Dev (calibrate.py, key fact
-# before any decline): 3 -> 5 passages, debian-handbook 36 -> 36 of 51,
-# libreoffice-help-en-us 36 -> 37 of 69.
-EXTRACTIVE_PASSAGES = 5
+# Passages an extractive answer picks its unit from (all past the relevance gate). Dev
+# (calibrate.py, key fact before any decline): 5 instead of 3 gave debian-handbook 36 ->
+# 36 of 51, libreoffice-help-en-us 36 -> 37 of 69; bench_chat_extractive ratio (8
+# clients) with 5: 0.39-0.44 in four runs, main 0.36-0.58, with 3: 0.50-0.61 (machine
+# at load 5-7, back to back): too noisy to tell, so 3: one question is not worth a
+# possible p50 regression.
+EXTRACTIVE_PASSAGES = PASSAGES_FOR_LLM
 RERANK = 8  # units re-scored with standalone vectors (answers.rerank); dev numbers there
 
 
@@ -100,7 +102,7 @@ def coverage(question: str, text: str) -> float:
 # WordPiece vocabulary has no single token for: a name, "chromebook", "xlookup", rather
 # than a casual word, "fastest", "people"). The handbook's off-topic questions all stop
 # at the gate, so its rows only teach the decline what answerable looks like.
-# Fitted (dev, 5 passages): KEY over gap/coverage/salient/cosine: the 0.7-0.8 band holds
+# Fitted (dev, 5 passages; the 3-passage fit is within 0.07 per weight, same sweep): KEY over gap/coverage/salient/cosine: the 0.7-0.8 band holds
 # the key in 13 of 16 replies, >= 0.8 only 2 replies (1 holds it): the evidence rarely
 # earns 0.8. ANSWERABLE: salient and cosine up, rare and unknown words down (the other
 # features added nothing). DECLINE_BELOW 0.65, the middle of the flat stretch
