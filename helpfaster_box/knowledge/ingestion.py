@@ -33,7 +33,7 @@ from helpfaster_box.retrieval.index_files import IndexCorrupt
 from helpfaster_box.retrieval.registry import IndexRegistry
 from helpfaster_box.settings import Settings
 from helpfaster_box.store.db import Database
-from helpfaster_box.store.files import open_private, private_dir
+from helpfaster_box.store.files import fsync_dir, private_dir, write_durably
 
 log = logging.getLogger("helpfaster_box.knowledge")
 T = TypeVar("T")
@@ -173,9 +173,11 @@ class KnowledgeService:
         path = self.upload_path(chatbot_id, source_id)
         private_dir(path.parent)
         tmp = path.with_name(f".{source_id}.tmp")
-        with open_private(tmp) as fh:
-            fh.write(data)
+        # Durable before the source row is committed: after a power cut an acknowledged
+        # upload must not be an empty file that fails its ingestion.
+        write_durably(tmp, data)
         tmp.replace(path)
+        fsync_dir(path.parent)
 
     def _stop_parsing(self, source_id: str) -> bool:
         return self._closing or source_id in self._cancelled

@@ -23,7 +23,7 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 
-from helpfaster_box.store.files import open_private, private_dir
+from helpfaster_box.store.files import fsync_dir, private_dir, write_durably
 
 FORMAT_VERSION = 1
 META = "meta.json"
@@ -56,21 +56,6 @@ def _npy(array: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
-def _write_durably(path: Path, data: bytes | memoryview) -> None:
-    with open_private(path) as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def write(directory: Path, state: State) -> None:
     private_dir(directory)
     gen = secrets.token_hex(6)
@@ -85,7 +70,7 @@ def write(directory: Path, state: State) -> None:
     files: dict[str, dict[str, Any]] = {}
     for part, (ext, data) in blobs.items():
         name = f"{part}.{gen}.{ext}"
-        _write_durably(directory / name, data)
+        write_durably(directory / name, data)
         files[part] = {"name": name, "bytes": len(data), "crc32": zlib.crc32(data)}
     meta = {
         "format": FORMAT_VERSION,
@@ -99,9 +84,9 @@ def write(directory: Path, state: State) -> None:
         "files": files,
     }
     tmp = directory / f".{META}.{gen}.tmp"
-    _write_durably(tmp, json.dumps(meta, indent=1).encode())
+    write_durably(tmp, json.dumps(meta, indent=1).encode())
     os.replace(tmp, directory / META)
-    _fsync_dir(directory)
+    fsync_dir(directory)
     keep = {f["name"] for f in files.values()}
     for old in directory.iterdir():  # older generations and stray temp files
         if old.name not in keep and (_DATA_FILE.fullmatch(old.name) or old.name.startswith(f".{META}.")):

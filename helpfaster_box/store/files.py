@@ -54,6 +54,24 @@ def open_private(path: Path) -> BinaryIO:
     return os.fdopen(fd, "wb")
 
 
+def write_durably(path: Path, data: bytes | memoryview) -> None:
+    """Write a private file and fsync it: its bytes are on disk before anything that
+    points at it is committed (a power cut otherwise leaves it empty under its name)."""
+    with open_private(path) as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def fsync_dir(directory: Path) -> None:
+    """Make a rename or a new name in `directory` durable."""
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def make_private(path: Path) -> None:
     """0600 on an existing file (a database file another library created)."""
     if path.exists():
