@@ -36,6 +36,7 @@ from helpfaster_box.llm.engine import EngineOverloaded, PromptTooLong
 from helpfaster_box.observability.metrics import Metrics
 from helpfaster_box.settings import Settings
 from helpfaster_box.store.db import Database
+from helpfaster_box.webhooks import outbox
 
 log = logging.getLogger("helpfaster_box.chat")
 
@@ -362,18 +363,19 @@ class ChatService:
                 reply = bot.escalation_message or reply
             elif reason:
                 reply = f"{c.reply} {bot.escalation_message}".strip()
+            hooks = outbox.subscriptions(cur, org_id)  # once for the turn's events
             if conv is None:
                 conv = conv_q.create_conversation(
                     cur, org_id, bot_id, req.visitor, req.metadata, req.publishable_key_id
                 )
-                emit(cur, conv, "conversation.created", conversation_out(conv, []))
+                emit(cur, conv, "conversation.created", conversation_out(conv, []), hooks)
             user = conv_q.add_message(
                 cur,
                 conv,
                 {"role": "user", "content": req.message, "visitor": req.visitor, "metadata": req.metadata},
                 qvec,
             )
-            emit(cur, conv, "message.sent", message_event(conv, user))
+            emit(cur, conv, "message.sent", message_event(conv, user), hooks)
             has_lead = leads.capture(cur, conv, details)
             if not has_lead and leads.should_ask(cur, bot.lead_capture, conv["id"], req.message):
                 reply = f"{reply}\n\n{leads.ASK_MESSAGE}"
@@ -394,15 +396,16 @@ class ChatService:
                     "confidence": c.confidence,
                     "decline_reason": None if c.answered else c.decline_reason,
                 },
+                streak=streak,  # conv is now the row as updated: no re-read at the end
             )
-            conv_q.set_unanswered_streak(cur, conv["id"], streak)
             if reason:
                 escalate_in(cur, org_id, conv["id"], reason)
-            emit(cur, conv, "message.sent", message_event(conv, assistant))
-            final = conv_q.must_get(cur, org_id, conv["id"])
-            return final, assistant
+                conv = conv_q.must_get(cur, org_id, conv["id"])
+            emit(cur, conv, "message.sent", message_event(conv, assistant), hooks)
+            return conv, assistant
 
-        final, assistant = await self.db.awrite(write)
+        # Changes no cached read (chatbots, publishable keys): the bot stays cached across turns.
+        final, assistant = await self.db.awrite(write, keeps_cached=True)
         return ChatReply(
             reply=reply,
             sources=[SourceRef(title=s.title, url=s.url, snippet=s.snippet) for s in sources],

@@ -9,7 +9,7 @@ from typing import Any
 import duckdb
 import numpy as np
 
-from helpfaster_box.store.db import decode_json, row_as_dict, rows_as_dicts, scalar
+from helpfaster_box.store.db import decode_json, row_as_dict, rows_as_dicts
 from helpfaster_box.store.ids import new_id, utcnow
 from helpfaster_box.store.pagination import created_between, page
 
@@ -85,21 +85,30 @@ def add_message(
     conv: dict[str, Any],
     fields: dict[str, Any],
     vector: np.ndarray | None = None,
+    *,
+    streak: int | None = None,
 ) -> dict[str, Any]:
     """Append a message and bump the conversation's counters, in the caller's transaction.
-    A visitor question's embedding (``vector``) is kept beside it for topics and gaps."""
-    seq = scalar(
-        cur,
-        "UPDATE conversations SET message_count = message_count + 1, updated_at = ? WHERE id = ? "
-        "RETURNING message_count",
-        [utcnow(), conv["id"]],
+    A visitor question's embedding (``vector``) is kept beside it for topics and gaps.
+    ``streak``: set the conversation's unanswered streak in the same statement (a bot reply).
+    ``conv`` is updated in place to the conversation row as it is now (counters, status),
+    so the caller need not read it again."""
+    now = utcnow()
+    streak_sql = ", unanswered_streak = $streak" if streak is not None else ""
+    updated = row_as_dict(
+        cur.execute(
+            f"UPDATE conversations SET message_count = message_count + 1, updated_at = $now{streak_sql} "
+            "WHERE id = $id RETURNING *",
+            {"now": now, "id": conv["id"], **({"streak": streak} if streak is not None else {})},
+        )
     )
+    assert updated is not None, conv["id"]
     row = {
         "id": new_id("msg"),
         "org_id": conv["org_id"],
         "chatbot_id": conv["chatbot_id"],
         "conversation_id": conv["id"],
-        "seq": seq,
+        "seq": updated["message_count"],
         "sources": None,
         "answered": None,
         "answer_mode": None,
@@ -127,6 +136,7 @@ def add_message(
             "INSERT INTO message_vectors (message_id, chatbot_id, embedding) VALUES (?, ?, ?)",
             [row["id"], conv["chatbot_id"], np.asarray(vector, dtype=np.float32).tolist()],
         )
+    conv.update(_decode(updated) or {})
     return row
 
 
