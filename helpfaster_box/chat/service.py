@@ -325,6 +325,22 @@ class ChatService:
             )
         return out
 
+    @staticmethod
+    def _reply_fields(c: Composed, reply: str, sources: list[SourceRef], latency_ms: int) -> dict[str, Any]:
+        return {
+            "role": "assistant",
+            "content": reply,
+            "sources": [msgspec.to_builtins(s) for s in sources],
+            "answered": c.answered,
+            "answer_mode": c.mode,
+            "prompt_tokens": c.prompt_tokens,
+            "completion_tokens": c.completion_tokens,
+            "latency_ms": latency_ms,
+            "ttft_ms": c.ttft_ms,
+            "confidence": c.confidence,
+            "decline_reason": None if c.answered else c.decline_reason,
+        }
+
     async def _store(
         self,
         org_id: str,
@@ -369,35 +385,24 @@ class ChatService:
                     cur, org_id, bot_id, req.visitor, req.metadata, req.publishable_key_id
                 )
                 emit(cur, conv, "conversation.created", conversation_out(conv, []), hooks)
-            user = conv_q.add_message(
-                cur,
-                conv,
-                {"role": "user", "content": req.message, "visitor": req.visitor, "metadata": req.metadata},
-                qvec,
-            )
+            # Both messages go in with one INSERT and one counter UPDATE at the end; the
+            # events are emitted in their order (created, the question, a lead, the reply).
+            count = conv["message_count"]
+            user_fields = {
+                "role": "user",
+                "content": req.message,
+                "visitor": req.visitor,
+                "metadata": req.metadata,
+            }
+            user = conv_q.message_row(conv, user_fields, count + 1)
             emit(cur, conv, "message.sent", message_event(conv, user), hooks)
             has_lead = leads.capture(cur, conv, details)
-            if not has_lead and leads.should_ask(cur, bot.lead_capture, conv["id"], req.message):
+            if not has_lead and leads.should_ask(cur, bot.lead_capture, conv["id"], req.message, pending=1):
                 reply = f"{reply}\n\n{leads.ASK_MESSAGE}"
             src_q.set_unit_vectors(cur, c.unit_vectors)  # what this turn embedded, kept
-            assistant = conv_q.add_message(
-                cur,
-                conv,
-                {
-                    "role": "assistant",
-                    "content": reply,
-                    "sources": [msgspec.to_builtins(s) for s in sources],
-                    "answered": c.answered,
-                    "answer_mode": c.mode,
-                    "prompt_tokens": c.prompt_tokens,
-                    "completion_tokens": c.completion_tokens,
-                    "latency_ms": latency_ms,
-                    "ttft_ms": c.ttft_ms,
-                    "confidence": c.confidence,
-                    "decline_reason": None if c.answered else c.decline_reason,
-                },
-                streak=streak,  # conv is now the row as updated: no re-read at the end
-            )
+            assistant = conv_q.message_row(conv, self._reply_fields(c, reply, sources, latency_ms), count + 2)
+            conv_q.insert_messages(cur, conv, [user, assistant], qvec)
+            conv_q.count_messages(cur, conv, 2, streak)  # conv is now the row as updated
             if reason:
                 escalate_in(cur, org_id, conv["id"], reason)
                 conv = conv_q.must_get(cur, org_id, conv["id"])
