@@ -410,7 +410,11 @@ class ChatService:
             return conv, assistant
 
         # Changes no cached read (chatbots, publishable keys): the bot stays cached across turns.
-        final, assistant = await self.db.awrite(write, keeps_cached=True)
+        try:
+            final, assistant = await self.db.awrite(write, keeps_cached=True)
+        finally:
+            if c.unit_vectors and self.knowledge is not None:  # the rows cached are without them
+                self.knowledge.unit_cache.forget({chunk for chunk, _, _ in c.unit_vectors})
         return ChatReply(
             reply=reply,
             sources=[SourceRef(title=s.title, url=s.url, snippet=s.snippet) for s in sources],
