@@ -18,7 +18,7 @@ middleware (`web/observe.py`), so error responses rendered by the exception hand
   the request's rate-limit decision in the scope state; they are added here instead of
   in a send wrapper of its own (one wrapper per request instead of three; with the
   before_send hook gone and dependencies resolved without a task group, bench_http app
-  CPU went from ~544 to ~340 us a request, see tests/bench/README.md).
+  CPU went from ~513-544 to ~330-490 us a request, see tests/bench/README.md).
 """
 
 from __future__ import annotations
