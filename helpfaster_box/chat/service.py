@@ -36,6 +36,7 @@ from helpfaster_box.llm.engine import EngineOverloaded, PromptTooLong
 from helpfaster_box.observability.metrics import Metrics
 from helpfaster_box.settings import Settings
 from helpfaster_box.store.db import Database
+from helpfaster_box.webhooks import outbox
 
 log = logging.getLogger("helpfaster_box.chat")
 
@@ -324,6 +325,22 @@ class ChatService:
             )
         return out
 
+    @staticmethod
+    def _reply_fields(c: Composed, reply: str, sources: list[SourceRef], latency_ms: int) -> dict[str, Any]:
+        return {
+            "role": "assistant",
+            "content": reply,
+            "sources": [msgspec.to_builtins(s) for s in sources],
+            "answered": c.answered,
+            "answer_mode": c.mode,
+            "prompt_tokens": c.prompt_tokens,
+            "completion_tokens": c.completion_tokens,
+            "latency_ms": latency_ms,
+            "ttft_ms": c.ttft_ms,
+            "confidence": c.confidence,
+            "decline_reason": None if c.answered else c.decline_reason,
+        }
+
     async def _store(
         self,
         org_id: str,
@@ -362,47 +379,42 @@ class ChatService:
                 reply = bot.escalation_message or reply
             elif reason:
                 reply = f"{c.reply} {bot.escalation_message}".strip()
+            hooks = outbox.subscriptions(cur, org_id)  # once for the turn's events
             if conv is None:
                 conv = conv_q.create_conversation(
                     cur, org_id, bot_id, req.visitor, req.metadata, req.publishable_key_id
                 )
-                emit(cur, conv, "conversation.created", conversation_out(conv, []))
-            user = conv_q.add_message(
-                cur,
-                conv,
-                {"role": "user", "content": req.message, "visitor": req.visitor, "metadata": req.metadata},
-                qvec,
-            )
-            emit(cur, conv, "message.sent", message_event(conv, user))
+                emit(cur, conv, "conversation.created", conversation_out(conv, []), hooks)
+            # Both messages go in with one INSERT and one counter UPDATE at the end; the
+            # events are emitted in their order (created, the question, a lead, the reply).
+            count = conv["message_count"]
+            user_fields = {
+                "role": "user",
+                "content": req.message,
+                "visitor": req.visitor,
+                "metadata": req.metadata,
+            }
+            user = conv_q.message_row(conv, user_fields, count + 1)
+            emit(cur, conv, "message.sent", message_event(conv, user), hooks)
             has_lead = leads.capture(cur, conv, details)
-            if not has_lead and leads.should_ask(cur, bot.lead_capture, conv["id"], req.message):
+            if not has_lead and leads.should_ask(cur, bot.lead_capture, conv["id"], req.message, pending=1):
                 reply = f"{reply}\n\n{leads.ASK_MESSAGE}"
             src_q.set_unit_vectors(cur, c.unit_vectors)  # what this turn embedded, kept
-            assistant = conv_q.add_message(
-                cur,
-                conv,
-                {
-                    "role": "assistant",
-                    "content": reply,
-                    "sources": [msgspec.to_builtins(s) for s in sources],
-                    "answered": c.answered,
-                    "answer_mode": c.mode,
-                    "prompt_tokens": c.prompt_tokens,
-                    "completion_tokens": c.completion_tokens,
-                    "latency_ms": latency_ms,
-                    "ttft_ms": c.ttft_ms,
-                    "confidence": c.confidence,
-                    "decline_reason": None if c.answered else c.decline_reason,
-                },
-            )
-            conv_q.set_unanswered_streak(cur, conv["id"], streak)
+            assistant = conv_q.message_row(conv, self._reply_fields(c, reply, sources, latency_ms), count + 2)
+            conv_q.insert_messages(cur, conv, [user, assistant], qvec)
+            conv_q.count_messages(cur, conv, 2, streak)  # conv is now the row as updated
             if reason:
                 escalate_in(cur, org_id, conv["id"], reason)
-            emit(cur, conv, "message.sent", message_event(conv, assistant))
-            final = conv_q.must_get(cur, org_id, conv["id"])
-            return final, assistant
+                conv = conv_q.must_get(cur, org_id, conv["id"])
+            emit(cur, conv, "message.sent", message_event(conv, assistant), hooks)
+            return conv, assistant
 
-        final, assistant = await self.db.awrite(write)
+        # Changes no cached read (chatbots, publishable keys): the bot stays cached across turns.
+        try:
+            final, assistant = await self.db.awrite(write, keeps_cached=True)
+        finally:
+            if c.unit_vectors and self.knowledge is not None:  # the rows cached are without them
+                self.knowledge.unit_cache.forget({chunk for chunk, _, _ in c.unit_vectors})
         return ChatReply(
             reply=reply,
             sources=[SourceRef(title=s.title, url=s.url, snippet=s.snippet) for s in sources],

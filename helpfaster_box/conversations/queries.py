@@ -9,7 +9,7 @@ from typing import Any
 import duckdb
 import numpy as np
 
-from helpfaster_box.store.db import decode_json, row_as_dict, rows_as_dicts, scalar
+from helpfaster_box.store.db import decode_json, row_as_dict, rows_as_dicts
 from helpfaster_box.store.ids import new_id, utcnow
 from helpfaster_box.store.pagination import created_between, page
 
@@ -87,14 +87,17 @@ def add_message(
     vector: np.ndarray | None = None,
 ) -> dict[str, Any]:
     """Append a message and bump the conversation's counters, in the caller's transaction.
-    A visitor question's embedding (``vector``) is kept beside it for topics and gaps."""
-    seq = scalar(
-        cur,
-        "UPDATE conversations SET message_count = message_count + 1, updated_at = ? WHERE id = ? "
-        "RETURNING message_count",
-        [utcnow(), conv["id"]],
-    )
-    row = {
+    A visitor question's embedding (``vector``) is kept beside it for topics and gaps.
+    ``conv`` is updated in place to the conversation row as it is now."""
+    count_messages(cur, conv, 1)
+    row = message_row(conv, fields, conv["message_count"])
+    insert_messages(cur, conv, [row], vector)
+    return row
+
+
+def message_row(conv: dict[str, Any], fields: dict[str, Any], seq: int) -> dict[str, Any]:
+    """A messages row (not written yet) at position ``seq`` of the conversation."""
+    return {
         "id": new_id("msg"),
         "org_id": conv["org_id"],
         "chatbot_id": conv["chatbot_id"],
@@ -118,16 +121,45 @@ def add_message(
         **fields,
         "created_at": utcnow(),
     }
-    params = {k: _json(v) if k in _JSON else v for k, v in row.items()}
-    cur.execute(
-        f"INSERT INTO messages ({', '.join(params)}) VALUES ({', '.join('$' + k for k in params)})", params
-    )
+
+
+def insert_messages(
+    cur: duckdb.DuckDBPyConnection,
+    conv: dict[str, Any],
+    rows: list[dict[str, Any]],
+    vector: np.ndarray | None,
+) -> None:
+    """Insert message rows in one statement; ``vector``: the first row's question embedding.
+    The caller counts them (`count_messages`)."""
+    cols = list(rows[0])
+    values = ", ".join("(" + ", ".join("?" for _ in cols) + ")" for _ in rows)
+    params = [_json(r[k]) if k in _JSON else r[k] for r in rows for k in cols]
+    cur.execute(f"INSERT INTO messages ({', '.join(cols)}) VALUES {values}", params)
     if vector is not None:
         cur.execute(
             "INSERT INTO message_vectors (message_id, chatbot_id, embedding) VALUES (?, ?, ?)",
-            [row["id"], conv["chatbot_id"], np.asarray(vector, dtype=np.float32).tolist()],
+            [rows[0]["id"], conv["chatbot_id"], np.asarray(vector, dtype=np.float32).tolist()],
         )
-    return row
+
+
+def count_messages(
+    cur: duckdb.DuckDBPyConnection, conv: dict[str, Any], added: int, streak: int | None = None
+) -> None:
+    """Bump the conversation's message count by ``added`` (and set its unanswered streak) in
+    one statement; ``conv`` is updated in place to the row as it is now (no re-read)."""
+    streak_sql = ", unanswered_streak = $streak" if streak is not None else ""
+    params: dict[str, Any] = {"added": added, "now": utcnow(), "id": conv["id"]}
+    if streak is not None:
+        params["streak"] = streak
+    updated = row_as_dict(
+        cur.execute(
+            f"UPDATE conversations SET message_count = message_count + $added, updated_at = $now{streak_sql} "
+            "WHERE id = $id RETURNING *",
+            params,
+        )
+    )
+    assert updated is not None, conv["id"]
+    conv.update(_decode(updated) or {})
 
 
 def set_status(cur: duckdb.DuckDBPyConnection, conv_id: str, status: str) -> None:

@@ -32,8 +32,16 @@ from helpfaster_box.store.db import Database
 from helpfaster_box.webhooks import outbox
 
 
-def emit(cur: duckdb.DuckDBPyConnection, conv: dict[str, Any], event_type: str, data: Any) -> None:
-    outbox.emit(cur, org_id=conv["org_id"], chatbot_id=conv["chatbot_id"], type=event_type, data=data)
+def emit(
+    cur: duckdb.DuckDBPyConnection,
+    conv: dict[str, Any],
+    event_type: str,
+    data: Any,
+    hooks: outbox.Subscriptions | None = None,
+) -> None:
+    outbox.emit(
+        cur, org_id=conv["org_id"], chatbot_id=conv["chatbot_id"], type=event_type, data=data, hooks=hooks
+    )
 
 
 def escalate_in(

@@ -115,7 +115,7 @@ class DashboardSessionController(Controller):
         SameSite=Strict, Secure over https); send `csrfToken` as `x-csrf-token` on writes."""
         state = request.app.state
         auth = await authenticate(state, data.api_key)
-        rl_headers = rate_limit(state, auth.org_id, settings.rate_limit_for(auth.plan))
+        rl_headers = rate_limit(state, auth.org_id, settings.rate_limit_for(auth.plan)).headers()
         out, token = await service.sign_in(db, settings, auth.key_id)
         return Response(out, status_code=201, cookies=[_session_cookie(request, token)], headers=rl_headers)
 

@@ -27,6 +27,7 @@ from helpfaster_box.knowledge import chunker, parsers, sandbox
 from helpfaster_box.knowledge import queries as src_q
 from helpfaster_box.knowledge.fetch import FetchError, fetch_url
 from helpfaster_box.knowledge.jobs import FairJobs
+from helpfaster_box.knowledge.unit_cache import UnitCache
 from helpfaster_box.knowledge.units import head, unit_pieces, units
 from helpfaster_box.observability.metrics import Metrics
 from helpfaster_box.retrieval.index_files import IndexCorrupt
@@ -90,6 +91,7 @@ class KnowledgeService:
         self.uploads = settings.data_path / "uploads"
         private_dir(self.uploads)
         self.indexes = IndexRegistry(settings.data_path / "indexes", embedder.dim)
+        self.unit_cache = UnitCache(lambda: db.generation)  # answer units of hot chunks
         # Ingestion and index removals share one worker so index changes never interleave.
         self._queue = FairJobs()
         self._limits = sandbox.Limits(
@@ -369,7 +371,7 @@ class KnowledgeService:
     def units_of(self, chunk_ids: list[int]) -> dict[int, src_q.UnitRows]:
         """The stored answer units of these chunks with their vectors (chunks ingested
         before migration 010 have none: chat embeds theirs on the fly)."""
-        return self.db.read(src_q.units_of_chunks, chunk_ids)
+        return self.unit_cache.get(chunk_ids, functools.partial(self.db.read, src_q.units_of_chunks))
 
     def search(self, chatbot_id: str, query: str, k: int, qvec: np.ndarray | None = None) -> list[Hit]:
         """Hybrid search; runs in a worker thread (embedding is CPU work). Pass the query's

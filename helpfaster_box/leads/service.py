@@ -50,15 +50,19 @@ def capture(cur: duckdb.DuckDBPyConnection, conv: dict[str, Any], details: dict[
     return lead is not None
 
 
-def should_ask(cur: duckdb.DuckDBPyConnection, capture: LeadCapture, conv_id: str, message: str) -> bool:
+def should_ask(
+    cur: duckdb.DuckDBPyConnection, capture: LeadCapture, conv_id: str, message: str, pending: int = 0
+) -> bool:
     """Ask for contact details once per conversation: after N visitor messages or on intent.
-    Marks the conversation as asked when it says yes."""
+    Marks the conversation as asked when it says yes. ``pending``: visitor messages this
+    transaction adds but has not inserted yet (the chat turn inserts its question and
+    reply at the end, in one statement)."""
     if not capture.enabled:
         return False
     state = leads_q.ask_state(cur, conv_id)
     if state is None or state[0] is not None or state[1]:
         return False
-    user_messages = state[2]
+    user_messages = state[2] + pending
     after = capture.ask_after_messages
     ask = (capture.on_intent and contacts.shows_intent(message)) or (after > 0 and user_messages >= after)
     if ask:

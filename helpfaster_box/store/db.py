@@ -91,8 +91,13 @@ class Database:
     def read(self, fn: Callable[..., T], *args: Any) -> T:
         return fn(self.cursor(), *args)
 
-    def write(self, fn: Callable[..., T], *args: Any) -> T:
-        """Run fn(cursor, *args) in one transaction; all or nothing."""
+    def write(self, fn: Callable[..., T], *args: Any, keeps_cached: bool = False) -> T:
+        """Run fn(cursor, *args) in one transaction; all or nothing.
+
+        ``keeps_cached``: the write changes nothing an `aread_cached` read returns (the
+        chatbots and publishable keys tables), so those stay cached. The chat turn says so:
+        it writes conversations, messages, leads, webhook events and unit vectors, and it
+        used to empty the cache for every turn, so each turn re-read its chatbot."""
         with self._write_lock:
             cur = self.cursor()
             cur.begin()
@@ -102,22 +107,24 @@ class Database:
                 cur.rollback()
                 raise
             cur.commit()
-            self.generation += 1
+            if not keeps_cached:
+                self.generation += 1
             return result
 
     # -- async API (request handlers) ----------------------------------------
     async def aread(self, fn: Callable[..., T], *args: Any) -> T:
         return await asyncio.to_thread(self.read, fn, *args)
 
-    async def awrite(self, fn: Callable[..., T], *args: Any) -> T:
-        return await asyncio.to_thread(self.write, fn, *args)
+    async def awrite(self, fn: Callable[..., T], *args: Any, keeps_cached: bool = False) -> T:
+        return await asyncio.to_thread(self.write, fn, *args, keeps_cached=keeps_cached)
 
     async def aread_cached(self, key: Hashable, fn: Callable[..., T], *args: Any) -> T:
         """A read served from memory until the next write commits.
 
         For hot, small reads (a chatbot, a page of chatbots): a DuckDB query costs
         about a millisecond, a dict lookup on the event loop nothing. Callers must
-        treat the result as read-only.
+        treat the result as read-only. Only for reads of tables that no write made with
+        `keeps_cached=True` changes (today: chatbots, publishable keys).
         """
         hit = self._cache.get(key)
         if hit is not None and hit[0] == self.generation:

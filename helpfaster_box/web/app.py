@@ -30,10 +30,9 @@ from helpfaster_box.web.assets import assets_router, load_assets
 from helpfaster_box.web.auth import KeyCache, auth_middleware
 from helpfaster_box.web.bodies import CheckedRequest
 from helpfaster_box.web.control import backup as control_backup
-from helpfaster_box.web.deps import DEPENDENCIES
+from helpfaster_box.web.deps import DEPENDENCIES, resolve_in_turn
 from helpfaster_box.web.docs import docs_assets_router, openapi_config, openapi_json
 from helpfaster_box.web.errors import handle_exception
-from helpfaster_box.web.headers import add_response_headers
 from helpfaster_box.web.health import health
 from helpfaster_box.web.metrics import metrics_endpoint, register_gauges
 from helpfaster_box.web.observe import observe
@@ -159,7 +158,6 @@ def create_app(settings: Settings) -> Litestar:
         lifespan=[lifespan],
         state=state,
         exception_handlers={Exception: handle_exception},
-        before_send=[add_response_headers],
         openapi_config=openapi_config(__version__),
         request_max_body_size=settings.max_request_bytes,
         request_class=CheckedRequest,
@@ -167,6 +165,8 @@ def create_app(settings: Settings) -> Litestar:
         debug=False,
     )
     register_gauges(app.state.metrics, app.state)
-    # Outermost: sees every response (404s and crashes included) with its final status.
+    resolve_in_turn(app)
+    # Outermost: sees every response (404s and crashes included) with its final status, and
+    # adds the security/CORS/rate-limit headers to each (web/headers.py).
     app.asgi_handler = observe(app.asgi_handler, app.state.metrics, settings.trusted_proxies)
     return app

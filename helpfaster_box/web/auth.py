@@ -22,9 +22,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from litestar.connection import ASGIConnection
-from litestar.datastructures import MutableScopeHeaders
 from litestar.handlers.base import BaseRouteHandler
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from litestar.types import ASGIApp, Receive, Scope, Send
 
 from helpfaster_box.errors import Forbidden, RateLimited, Unauthorized
 from helpfaster_box.keys import queries as keys_q
@@ -32,6 +31,8 @@ from helpfaster_box.keys import service as keys_service
 from helpfaster_box.keys.sessions import csrf_matches
 from helpfaster_box.web import publishable
 from helpfaster_box.web.errors import UnsupportedMediaType
+from helpfaster_box.web.headers import RATE_LIMIT_STATE
+from helpfaster_box.web.ratelimit import Decision
 
 PUBLIC_PATHS = ("/v1/health", "/v1/openapi.json", "/v1/docs")
 BODY_METHODS = (b"POST", b"PUT", b"PATCH")
@@ -163,19 +164,18 @@ async def authenticate_session(
     )
 
 
-def rate_limit(state: Any, bucket: str, limit: int, plan: str = "widget") -> dict[str, str]:
-    """Count one request against `bucket`; the X-RateLimit-* headers, or RateLimited."""
-    decision = state.rate_limiter.hit(bucket, limit)
-    rl_headers = decision.headers()
+def rate_limit(state: Any, bucket: str, limit: int, plan: str = "widget") -> Decision:
+    """Count one request against `bucket`: the decision (for its X-RateLimit-* headers), or RateLimited."""
+    decision: Decision = state.rate_limiter.hit(bucket, limit)
     if not decision.allowed:
         state.metrics.rate_limited.labels(plan).inc()
         retry = str(decision.retry_after)  # when the next slot frees (sliding window)
         raise RateLimited(
             f"Rate limit of {limit} requests per minute exceeded; retry in {retry} s.",
             retry_after_s=decision.retry_after,
-            headers={**rl_headers, "Retry-After": retry},
+            headers={**decision.headers(), "Retry-After": retry},
         )
-    return rl_headers
+    return decision
 
 
 async def authenticate_publishable(
@@ -193,19 +193,19 @@ async def authenticate_publishable(
     )
 
 
-def limits(scope: Scope, state: Any, auth: AuthContext) -> dict[str, str]:
+def limits(scope: Scope, state: Any, auth: AuthContext) -> Decision:
     """The org's plan limit; for a widget key first a per-visitor one (key + client address).
 
     The address is the TCP peer's: behind a reverse proxy every visitor shares the
     proxy's address, so raise `widget_rate_limit` there.
     """
-    visitor: dict[str, str] | None = None
+    visitor: Decision | None = None
     if auth.publishable_key_id is not None:
         client = (scope.get("client") or ("unknown", 0))[0]
         bucket = f"{auth.publishable_key_id}|{client}"
         visitor = rate_limit(state, bucket, state.settings.widget_rate_limit)
     org = rate_limit(state, auth.org_id, state.settings.rate_limit_for(auth.plan), auth.plan)
-    if visitor is not None and int(visitor["X-RateLimit-Remaining"]) < int(org["X-RateLimit-Remaining"]):
+    if visitor is not None and visitor.remaining < org.remaining:
         return visitor
     return org
 
@@ -255,21 +255,17 @@ def auth_middleware(app: ASGIApp) -> ASGIApp:
             await app(scope, receive, send)
             return
         auth = await credentials(scope, state, headers, method)
-        rl_headers = limits(scope, state, auth)
+        decision = limits(scope, state, auth)
         try:
             check_content_type(scope, headers)
         except UnsupportedMediaType as exc:
-            exc.headers.update(rl_headers)
+            exc.headers.update(decision.headers())
             raise
-        scope.setdefault("state", {})["auth"] = auth
-
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                out = MutableScopeHeaders.from_message(message)
-                for name, value in rl_headers.items():
-                    out[name] = value
-            await send(message)
-
-        await app(scope, receive, send_with_headers)
+        request_state = scope.setdefault("state", {})
+        request_state["auth"] = auth
+        # Added to the response by the outer middleware (web/observe.py, web/headers.py):
+        # no send wrapper of our own.
+        request_state[RATE_LIMIT_STATE] = decision.raw_headers()
+        await app(scope, receive, send)
 
     return middleware

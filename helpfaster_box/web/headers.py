@@ -1,5 +1,6 @@
-"""Security and CORS headers on every response (a `before_send` hook, so error
-responses rendered by the exception handler get them too).
+"""Security, CORS and rate-limit headers on every response, added by the one outer ASGI
+middleware (`web/observe.py`), so error responses rendered by the exception handler,
+404s of unknown paths and CORS preflights get them too.
 
 - Dashboard (`/`, `/static/...`): a strict Content-Security-Policy. Every script is
   a same-origin ES module and every style a same-origin stylesheet, so no inline
@@ -13,11 +14,17 @@ responses rendered by the exception handler get them too).
 - Everything: `X-Content-Type-Options: nosniff`, `Referrer-Policy: same-origin`.
 - CORS: `Access-Control-Allow-Origin` only for the origin `web/publishable.py`
   accepted for this request; every `/v1` answer varies on `Origin`.
+- `X-RateLimit-*`: the auth middleware (`web/auth.py`) leaves the raw header tuples of
+  the request's rate-limit decision in the scope state; they are added here instead of
+  in a send wrapper of its own (one wrapper per request instead of three; with the
+  before_send hook gone and dependencies resolved without a task group, bench_http app
+  CPU went from ~513-544 to ~330-490 us a request, see tests/bench/README.md).
 """
 
 from __future__ import annotations
 
-from litestar.types import Message, Scope
+from collections.abc import Iterable
+from typing import Any
 
 from helpfaster_box.web.publishable import CORS_STATE
 
@@ -70,18 +77,35 @@ def _security_for(path: str) -> tuple[tuple[bytes, bytes], ...]:
     return _API if path.startswith("/v1") else _DASHBOARD
 
 
-async def add_response_headers(message: Message, scope: Scope) -> None:
-    if message["type"] != "http.response.start":
-        return
-    path = scope.get("path", "")
-    headers = list(message.get("headers") or ())
-    present = {name.lower() for name, _ in headers}
-    headers += [h for h in _security_for(path) if h[0] not in present]
+RATE_LIMIT_STATE = "rate_limit_headers"  # raw (name, value) tuples, set by web/auth.py
+
+
+def response_headers(
+    headers: Iterable[tuple[bytes, bytes]], path: str, state: dict[str, Any]
+) -> list[tuple[bytes, bytes]]:
+    """`headers` (the response's own, raw) with the security, CORS and rate-limit ones added.
+
+    The response's own security headers win (a route may set its own policy); the
+    rate-limit and CORS headers replace any of the same name.
+    """
+    out = list(headers)
+    present = {name.lower() for name, _ in out}
+    out += [h for h in _security_for(path) if h[0] not in present]
+    limits = state.get(RATE_LIMIT_STATE)
+    if limits:
+        out = _replaced(out, limits, present)
     if path.startswith("/v1"):
-        headers.append(_VARY)
-        origin = (scope.get("state") or {}).get(CORS_STATE)
+        out.append(_VARY)
+        origin = state.get(CORS_STATE)
         if origin:
-            cors = _encoded(cors_headers(origin))
-            names = {name for name, _ in cors}
-            headers = [h for h in headers if h[0].lower() not in names] + list(cors)
-    message["headers"] = headers
+            out = _replaced(out, _encoded(cors_headers(origin)), present)
+    return out
+
+
+def _replaced(
+    headers: list[tuple[bytes, bytes]], extra: tuple[tuple[bytes, bytes], ...], present: set[bytes]
+) -> list[tuple[bytes, bytes]]:
+    names = {name for name, _ in extra}
+    if names & present:  # rare: only then is the list filtered
+        headers = [h for h in headers if h[0].lower() not in names]
+    return headers + list(extra)

@@ -1,4 +1,5 @@
-"""The outermost layer of every HTTP request: request id, access line, request metrics.
+"""The outermost layer of every HTTP request: request id, access line, request metrics,
+and the security, CORS and rate-limit response headers (`web/headers.py`).
 
 It wraps Litestar's own ASGI handler (routing + the exception handler), so it sees
 every response the box sends — 404s of unknown paths, 401s from the auth middleware,
@@ -31,6 +32,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from helpfaster_box.observability import logs
 from helpfaster_box.observability.metrics import Metrics
+from helpfaster_box.web.headers import response_headers
 
 access_log = logging.getLogger("helpfaster_box.access")
 
@@ -62,14 +64,18 @@ def observe(app: ASGIApp, metrics: Metrics, trusted_proxies: list[str]) -> ASGIA
         rid = request_id_of(scope["headers"])
         header = (b"x-request-id", rid.encode())
         token = logs.request_id.set(rid)
-        scope.setdefault("state", {})["request_id"] = rid
+        state = scope.setdefault("state", {})
+        state["request_id"] = rid
+        path = scope["path"]
         status = 500  # a handler that dies before answering is a 500 to the client
 
         async def send_with_id(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                message["headers"] = [*message.get("headers", ()), header]
+                headers = response_headers(message.get("headers") or (), path, state)
+                headers.append(header)
+                message["headers"] = headers
             await send(message)
 
         try:
@@ -81,7 +87,7 @@ def observe(app: ASGIApp, metrics: Metrics, trusted_proxies: list[str]) -> ASGIA
             route = route or UNMATCHED
             metrics.http_request(method, route, status, elapsed)
             if access_log.isEnabledFor(logging.INFO):
-                auth = scope["state"].get("auth")
+                auth = state.get("auth")
                 access_log.info(
                     "%s %s %d %.1f ms",
                     method,

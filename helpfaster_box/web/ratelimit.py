@@ -41,6 +41,14 @@ class Decision:
             "X-RateLimit-Reset": str(max(1, math.ceil(self.reset_s))),
         }
 
+    def raw_headers(self) -> tuple[tuple[bytes, bytes], ...]:
+        """The same headers as raw ASGI tuples (added to every response by web/observe.py)."""
+        return (
+            (b"x-ratelimit-limit", str(self.limit).encode()),
+            (b"x-ratelimit-remaining", str(self.remaining).encode()),
+            (b"x-ratelimit-reset", str(max(1, math.ceil(self.reset_s))).encode()),
+        )
+
     @property
     def retry_after(self) -> int:
         return max(1, math.ceil(self.retry_s))

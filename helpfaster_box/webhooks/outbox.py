@@ -76,21 +76,39 @@ def insert_deliveries(cur: duckdb.DuckDBPyConnection, pairs: list[tuple[str, str
     return ids
 
 
-def emit(cur: duckdb.DuckDBPyConnection, *, org_id: str, chatbot_id: str | None, type: str, data: Any) -> str:
+Subscriptions = list[tuple[Any, Any, Any]]  # (enabled, events, chatbot_ids) of the org's enabled endpoints
+
+
+def subscriptions(cur: duckdb.DuckDBPyConnection, org_id: str) -> Subscriptions:
+    """The org's enabled endpoints' filters: read once by a transaction that emits several
+    events (a chat turn emits three; one SELECT instead of three)."""
+    return cur.execute(
+        "SELECT enabled, events, chatbot_ids FROM webhooks WHERE org_id = $org AND enabled",
+        {"org": org_id},
+    ).fetchall()
+
+
+def emit(
+    cur: duckdb.DuckDBPyConnection,
+    *,
+    org_id: str,
+    chatbot_id: str | None,
+    type: str,
+    data: Any,
+    hooks: Subscriptions | None = None,
+) -> str:
     """Record an event for the org's subscribed endpoints; returns the event id.
 
     Call it with the cursor of the transaction that makes the change. ``data``
     is the object as its GET endpoint shows it (a dict or a msgspec Struct).
     An event no enabled endpoint subscribes to is not stored (the outbox exists
     for delivery, and /chat should not pay for writes nobody reads); its id is
-    still returned.
+    still returned. ``hooks``: `subscriptions()` read earlier in the same transaction.
     """
     if type not in EVENT_TYPES:
         raise ValueError(f"unknown webhook event type {type!r}; expected one of {EVENT_TYPES}")
-    hooks = cur.execute(
-        "SELECT enabled, events, chatbot_ids FROM webhooks WHERE org_id = $org AND enabled",
-        {"org": org_id},
-    ).fetchall()
+    if hooks is None:
+        hooks = subscriptions(cur, org_id)
     if not any(wants({"enabled": e, "events": ev, "chatbot_ids": b}, type, chatbot_id) for e, ev, b in hooks):
         return new_id("evt")
     return _insert_event(cur, org_id, chatbot_id, type, data, fanned_out=False)

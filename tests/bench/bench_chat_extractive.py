@@ -9,7 +9,10 @@ over HTTP on the same server, chatbot and questions. Prints one JSON line:
   >= 0.5 with 8);
 - warm-up: `--warmup` rounds of the questions first (default 3), see main();
 - chat_p50_ms_8 / chat_p99_ms_8: latency of a chat turn with 8 clients (target p99
-  <= 500 ms); the same for 1 client and for the searches.
+  <= 500 ms); the same for 1 client and for the searches;
+- cpu_ms_per_chat_N / cpu_ms_per_search_N: CPU time of this process (server and client
+  threads) per request, and cpu_ratio_8 = search CPU / chat CPU with 8 clients: what a
+  turn costs over its floor, much less moved by other jobs on a shared machine.
 
 The app runs under uvicorn in this process (as `serve` runs it: asyncio + h11) on a
 temp data dir with the real models; the chatbot holds a generated support corpus of
@@ -96,7 +99,8 @@ class Served:
 
 
 def drive(url: str, path: str, body_of, questions: list[str], clients: int) -> tuple[float, list[float]]:
-    """(requests/s, latencies in s) of POSTing each question once, spread over clients."""
+    """(requests/s, latencies in s) of POSTing each question once, spread over clients.
+    Adds the process CPU seconds it took (server and clients: one process) to CPU[path]."""
     latencies: list[float] = []
     lock = threading.Lock()
 
@@ -110,15 +114,17 @@ def drive(url: str, path: str, body_of, questions: list[str], clients: int) -> t
                     latencies.append(time.perf_counter() - t)
 
     threads = [threading.Thread(target=worker, args=(questions[i::clients],)) for i in range(clients)]
-    t = time.perf_counter()
+    t, cpu = time.perf_counter(), time.process_time()
     for th in threads:
         th.start()
     for th in threads:
         th.join()
+    CPU[path] = CPU.get(path, 0.0) + time.process_time() - cpu
     return len(questions) / (time.perf_counter() - t), latencies
 
 
 HEADERS: dict[str, str] = {}
+CPU: dict[str, float] = {}
 
 
 def pct(xs: list[float], p: float) -> float:
@@ -162,6 +168,7 @@ def main() -> None:
             drive(srv.url, chat_path, lambda q: {"message": q}, asked(), 2)
         out: dict[str, float] = {}
         for clients in (1, 8):
+            CPU.clear()
             chats, searches, chat_lat, search_lat = [], [], [], []
             for _ in range(args.rounds):
                 rps, lat = drive(srv.url, chat_path, lambda q: {"message": q}, asked(), clients)
@@ -179,9 +186,18 @@ def main() -> None:
                 f"chat_p99_ms_{clients}": round(pct(chat_lat, 0.99), 1),
                 f"search_p50_ms_{clients}": round(pct(search_lat, 0.5), 1),
                 f"search_p99_ms_{clients}": round(pct(search_lat, 0.99), 1),
+                # CPU of the whole process (server + the client threads) per request: less
+                # moved by other jobs on the machine than the rates are
+                f"cpu_ms_per_chat_{clients}": round(1000 * CPU[chat_path] / len(chat_lat), 1),
+                f"cpu_ms_per_search_{clients}": round(1000 * CPU[search_path] / len(search_lat), 1),
             }
             print(f"{clients} client(s): {out}", file=sys.stderr)
-    print(json.dumps({"bench": "chat_extractive", "ratio": out["ratio_8"], **out}))
+    cpu_ratio = out["cpu_ms_per_search_8"] / out["cpu_ms_per_chat_8"]
+    print(
+        json.dumps(
+            {"bench": "chat_extractive", "ratio": out["ratio_8"], "cpu_ratio_8": round(cpu_ratio, 3), **out}
+        )
+    )
 
 
 if __name__ == "__main__":
