@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import re
-import threading
 import time
 
 import httpx
 import pytest
+from support.receiver import Receiver
 from support.server import KEY_RE, assert_clean_stop
 
 pytestmark = pytest.mark.e2e
@@ -62,43 +62,6 @@ def test_serve_first_run_http_docs_and_clean_shutdown(tmp_path, servers):
     out = "".join(second.stdout)
     assert "Data directory" in out and second.url in out
     assert not KEY_RE.search(out) and "First start" not in out, out
-
-
-class Receiver:
-    """A webhook receiver on loopback that verifies every delivery with `standardwebhooks`."""
-
-    def __init__(self) -> None:
-        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
-        self.secret: str | None = None
-        self.events: list[dict] = []
-        self.unverified = 0
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                import json
-
-                from standardwebhooks import Webhook
-
-                body = self.rfile.read(int(self.headers["content-length"]))
-                try:
-                    receiver.events.append(Webhook(receiver.secret).verify(body, dict(self.headers)))
-                except Exception:
-                    receiver.unverified += 1
-                    receiver.events.append(json.loads(body))
-                self.send_response(204)
-                self.end_headers()
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def types(self) -> list[str]:
-        return [e["type"] for e in self.events]
 
 
 def test_appliance_end_to_end_with_models_webhooks_and_a_crash(tmp_path, servers):
@@ -159,7 +122,7 @@ def test_appliance_end_to_end_with_models_webhooks_and_a_crash(tmp_path, servers
         while len(receiver.events) < 4:  # conversation.created, lead.captured, 2x message.sent
             assert time.monotonic() < deadline, receiver.types()
             time.sleep(0.1)
-        assert receiver.unverified == 0
+        assert receiver.bad == []
         assert sorted(receiver.types()) == [
             "conversation.created",
             "lead.captured",

@@ -16,6 +16,7 @@ class Receiver:
         self.secret = ""
         self.lock = threading.Lock()
         self.by_id: dict[str, list[tuple[str, str]]] = defaultdict(list)  # id -> [(type, object id)]
+        self.events: list[dict] = []  # every verified delivery's payload, in arrival order
         self.bad: list[str] = []
         receiver = self
 
@@ -44,6 +45,11 @@ class Receiver:
             if event["id"] != headers["webhook-id"]:
                 self.bad.append(f"payload id {event['id']} under webhook-id {headers['webhook-id']}")
             self.by_id[headers["webhook-id"]].append((event["type"], event["data"]["id"]))
+            self.events.append(event)
+
+    def types(self) -> list[str]:
+        with self.lock:
+            return [e["type"] for e in self.events]
 
     def snapshot(self) -> dict[str, list[tuple[str, str]]]:
         with self.lock:
