@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import logging
 import multiprocessing
 import multiprocessing.connection
 import os
@@ -45,6 +46,7 @@ from typing import Any
 from helpfaster_box.knowledge import parsers
 from helpfaster_box.knowledge.parsers.base import MAX_PAGES
 
+log = logging.getLogger("helpfaster_box.knowledge")
 POLL_S = 0.1
 _PRELOAD = ["helpfaster_box.knowledge.parsers"]
 _context: Any = None
@@ -59,6 +61,45 @@ class Limits:
     memory_mb: int = 1024
     timeout_s: float = 120.0
     max_pages: int = MAX_PAGES
+
+
+# The names CPython's `popen_forkserver.Popen._launch` uses: 3.11 and CPython main have the same
+# code, which `_Popen._launch` copies. A Python whose launch uses other names changed it;
+# it then launches its own way (correct, only the slower child start above), never with a
+# copy of an older launch that may no longer fit its forkserver.
+_STOCK_LAUNCH_NAMES = frozenset(
+    [
+        "BytesIO",
+        "Finalize",
+        "_fds",
+        "_name",
+        "close_fds",
+        "connect_to_new_process",
+        "dump",
+        "dup",
+        "finalizer",
+        "forkserver",
+        "get_preparation_data",
+        "getbuffer",
+        "io",
+        "open",
+        "os",
+        "pid",
+        "read_signed",
+        "reduction",
+        "sentinel",
+        "set_spawning_popen",
+        "spawn",
+        "util",
+        "write",
+    ]
+)
+
+
+def launch_known() -> bool:
+    """Whether this Python's forkserver launch is the one `_Popen._launch` copies."""
+    names = popen_forkserver.Popen._launch.__code__.co_names  # type: ignore[attr-defined]
+    return frozenset(names) == _STOCK_LAUNCH_NAMES
 
 
 class _Popen(popen_forkserver.Popen):
@@ -86,8 +127,19 @@ class _Popen(popen_forkserver.Popen):
 
 class _Process(context.ForkServerProcess):
     @staticmethod
-    def _Popen(process_obj: Any) -> _Popen:
-        return _Popen(process_obj)
+    def _Popen(process_obj: Any) -> popen_forkserver.Popen:
+        if launch_known():
+            return _Popen(process_obj)
+        if not _warned:
+            _warned.append(True)
+            log.warning(
+                "this Python's multiprocessing forkserver launch is not the one HelpFaster Box "
+                "knows: parse children start the stock way (slower: they import the main script)"
+            )
+        return popen_forkserver.Popen(process_obj)
+
+
+_warned: list[bool] = []
 
 
 def _ctx() -> Any:

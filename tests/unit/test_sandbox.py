@@ -32,3 +32,31 @@ def test_a_parse_child_does_not_run_the_parents_main_script_again(tmp_path):
     done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert marker.read_text() == "x", "the main script ran again in a parse child"
+
+
+def test_a_python_whose_forkserver_launch_differs_gets_its_own_launch(monkeypatch):
+    # The override copies CPython's `Popen._launch` (the same code in 3.11 and in CPython main). A Python
+    # whose launch is other code must get that code (a slower child start, never a copy
+    # of an older launch that may no longer fit its forkserver).
+    from multiprocessing import popen_forkserver
+
+    from helpfaster_box.knowledge import sandbox
+
+    stock = popen_forkserver.Popen._launch
+    launched: list[str] = []
+
+    def other_launch(self, process_obj):  # stands for another CPython's launch
+        launched.append(process_obj.name)
+        stock(self, process_obj)
+
+    monkeypatch.setattr(popen_forkserver.Popen, "_launch", other_launch)
+    doc = sandbox.parse(b"# Hours\n\nOpen at 8.\n", "md", title_hint=None, limits=sandbox.Limits())
+    assert "Open at 8." in doc.sections[0].text
+    assert launched == ["parse"]
+
+
+def test_this_pythons_forkserver_launch_is_the_one_the_override_copies():
+    # Fails on a Python that changed it: the fast child start is then off (see above).
+    from helpfaster_box.knowledge import sandbox
+
+    assert sandbox.launch_known()
