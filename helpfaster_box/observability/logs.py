@@ -93,12 +93,16 @@ class LineWriter(logging.Handler):
     `SimpleQueue`) saved little: the GIL handoff per line, not the formatting (~7 us) or
     the record (~2 us), was the cost. The message is rendered and the request id
     captured on the caller's thread (the contextvar is not set in the writer). A hard
-    kill loses the access lines not yet written: at most `FLUSH_S` worth.
+    kill loses the access lines not yet written: at most `FLUSH_S` worth. While the
+    stream does not take lines (stderr into a pipe nobody reads), at most `MAX_PENDING`
+    wait (~6 MB of records, tracemalloc); later ones are dropped, and their count is
+    written as a warning once the stream moves again.
     """
 
     DEFERRED = frozenset({"helpfaster_box.access"})
     FLUSH_S = 0.05
     WAKE_AT = 1000
+    MAX_PENDING = 10_000
 
     def __init__(self, stream: Any, formatter: logging.Formatter) -> None:
         super().__init__()
@@ -107,6 +111,7 @@ class LineWriter(logging.Handler):
         self._pending: deque[logging.LogRecord] = deque()  # append/popleft are atomic
         self._wake = threading.Event()
         self._closing = False
+        self._dropped = 0  # access lines not queued because MAX_PENDING were waiting
         self._writer = threading.Thread(target=self._write_lines, name="log-writer", daemon=True)
         self._writer.start()
 
@@ -121,6 +126,9 @@ class LineWriter(logging.Handler):
                 self._write_pending(record)
             return True
         # The hot path: no lock (the deque is thread-safe), no wake-up of the writer.
+        if len(self._pending) >= self.MAX_PENDING:
+            self._dropped += 1
+            return True
         record.msg, record.args = record.getMessage(), None
         self._pending.append(record)
         if len(self._pending) >= self.WAKE_AT:
@@ -145,7 +153,10 @@ class LineWriter(logging.Handler):
         """Write the queued lines, then `last` (call with the lock held)."""
         lines = []
         count = len(self._pending)
-        for record in [*(self._pending.popleft() for _ in range(count)), *([last] if last else [])]:
+        records = [self._pending.popleft() for _ in range(count)]
+        if self._dropped:
+            records.append(self._dropped_note())
+        for record in [*records, *([last] if last else [])]:
             try:
                 lines.append(self.format(record))
             except Exception:
@@ -156,6 +167,11 @@ class LineWriter(logging.Handler):
                 self.stream.flush()
             except Exception:  # a closed stderr must not kill the writer
                 pass
+
+    def _dropped_note(self) -> logging.LogRecord:
+        dropped, self._dropped = self._dropped, 0
+        msg = f"{dropped} access lines dropped: the log stream did not take them in time"
+        return logging.LogRecord(__name__, logging.WARNING, __file__, 0, msg, None, None)
 
     def flush(self) -> None:
         with self.lock:  # type: ignore[union-attr]

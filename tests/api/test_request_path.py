@@ -7,6 +7,8 @@ from __future__ import annotations
 import io
 import json
 import logging
+import threading
+import time
 
 from litestar.routes import HTTPRoute
 
@@ -74,3 +76,38 @@ def test_serve_log_writer_keeps_every_line_in_order_with_its_request_id():
     assert lines[0]["request_id"] == "rid-1" and lines[0]["message"] == "line 0 of hf_live_[redacted]"
     assert [line["message"] for line in lines[2500:]] == ["written at once, after the queued lines", "after"]
     assert "request_id" not in lines[-1]
+
+
+def test_serve_log_writer_holds_a_bounded_queue_while_its_stream_is_stuck():
+    # stderr into a pipe nobody reads (a paused pager, a stalled journald): the writer thread
+    # blocks in write() while the event loop goes on queueing access lines. The queue is
+    # bounded: lines past it are dropped and counted, not held until memory runs out.
+    gate = threading.Event()
+
+    class Stuck(io.StringIO):
+        def write(self, s: str) -> int:
+            gate.wait(30)
+            return super().write(s)
+
+    stream = Stuck()
+    writer = LineWriter(stream, JsonFormatter())
+    access = logging.getLogger("helpfaster_box.access")
+    saved = (access.propagate, access.level)
+    access.addHandler(writer)
+    access.propagate, access.level = False, logging.INFO
+    total = LineWriter.MAX_PENDING * 3
+    try:
+        for i in range(total):
+            access.info("line %d", i)
+            if i == LineWriter.WAKE_AT:
+                time.sleep(0.2)  # the writer has taken a batch and is stuck writing it
+    finally:
+        access.removeHandler(writer)
+        access.propagate, access.level = saved
+        gate.set()
+        writer.close()
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    kept = [line for line in lines if line["logger"] == "helpfaster_box.access"]
+    assert len(kept) <= LineWriter.MAX_PENDING + LineWriter.WAKE_AT + 1
+    (note,) = [line for line in lines if line["logger"] != "helpfaster_box.access"]
+    assert note["level"] == "WARNING" and f"{total - len(kept)} access lines dropped" in note["message"]
