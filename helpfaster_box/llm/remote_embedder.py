@@ -25,7 +25,7 @@ from typing import Any, Self
 import httpx
 import numpy as np
 
-from helpfaster_box.llm.remote import EngineUnavailable
+from helpfaster_box.llm.remote_wire import EngineUnavailable
 from helpfaster_box.llm.tokenizer import LocalTokenizer
 
 # knowledge/chunker.py's over-estimate of WordPiece tokens (a word is 1, long words split).
