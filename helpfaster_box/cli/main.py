@@ -225,7 +225,7 @@ def keys_revoke(settings: Settings, key_id: str) -> None:
 @common_options
 def reindex(settings: Settings, chatbot_id: str | None, reembed: bool) -> None:
     """Rebuild the FAISS + BM25 indexes from the database (server stopped)."""
-    from helpfaster_box.knowledge.ingestion import reindex as rebuild
+    from helpfaster_box.knowledge.reindex import reindex as rebuild
 
     db = _open(settings)
     embedder = None

@@ -7,6 +7,7 @@ stopped at once when its source is deleted; a source is tried at most
 `ingest_max_attempts` times, crashes of the whole process included. The database is the
 truth: chunks and their vectors are written there first, then added to the chatbot's
 index, so an index that is missing, corrupt or out of step is rebuilt from the database.
+What is embedded for a chunk is passages.py; the offline rebuild (`reindex`) is reindex.py.
 """
 
 from __future__ import annotations
@@ -27,8 +28,8 @@ from helpfaster_box.knowledge import chunker, parsers, sandbox
 from helpfaster_box.knowledge import queries as src_q
 from helpfaster_box.knowledge.fetch import FetchError, fetch_url
 from helpfaster_box.knowledge.jobs import FairJobs
+from helpfaster_box.knowledge.passages import embed_passages, passage_text
 from helpfaster_box.knowledge.unit_cache import UnitCache
-from helpfaster_box.knowledge.units import head, unit_pieces, units
 from helpfaster_box.observability.metrics import Metrics
 from helpfaster_box.retrieval.index_files import IndexCorrupt
 from helpfaster_box.retrieval.registry import IndexRegistry
@@ -51,33 +52,6 @@ class Hit:
     score: float
     dense: float | None  # cosine similarity of the passage to the query
     exact: bool = False  # holds a rare identifier of the query (error code, path, command)
-
-
-def passage_text(section: str | None, text: str) -> str:
-    """What is embedded and indexed: the heading gives a chunk its context."""
-    return f"{section}\n{text}" if section else text
-
-
-def embed_passages(
-    embedder: Any, sections: list[str | None], texts: list[str]
-) -> tuple[np.ndarray, list[list[str]], list[np.ndarray]]:
-    """The passages' vectors, and per passage its answer units (`knowledge.units`) with
-    their vectors, read from the same forward pass (`Embedder.embed_spans`): storing a
-    vector per unit costs ingestion no extra model work. A unit cut off by the
-    embedder's 256-token window (rare: chunks are ≤ chunk_tokens) is embedded alone."""
-    cut = [unit_pieces(f"{s}\n" if s else "", t) for s, t in zip(sections, texts, strict=True)]
-    unit_texts = [units(t) for t in texts]
-    if hasattr(embedder, "embed_spans"):
-        vectors, parts = embedder.embed_spans([pieces for pieces, _ in cut])
-        unit_vectors = [part[which] for part, (_, which) in zip(parts, cut, strict=True)]
-    else:  # an embedder without span vectors: each unit on its own
-        vectors = embedder.embed([passage_text(s, t) for s, t in zip(sections, texts, strict=True)])
-        unit_vectors = [embedder.embed([head(u) for u in us]) for us in unit_texts]
-    for units_, vecs in zip(unit_texts, unit_vectors, strict=True):
-        lost = [i for i in range(len(units_)) if not np.any(vecs[i])]
-        if lost:
-            vecs[lost] = embedder.embed([head(units_[i]) for i in lost])
-    return vectors, unit_texts, unit_vectors
 
 
 class KnowledgeService:
@@ -412,48 +386,3 @@ class KnowledgeService:
 
 def _is_ingestion(job: Callable[[], None], service: KnowledgeService) -> bool:
     return isinstance(job, functools.partial) and job.func == service._ingest_safely
-
-
-def reindex(
-    settings: Settings,
-    db: Database,
-    chatbot_id: str | None = None,
-    embedder: Any = None,
-    log_fn: Callable[[str], Any] = log.info,
-) -> dict[str, int]:
-    """Rebuild chatbots' indexes from the database (the server must be stopped).
-
-    With an embedder, every chunk is embedded again first: needed after switching
-    to a different embedding model, whose vectors are not comparable.
-    """
-    bots = [chatbot_id] if chatbot_id else db.read(src_q.chatbots_with_chunks)
-    done: dict[str, int] = {}
-    registry: IndexRegistry | None = None
-    for bot in bots:
-        ids, vectors, sections, texts = db.read(src_q.all_chunks, bot)
-        passages = [passage_text(s, t) for s, t in zip(sections, texts, strict=False)]
-        if embedder is not None and len(ids):
-            vectors, unit_texts, unit_vectors = embed_passages(embedder, sections, texts)
-            owners = db.read(src_q.owners_of_chunks, [int(i) for i in ids])
-
-            db.write(_write_embeddings, ids, vectors, owners, unit_texts, unit_vectors)
-        if len(ids) == 0:
-            vectors = np.zeros((0, embedder.dim if embedder else 384), np.float32)
-        if registry is None:
-            registry = IndexRegistry(settings.data_path / "indexes", vectors.shape[1])
-        registry.rebuild(bot, ids, vectors, passages)
-        done[bot] = len(ids)
-        log_fn(f"{bot}: {len(ids)} chunks indexed")
-    return done
-
-
-def _write_embeddings(
-    cur: Any,
-    ids: np.ndarray,
-    vectors: np.ndarray,
-    owners: list[tuple[str, str]],
-    unit_texts: list[list[str]],
-    unit_vectors: list[np.ndarray],
-) -> None:
-    src_q.set_embeddings(cur, ids, vectors)
-    src_q.replace_units(cur, [int(i) for i in ids], owners, unit_texts, unit_vectors)

@@ -33,7 +33,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 from litestar.testing import TestClient
 from support.helpers import make_settings
 
-from helpfaster_box.knowledge.ingestion import passage_text
+from helpfaster_box.knowledge.passages import passage_text
 from helpfaster_box.organizations.service import bootstrap
 from helpfaster_box.web.app import create_app
 
