@@ -1,9 +1,11 @@
 """Answer composition that stays right with a tiny model.
 
-- sentences, snippets: the passage sentences that best match a question;
+- ranking: the passage sentences (answer units) that best match a question;
 - extractive answers: those sentences verbatim, no generation;
-- the grounding test: is a generated reply supported by the passages it was given?
-- the leak test: does a reply repeat the chatbot's instructions?
+- snippets: the part of a passage around the quoted sentences.
+
+What a word and a sentence are: lexicon.py. The guards on a generated reply
+(grounding, leaks): guards.py.
 """
 
 from __future__ import annotations
@@ -14,164 +16,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from helpfaster_box.chat.lexicon import WORD, content_words
 from helpfaster_box.knowledge.units import head, introduces, units
 
 __all__ = ["introduces", "units"]
 
-_SENTENCE = re.compile(r"(?<=[.!?:])\s+(?=[A-Z0-9\"'(`$/-])|\n+")
-_WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9_./:+-]*[A-Za-z0-9]|[A-Za-z0-9]")
-# Tokens a support bot must never invent: numbers, paths, flags, commands, versions.
-_EXACT = re.compile(r"\d|/|^-|_|\.[a-z]|::")
-STOPWORDS = frozenset(
-    [
-        "a",
-        "an",
-        "the",
-        "and",
-        "or",
-        "but",
-        "if",
-        "then",
-        "so",
-        "of",
-        "to",
-        "in",
-        "on",
-        "at",
-        "by",
-        "for",
-        "with",
-        "from",
-        "into",
-        "onto",
-        "as",
-        "is",
-        "are",
-        "was",
-        "were",
-        "be",
-        "been",
-        "being",
-        "it",
-        "its",
-        "this",
-        "that",
-        "these",
-        "those",
-        "there",
-        "here",
-        "you",
-        "your",
-        "yours",
-        "we",
-        "our",
-        "us",
-        "i",
-        "me",
-        "my",
-        "he",
-        "she",
-        "they",
-        "them",
-        "their",
-        "his",
-        "her",
-        "do",
-        "does",
-        "did",
-        "done",
-        "can",
-        "could",
-        "should",
-        "would",
-        "will",
-        "shall",
-        "may",
-        "might",
-        "must",
-        "not",
-        "no",
-        "yes",
-        "also",
-        "only",
-        "just",
-        "very",
-        "more",
-        "most",
-        "less",
-        "least",
-        "than",
-        "too",
-        "what",
-        "which",
-        "who",
-        "whom",
-        "whose",
-        "when",
-        "where",
-        "why",
-        "how",
-        "all",
-        "any",
-        "each",
-        "some",
-        "such",
-        "other",
-        "about",
-        "over",
-        "under",
-        "again",
-        "further",
-        "once",
-        "both",
-        "few",
-        "own",
-        "same",
-        "up",
-        "down",
-        "out",
-        "off",
-        "have",
-        "has",
-        "had",
-        "having",
-        "let",
-        "get",
-        "got",
-        "use",
-        "used",
-        "using",
-        "one",
-        "two",
-        "please",
-        "thanks",
-        "thank",
-        "hello",
-        "hi",
-        "make",
-        "makes",
-        "made",
-        "way",
-        "like",
-        "need",
-        "want",
-        "know",
-        "see",
-        "time",
-        "note",
-    ]
-)
-
 Embed = Callable[[list[str]], np.ndarray]
-
-
-def sentences(text: str) -> list[str]:
-    parts = [p.strip() for p in _SENTENCE.split(text)]
-    return [p for p in parts if len(p) > 1]
-
-
-def content_words(text: str) -> list[str]:
-    return [w for w in (m.group(0).lower() for m in _WORD.finditer(text)) if w not in STOPWORDS]
 
 
 def _overlap(query_words: set[str], sentence: str) -> float:
@@ -303,7 +153,7 @@ def _has_term(sentence: str) -> bool:
 
 
 def _fragment(sentence: str) -> bool:
-    return len(_WORD.findall(sentence)) < 6
+    return len(WORD.findall(sentence)) < 6
 
 
 NEIGHBOUR_GAP = 0.3  # up to 3 sentences: the answer often sits next to the best match
@@ -387,73 +237,3 @@ def snippet(passage: str, focus: list[str], max_chars: int = 500) -> str:
     prefix = "…" if lo > 0 else ""
     suffix = "…" if hi < len(passage) else ""
     return prefix + passage[lo:hi].strip() + suffix
-
-
-@dataclass(slots=True)
-class Grounding:
-    supported: bool
-    share: float  # content words of the reply found in the passages
-    unsupported: list[str]  # exact terms (numbers, paths, commands) not in the passages
-    reason: str
-
-
-_MARKUP = re.compile(r"</?passage\b|<\|im_(?:start|end)\|>", re.IGNORECASE)
-_CODE_SPAN = re.compile(r"`([^`\n]{2,200})`")
-_FLAG = re.compile(r"(?<![\w-])--?[A-Za-z][\w-]*")
-_SPACES = re.compile(r"\s+")
-
-
-def check_grounding(
-    reply: str, passages: Sequence[str], min_share: float = 0.8, question: str | None = None
-) -> Grounding:
-    """Is the reply made of the passages' words, with no invented exact terms?
-
-    Also unsupported: prompt markup echoed back, a `code span` (a command the visitor
-    would copy) that is not verbatim in the passages, a command-line flag the passages
-    lack, and, given the question, a reply that only restates the question.
-    """
-    words = content_words(reply)
-    if len(words) < 2:
-        return Grounding(False, 0.0, [], "empty or trivial reply")
-    source_text = " ".join(passages).lower()
-    source_flat = _SPACES.sub(" ", source_text)
-    source_words = set(content_words(source_text))
-    present = [w for w in words if w in source_words or w in source_text]
-    share = len(present) / len(words)
-    missing = {w for w in words if _EXACT.search(w) and w not in source_text}
-    missing |= {f.lower() for f in _FLAG.findall(reply) if f.lower() not in source_text}
-    missing |= {
-        c.strip()
-        for c in _CODE_SPAN.findall(reply)
-        if _SPACES.sub(" ", c.strip().lower().removeprefix("sudo ")) not in source_flat
-    }
-    exact_missing = sorted(missing)
-    if _MARKUP.search(reply):
-        return Grounding(False, share, exact_missing, "the reply echoes prompt markup")
-    if question is not None:
-        asked = set(content_words(question))
-        novel = [w for w in words if w not in asked]
-        if len(novel) < 2:
-            return Grounding(False, share, exact_missing, "the reply only restates the question")
-    if _repeats(reply):
-        return Grounding(False, share, exact_missing, "the reply repeats itself")
-    if exact_missing:
-        return Grounding(False, share, exact_missing, "exact terms not in the passages")
-    if share < min_share:
-        return Grounding(False, share, [], f"only {share:.0%} of its words are in the passages")
-    return Grounding(True, share, [], "supported")
-
-
-def _repeats(reply: str) -> bool:
-    parts = [s.lower() for s in sentences(reply) if len(s) > 12]
-    return len(parts) != len(set(parts))
-
-
-def leaks(reply: str, secret: str, ngram: int = 8) -> bool:
-    """True when the reply reproduces any ngram-word run of the secret (the instructions)."""
-    secret_words = _WORD.findall(secret.lower())
-    if len(secret_words) < ngram:
-        return bool(secret_words) and " ".join(secret_words) in " ".join(_WORD.findall(reply.lower()))
-    runs = {" ".join(secret_words[i : i + ngram]) for i in range(len(secret_words) - ngram + 1)}
-    reply_words = _WORD.findall(reply.lower())
-    return any(" ".join(reply_words[i : i + ngram]) in runs for i in range(len(reply_words) - ngram + 1))

@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from helpfaster_box.chat import answers
+from helpfaster_box.chat import answers, guards, lexicon
 from helpfaster_box.knowledge.ingestion import Hit
 from helpfaster_box.retrieval.lexical import tokenize
 
@@ -79,10 +79,10 @@ def coverage(question: str, text: str) -> float:
     """Share of the question's content words (plural folded, 6-letter prefixes:
     'installing' matches 'installation') found in the text; 1.0 for a question with
     no content word."""
-    asked = {_stem(w) for w in answers.content_words(question)}
+    asked = {_stem(w) for w in lexicon.content_words(question)}
     if not asked:
         return 1.0
-    have = {_stem(w) for w in answers.content_words(text)}
+    have = {_stem(w) for w in lexicon.content_words(text)}
     return len(asked & have) / len(asked)
 
 
@@ -151,7 +151,7 @@ def unknown_terms(knowledge: Any, bot_id: str, question: str) -> tuple[list[str]
     vocab = knowledge.indexes.get(bot_id).vocabulary()
     if vocab.size < MIN_VOCABULARY:  # a few pages: most words of any question are "unknown"
         return [], 0.0
-    words = [w for w in tokenize(question) if w not in answers.STOPWORDS]
+    words = [w for w in tokenize(question) if w not in lexicon.STOPWORDS]
     unknown = [w for w in words if not vocab.knows(w)]
     return unknown, len(unknown) / len(words) if words else 0.0
 
@@ -159,7 +159,7 @@ def unknown_terms(knowledge: Any, bot_id: str, question: str) -> tuple[list[str]
 def salient_terms(knowledge: Any, bot_id: str, question: str) -> list[tuple[str, float]]:
     """The question's lexical terms (minus stopwords) with their rarity in the chatbot's
     documents (`Index.rarity`: 1.0 = no chunk holds it)."""
-    words = [w for w in dict.fromkeys(tokenize(question)) if w not in answers.STOPWORDS]
+    words = [w for w in dict.fromkeys(tokenize(question)) if w not in lexicon.STOPWORDS]
     return list(zip(words, knowledge.indexes.get(bot_id).rarity(words), strict=True))
 
 
@@ -271,17 +271,17 @@ def check(
 ) -> Composed:
     """Guards on a generated reply: no instruction leaks; in grounded mode, support."""
     texts = [h.text for h in hits[:PASSAGES_FOR_LLM]]
-    leaked = answers.leaks(c.reply, instructions) or answers.leaks(c.reply, rules)
+    leaked = guards.leaks(c.reply, instructions) or guards.leaks(c.reply, rules)
     stats = (c.prompt_tokens, c.completion_tokens, c.ttft_ms)
     if not hits:  # answering from the instructions alone: they are the only support
-        grounding = answers.check_grounding(c.reply, [instructions], grounding_min_share)
+        grounding = guards.check_grounding(c.reply, [instructions], grounding_min_share)
         if leaked or not c.reply or (c.mode == "grounded" and not grounding.supported):
             out = Composed("", False, "fallback", decline_reason="no_knowledge")
             out.prompt_tokens, out.completion_tokens, out.ttft_ms = stats
             return out
         c.confidence = round(grounding.share * 0.5, 3)  # nothing retrieved backs it
         return c
-    grounding = answers.check_grounding(c.reply, texts, grounding_min_share, question=message)
+    grounding = guards.check_grounding(c.reply, texts, grounding_min_share, question=message)
     if leaked or (c.mode == "grounded" and not grounding.supported) or not c.reply:
         fallback = extractive(knowledge, message, hits, qvec)
         if fallback.answered:
