@@ -14,6 +14,8 @@ import faiss
 import numpy as np
 import numpy.typing as npt
 
+from helpfaster_box.retrieval.index_files import IndexCorrupt, State
+
 Kind = Literal["flat", "hnsw"]
 # M=32 / efConstruction=80 / efSearch=128: recall@10 ~0.98 on clustered 384-d vectors
 # at 100k (tests/bench/bench_search.py); M=16 stayed at ~0.93 even with efSearch=128.
@@ -93,3 +95,16 @@ def cosines(
     if not len(rows):
         return np.empty(0, np.float32)
     return index.reconstruct_batch(rows) @ q[0]
+
+
+def from_state(state: State, directory: object) -> faiss.Index:
+    """The saved FAISS index of `state`; IndexCorrupt unless it is the kind, size and
+    dimension that meta.json says."""
+    try:
+        index = faiss.deserialize_index(np.array(state.dense))  # needs a writable copy
+    except RuntimeError as exc:
+        raise IndexCorrupt(f"{directory}: FAISS file unreadable: {exc}") from exc
+    want = faiss.IndexHNSWFlat if state.kind == "hnsw" else faiss.IndexFlatIP
+    if not isinstance(index, want) or index.d != state.dim or index.ntotal != len(state.ids):
+        raise IndexCorrupt(f"{directory}: FAISS index does not match meta.json")
+    return index

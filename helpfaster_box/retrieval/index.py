@@ -1,4 +1,5 @@
-"""One chatbot's retrieval index: FAISS (dense) + BM25 (lexical), fused by weighted RRF.
+"""One chatbot's retrieval index: FAISS (dense) + BM25 (lexical), fused by weighted RRF
+(the ranking policy: fusion.py).
 
 Rows: every added chunk gets the next row number; FAISS labels ARE row numbers and the
 BM25 token store is aligned to them, so both halves share one tombstone mask and one
@@ -21,7 +22,6 @@ meanwhile, so searches never wait seconds for a rebuild.
 
 from __future__ import annotations
 
-import math
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -33,20 +33,19 @@ import numpy.typing as npt
 
 from helpfaster_box.retrieval import dense, index_files
 from helpfaster_box.retrieval.dense import HNSW_EF_SEARCH, AliveFilter, Kind, one_omp_thread
+from helpfaster_box.retrieval.fusion import candidate_pool, fuse, identifier_rows, lexical_rows
 from helpfaster_box.retrieval.index_files import IndexCorrupt
 from helpfaster_box.retrieval.lexical import (
     Bm25Matrix,
     TokenStore,
     Vocabulary,
     build_bm25,
-    is_identifier,
     take_rows,
     tokenize,
 )
 
-__all__ = ["RRF_K", "ChatbotIndex", "IndexCorrupt", "SearchHit"]
+__all__ = ["ChatbotIndex", "IndexCorrupt", "SearchHit"]
 
-RRF_K = 60  # the usual reciprocal-rank-fusion constant (Cormack et al. 2009)
 APPROX_THRESHOLD = 20_000  # exact search costs ~1 ms per query up to here on one core
 COMPACT_SHARE = 0.25
 
@@ -58,10 +57,6 @@ class SearchHit:
     dense: float | None  # exact cosine(query, chunk); None only from lexical_search
     lexical: float | None  # BM25 score if the chunk was among the lexical candidates
     exact: bool = False  # holds a rare identifier of the query (search() ranks these first)
-
-
-def _pool(k: int) -> int:
-    return max(50, 4 * k)
 
 
 class ChatbotIndex:
@@ -123,15 +118,9 @@ class ChatbotIndex:
         rare ones say what it is about. Reads the cached BM25 matrix (no rebuild
         unless the index changed), O(len(terms))."""
         bm25 = self._fresh_bm25()
-        n = bm25.covers
-        top = math.log1p((n + 0.5) / 0.5) if n else 1.0
         with self._lock:
             ids = [self._tokens.term_id.get(t) for t in terms]
-        out = []
-        for t in ids:
-            df = int(bm25.indptr[t + 1] - bm25.indptr[t]) if t is not None and t < len(bm25.indptr) - 1 else 0
-            out.append(math.log1p((n - df + 0.5) / (df + 0.5)) / top if n else 1.0)
-        return out
+        return bm25.rarity(ids)
 
     def __contains__(self, chunk_id: int) -> bool:
         with self._lock:
@@ -262,40 +251,33 @@ class ChatbotIndex:
         dense_weight: float = 1.0,
         lexical_weight: float = 1.0,
     ) -> list[SearchHit]:
-        """Weighted RRF of the dense and BM25 rankings (each a pool of max(50, 4k)), plus
-        a bonus per rare identifier of the query (error code, path, command) that a chunk
-        contains. RRF alone cannot let an exact `ERR_4711` match outrank a chunk that is
-        1st by vectors and 2nd by BM25 (1/61 vs 1/61 + 1/62); a user who quotes a code
-        wants the chunk naming it, so such chunks go first, in fused order."""
+        """Weighted RRF of the dense and BM25 rankings plus a bonus per rare identifier
+        of the query (error code, path, command) that a chunk contains: fusion.py."""
         if k <= 0:
             return []
         q = dense.unit_query(query_vec, self.dim)
-        pool = _pool(k)
+        pool = candidate_pool(k)
         while True:
             bm25 = self._fresh_bm25() if lexical_weight > 0 else None
             with self._lock, one_omp_thread():
                 if bm25 is not None and bm25.epoch != self._epoch:
                     continue  # compacted meanwhile: row numbers changed, build again
-                fused: dict[int, float] = {}
-                lex: dict[int, float] = {}
-                exact: set[int] = set()
-                if dense_weight > 0:
-                    rows, _ = self._dense_rows(q, pool)
-                    for rank, row in enumerate(rows.tolist()):
-                        fused[row] = dense_weight / (RRF_K + rank + 1)
+                dense_rows = self._dense_rows(q, pool)[0].tolist() if dense_weight > 0 else []
+                lexical: tuple[list[int], list[float]] | None = None
+                identifiers: list[int] = []
                 if bm25 is not None:
                     terms = self._tokens.query_terms(query_text)
-                    rows, scores = self._lexical_rows(bm25, terms, pool)
-                    for rank, (row, s) in enumerate(zip(rows.tolist(), scores.tolist(), strict=False)):
-                        fused[row] = fused.get(row, 0.0) + lexical_weight / (RRF_K + rank + 1)
-                        lex[row] = s
-                    # Above anything RRF can give a chunk without the identifier.
-                    bonus = 2 * (dense_weight + lexical_weight) / (RRF_K + 1)
-                    for row in self._identifier_rows(bm25, terms):
-                        fused[row] = fused.get(row, 0.0) + bonus
-                        exact.add(row)
-                # Ties go to the older row so results are deterministic.
-                best = sorted(fused.items(), key=lambda kv: (-kv[1], kv[0]))[:k]
+                    rows, scores = lexical_rows(bm25, terms, pool, self._alive)
+                    lexical = (rows.tolist(), scores.tolist())
+                    identifiers = identifier_rows(bm25, terms, self._tokens.vocab, self._alive)
+                best, lex, exact = fuse(
+                    dense_rows,
+                    lexical,
+                    identifiers,
+                    k,
+                    dense_weight=dense_weight,
+                    lexical_weight=lexical_weight,
+                )
                 top = np.array([row for row, _ in best], np.int64)
                 cos = dense.cosines(self._faiss, q, top)
                 return [
@@ -325,7 +307,7 @@ class ChatbotIndex:
                 if bm25.epoch != self._epoch:
                     continue
                 terms = self._tokens.query_terms(query_text)
-                rows, scores = self._lexical_rows(bm25, terms, k)
+                rows, scores = lexical_rows(bm25, terms, k, self._alive)
                 return [
                     SearchHit(int(self._ids[r]), s, None, s)
                     for r, s in zip(rows.tolist(), scores.tolist(), strict=False)
@@ -338,28 +320,6 @@ class ChatbotIndex:
             self._filter = AliveFilter(self._alive)
         alive = self._filter if self._live < len(self._ids) else None
         return dense.search_rows(self._faiss, q, min(pool, self._live), alive, self.ef_search)
-
-    def _lexical_rows(
-        self, bm25: Bm25Matrix, terms: npt.NDArray[np.int64], pool: int
-    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
-        scores = bm25.scores(terms)
-        rows = np.flatnonzero(scores > 0)
-        rows = rows[self._alive[rows]]
-        if len(rows) > pool:
-            rows = rows[np.argpartition(-scores[rows], pool - 1)[:pool]]
-        rows = rows[np.lexsort((rows, -scores[rows]))]  # by score, then older row first
-        return rows.astype(np.int64), scores[rows]
-
-    def _identifier_rows(self, bm25: Bm25Matrix, terms: npt.NDArray[np.int64]) -> list[int]:
-        """Live rows holding a rare identifier of the query, once per identifier held."""
-        rare = max(10, bm25.covers // 200)  # in <= 0.5 % of chunks: a code, not a habit
-        out: list[int] = []
-        for t in terms[terms < len(bm25.indptr) - 1].tolist():
-            a, b = int(bm25.indptr[t]), int(bm25.indptr[t + 1])
-            if 0 < b - a <= rare and is_identifier(self._tokens.vocab[t]):
-                rows = bm25.rows[a:b]
-                out.extend(rows[self._alive[rows]].tolist())
-        return out
 
     def _fresh_bm25(self, *, wait: bool = False) -> Bm25Matrix:
         """The BM25 matrix for the current rows, built outside the index lock after adds
@@ -432,14 +392,7 @@ class ChatbotIndex:
             ef_search=ef_search,
             compact_share=compact_share,
         )
-        try:
-            dense = faiss.deserialize_index(np.array(state.dense))  # needs a writable copy
-        except RuntimeError as exc:
-            raise IndexCorrupt(f"{directory}: FAISS file unreadable: {exc}") from exc
-        want = faiss.IndexHNSWFlat if state.kind == "hnsw" else faiss.IndexFlatIP
-        if not isinstance(dense, want) or dense.d != state.dim or dense.ntotal != len(state.ids):
-            raise IndexCorrupt(f"{directory}: FAISS index does not match meta.json")
-        index._kind, index._faiss = state.kind, dense
+        index._kind, index._faiss = state.kind, dense.from_state(state, directory)
         index._ids, index._alive = state.ids, state.alive
         index._live = int(state.alive.sum())
         index._tokens = TokenStore(state.vocab, state.tokens, state.offsets)

@@ -11,7 +11,9 @@ with a few numpy passes in ~0.8 s. Scoring is the same column-sum over a CSC mat
 
 from __future__ import annotations
 
+import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -168,6 +170,18 @@ class Bm25Matrix:
         for t in terms[terms < len(self.indptr) - 1]:
             a, b = self.indptr[t], self.indptr[t + 1]
             out[self.rows[a:b]] += self.data[a:b]  # rows within a column are unique
+        return out
+
+    def rarity(self, term_ids: Sequence[int | None]) -> list[float]:
+        """Per term id (None: not in the vocabulary): its idf over the covered rows,
+        divided by the idf of a term no row holds, so 1.0 = never used, ~0 = in every
+        row (ChatbotIndex.rarity)."""
+        n = self.covers
+        top = math.log1p((n + 0.5) / 0.5) if n else 1.0
+        out = []
+        for t in term_ids:
+            df = int(self.indptr[t + 1] - self.indptr[t]) if t is not None and t < len(self.indptr) - 1 else 0
+            out.append(math.log1p((n - df + 0.5) / (df + 0.5)) / top if n else 1.0)
         return out
 
 
