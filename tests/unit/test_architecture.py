@@ -78,7 +78,7 @@ def test_the_rule_reads_real_imports():
     # The rule below means nothing if the reader finds nothing: guard against a silent parse.
     assert len(MODULES) > 50
     assert "helpfaster_box.chat.service" in MODULES
-    assert "helpfaster_box.chat.answers" in internal(MODULES["helpfaster_box.chat.service"])
+    assert "helpfaster_box.chat.compose" in internal(MODULES["helpfaster_box.chat.service"])
 
 
 @pytest.mark.parametrize("module", sorted(m for m in MODULES if not is_http(m) and not is_cli(m)))
