@@ -13,8 +13,7 @@ from litestar.params import FromPath, JSONBody
 from litestar.response import Response, ServerSentEvent
 from litestar.response.sse import ServerSentEventMessage
 
-from helpfaster_box.chat.schemas import ChatReply, ChatRequest
-from helpfaster_box.chat.service import ChatInput
+from helpfaster_box.chat.schemas import ChatInput, ChatReply, ChatRequest
 from helpfaster_box.chatbots import service as chatbots
 from helpfaster_box.errors import DomainError, Invalid, Unavailable
 from helpfaster_box.web.deps import Auth, Chat, Config, Db

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 import msgspec
@@ -24,6 +25,17 @@ class ChatRequest(msgspec.Struct, rename="camel", forbid_unknown_fields=True):
     stream: bool = False
     visitor: Visitor | None = None
     metadata: dict[str, Any] | None = None
+
+
+@dataclass(slots=True)
+class ChatInput:
+    """One chat turn as the service takes it (routes.chat_input builds it from a ChatRequest)."""
+
+    message: str
+    conversation_id: str | None = None
+    visitor: dict[str, Any] | None = None
+    metadata: dict[str, Any] | None = None
+    publishable_key_id: str | None = None  # the widget key of this turn: it sees only its own conversations
 
 
 class ChatReply(Out):

@@ -12,7 +12,6 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -20,6 +19,7 @@ import numpy as np
 from helpfaster_box.chat import compose
 from helpfaster_box.chat.compose import PASSAGES_FOR_LLM, Composed
 from helpfaster_box.chat.held import store_held_turn
+from helpfaster_box.chat.schemas import ChatInput
 from helpfaster_box.chat.turn_store import HISTORY_TURNS, TurnStore
 from helpfaster_box.chatbots.schemas import Chatbot
 from helpfaster_box.conversations.schemas import SourceRef
@@ -41,15 +41,6 @@ RULES = (
 )
 NO_KNOWLEDGE_NOTE = "No documents have been added to this chatbot yet."
 PASSAGE_TOKEN_BUDGET = 900
-
-
-@dataclass(slots=True)
-class ChatInput:
-    message: str
-    conversation_id: str | None = None
-    visitor: dict[str, Any] | None = None
-    metadata: dict[str, Any] | None = None
-    publishable_key_id: str | None = None  # the widget key of this turn: it sees only its own conversations
 
 
 class ChatService:

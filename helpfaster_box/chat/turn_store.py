@@ -11,14 +11,14 @@ person has the conversation is held.py.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import msgspec
 import numpy as np
 
 from helpfaster_box.chat import answers
 from helpfaster_box.chat.compose import Composed
-from helpfaster_box.chat.schemas import ChatReply
+from helpfaster_box.chat.schemas import ChatInput, ChatReply
 from helpfaster_box.chatbots import queries as bots_q
 from helpfaster_box.chatbots.schemas import Chatbot
 from helpfaster_box.conversations import queries as conv_q
@@ -31,9 +31,6 @@ from helpfaster_box.leads import escalation
 from helpfaster_box.leads import service as leads
 from helpfaster_box.store.db import Database
 from helpfaster_box.webhooks import outbox
-
-if TYPE_CHECKING:
-    from helpfaster_box.chat.service import ChatInput
 
 HISTORY_TURNS = 4
 
