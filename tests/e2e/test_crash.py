@@ -331,6 +331,7 @@ def check_webhooks(receiver: Receiver, expected: set[tuple[str, str]], timeout: 
         "deliveries": sum(len(d) for d in got.values()),
         "duplicates": sum(repeats.values()),
         "ids_repeated": len(repeats),
+        "cut_off_by_a_kill": receiver.aborted,  # bodies that never fully arrived; sent again
     }
 
 

@@ -18,11 +18,17 @@ class Receiver:
         self.by_id: dict[str, list[tuple[str, str]]] = defaultdict(list)  # id -> [(type, object id)]
         self.events: list[dict] = []  # every verified delivery's payload, in arrival order
         self.bad: list[str] = []
+        self.aborted = 0  # requests cut off before their whole body arrived
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers["content-length"]))
+                length = int(self.headers["content-length"])
+                body = self.rfile.read(length)
+                if len(body) < length:  # the sender died mid-request (a kill -9): not a delivery
+                    with receiver.lock:
+                        receiver.aborted += 1
+                    return
                 receiver.record(body, {k.lower(): v for k, v in self.headers.items()})
                 self.send_response(204)
                 self.end_headers()
