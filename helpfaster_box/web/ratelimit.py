@@ -90,6 +90,8 @@ class RateLimiter:
         return self._decide(log, limit, now, allowed=True)
 
     def _decide(self, log: deque[float], limit: int, now: float, *, allowed: bool) -> Decision:
-        reset = (log[-1] + self.window_s - now) if log else self.window_s
-        retry = (log[0] + self.window_s - now) if log and not allowed else 0.0
+        # window - age, not (t + window) - now: that sum rounds, and a slot taken at `now`
+        # came out a hair over 60 s, which ceil made an X-RateLimit-Reset of 61.
+        reset = (self.window_s - (now - log[-1])) if log else self.window_s
+        retry = (self.window_s - (now - log[0])) if log and not allowed else 0.0
         return Decision(allowed, limit, max(0, limit - len(log)), reset, retry)

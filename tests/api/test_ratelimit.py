@@ -183,3 +183,15 @@ def test_unknown_keys_are_rate_limited_per_client_address(tmp_path):
             assert r.headers["retry-after"].isdigit()
     # A valid key already in use from the same address still works.
     assert responses[12].status_code == 200
+
+
+def test_reset_and_retry_never_exceed_the_window_at_any_clock_value():
+    """At clock 8161.962517661547 s, (t + 60) - t is 60.00000000000073, so a reset computed
+    that way was an `X-RateLimit-Reset: 61` (seen once in CI); window - age is exact."""
+    for start in (8161.962517661547, 262100.49071525232, 262136.4223085183, 0.0, 119.2):
+        now = [start]
+        limiter = RateLimiter(clock=lambda now=now: now[0])
+        admitted = limiter.hit("org", 1)
+        refused = limiter.hit("org", 1)
+        assert admitted.headers()["X-RateLimit-Reset"] == "60", start
+        assert refused.headers()["X-RateLimit-Reset"] == "60" and refused.retry_after == 60, start
