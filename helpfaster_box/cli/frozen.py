@@ -31,6 +31,8 @@ import sys
 import tomllib
 from pathlib import Path
 
+from helpfaster_box.llm.registry import sha256_file
+
 STAMP = ".unpacked"
 
 
@@ -40,14 +42,6 @@ def cache_dir() -> Path:
         return Path(explicit).expanduser()
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "helpfaster-box"
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def unpack_models(source: Path, manifest_file: Path, target: Path) -> bool:
@@ -68,7 +62,7 @@ def unpack_models(source: Path, manifest_file: Path, target: Path) -> bool:
     target.mkdir(parents=True, exist_ok=True)
     for m in models:
         dest = target / m["file"]
-        if dest.is_file() and dest.stat().st_size == m["size"] and _sha256(dest) == m["sha256"]:
+        if dest.is_file() and dest.stat().st_size == m["size"] and sha256_file(dest) == m["sha256"]:
             continue
         tmp = target / f".{m['file']}.tmp"
         tmp.unlink(missing_ok=True)
@@ -80,7 +74,7 @@ def unpack_models(source: Path, manifest_file: Path, target: Path) -> bool:
             ) from None
         except OSError:
             shutil.copyfile(source / m["file"], tmp)  # another file system
-        if _sha256(tmp) != m["sha256"]:
+        if sha256_file(tmp) != m["sha256"]:
             tmp.unlink()
             raise SystemExit(
                 f"helpfaster-box: bundled model {m['file']} does not match its manifest; the binary is damaged"
