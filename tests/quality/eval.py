@@ -58,7 +58,7 @@ RESULTS_JSON = corpus.HERE / "results.json"
 CONFIDENT = 0.8
 # after . ! ? and whitespace, whatever follows (tech prose starts sentences with
 # lower-case names like pg_dump); over-splitting can only make the check more lenient
-_SENTENCE = re.compile(r"(?<=[.!?])\s+")
+_SENTENCE = re.compile(r"(?<=[.!?])\s+|\s*…\s*")  # … : the reply skips text there
 
 
 def sentences(text: str) -> list[str]:

@@ -109,3 +109,23 @@ def test_a_unit_that_points_back_comes_with_the_unit_before_it():
     parts[1] = parts[1].replace("In addition, developers", "Developers")
     ranked = [answers.ScoredSentence(0, i, parts[i], sc) for i, sc in ((1, 0.86), (0, 0.2), (2, 0.1))]
     assert answers.extractive_answer(ranked)[0] == parts[1]  # nothing points back: quoted alone
+
+
+def test_units_that_are_not_neighbours_are_joined_by_an_ellipsis():
+    """A unit without a full stop ("back-ups;") must not run into a later one: the reader
+    has to find each quoted piece in the snippet (dev corpus: 4 replies could not be)."""
+    passage = (
+        "Many tasks run regularly:\n\nrotating the logs;\n\nback-ups;\n\ncleaning temporary files.\n\n"
+        "All users may schedule tasks. Each user has their own crontab for scheduled tasks."
+    )
+    parts = units(passage)
+    ranked = [
+        answers.ScoredSentence(0, i, u, score)
+        for i, (u, score) in enumerate(zip(parts, [0.9, 0.1, 0.95], strict=True))
+    ]
+    reply, _ = answers.extractive_answer(sorted(ranked, key=lambda s: -s.score))
+    assert reply == f"{parts[0]}{answers.ELISION}{parts[2]}"
+    near = [answers.ScoredSentence(0, i, u, 1.0 - i / 10) for i, u in enumerate(parts[1:], start=1)]
+    assert answers.extractive_answer(near)[0] == f"{parts[1]} {parts[2]}"  # neighbours: a space
+    shown = answers.snippet(passage, [parts[0], parts[2]], max_chars=200)
+    assert all(piece.strip() in shown for piece in reply.split(answers.ELISION))
