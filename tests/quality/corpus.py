@@ -42,7 +42,7 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
-CACHE = HERE / ".cache"
+CACHE = Path(os.environ.get("QUALITY_CACHE_DIR") or HERE / ".cache")  # corpora, ingested data
 QUESTIONS = HERE / "questions"
 
 if str(ROOT) not in sys.path:

@@ -84,3 +84,49 @@ def test_a_page_that_is_only_a_table_of_contents_keeps_it():
         + "</ul>"
     )
     assert "Topic number 3" in _text(_page(toc))
+
+
+# The shape of LibreOffice help's parameter tables: every cell wraps its text in <p>.
+PARAMETER_TABLE = (
+    "<h2>Parameters</h2><table><tr><td><p>Parameter</p></td><td><p>Meaning</p></td></tr>"
+    "<tr><td><p>--minimized</p></td><td><p>Starts minimized.</p><p>The splash screen is not shown.</p></td></tr>"
+    "<tr><td><p>--invisible</p></td><td><p>Starts in invisible mode.</p></td></tr></table>"
+)
+
+
+def test_a_table_row_is_one_paragraph_even_when_its_cells_hold_paragraphs():
+    text = next(s.text for s in parse(_page(PARAMETER_TABLE), "html").sections if s.heading == "Parameters")
+    assert text.split("\n\n") == [
+        "Parameter | Meaning",
+        "--minimized | Starts minimized. The splash screen is not shown.",
+        "--invisible | Starts in invisible mode.",
+    ]
+
+
+def test_a_layout_table_is_still_read_block_by_block():
+    layout = (
+        "<table><tr><td><h2>Setup</h2><p>Install it first.</p><p>Then start it.</p></td>"
+        "<td><pre>example-ctl start</pre></td></tr></table>"
+    )
+    doc = parse(_page(layout), "html")
+    setup = next(s for s in doc.sections if s.heading == "Setup")
+    assert setup.text.split("\n\n")[:2] == ["Install it first.", "Then start it."]
+    assert "example-ctl start" in setup.text
+
+
+# The shape of DocBook variable lists (the Debian handbook, PostgreSQL's and GIMP's manuals).
+VARIABLE_LIST = (
+    "<p>The build makes these packages:</p><dl>"
+    '<dt><span class="term">linux-image-<em>version</em></span></dt>'
+    '<dd><div class="para">contains the kernel image,</div><div class="para">and its modules.</div></dd>'
+    "<dt>linux-libc-dev</dt><dd><p>contains headers for user-space libraries.</p></dd>"
+    "<dt>" + "a term far too long to be a name " * 5 + "</dt><dd><p>is left alone.</p></dd></dl>"
+)
+
+
+def test_a_definition_term_is_joined_to_its_definition():
+    paras = parse(_page(VARIABLE_LIST), "html").sections[0].text.split("\n\n")
+    assert paras[1] == "linux-image-version — contains the kernel image,"
+    assert paras[2] == "and its modules."  # only the first paragraph: the term named it
+    assert paras[3] == "linux-libc-dev — contains headers for user-space libraries."
+    assert paras[-1] == "is left alone." and "—" not in paras[-2]

@@ -211,59 +211,132 @@ def _parse_html(data: bytes, navigation: bool = False) -> ParsedDocument:
         return ParsedDocument(title, sections)
 
 
+# A table cell is read as one piece of its row ("--minimized | Starts minimized. The
+# splash screen is not displayed."), even when the page wraps its text in <p> or <div>:
+# read as blocks, each cell was a paragraph of its own, with a "|" line between cells, and
+# an option's description was quoted without the option (dev corpus: LibreOffice's
+# command-line table). A cell that holds a page layout rather than a value (a heading, a
+# nested table, a code block, or a lot of text) is still read block by block.
+CELL_MAX_CHARS = 1500
+TERM_MAX_CHARS = 120  # a <dt> this short is joined to its definition's first paragraph
+TERM_JOIN = " — "
+
+
+def _inline_cell(el: etree._Element) -> bool:
+    if el.xpath(".//table | .//pre | .//h1 | .//h2 | .//h3 | .//h4 | .//h5 | .//h6"):
+        return False
+    return _text_len(el) <= CELL_MAX_CHARS
+
+
 def _html_sections(root: etree._Element) -> list[Section]:
-    sections: list[Section] = []
-    heading: tuple[str | None, str | None, int] = (None, None, 0)
-    paras: list[str] = []
-    buf: list[str] = []
-    in_heading: etree._Element | None = None
-    pre_depth, buf_pre = 0, False
-
-    def flush() -> None:
-        nonlocal buf_pre
-        text = "".join(buf)
-        lines = [ln.rstrip() if buf_pre else ln.strip() for ln in text.split("\n")]
-        text = "\n".join(ln for ln in lines if ln.strip()).strip("\n")
-        if text.strip():
-            paras.append(text)
-        buf.clear()
-        buf_pre = False
-
-    def add(text: str | None) -> None:
-        nonlocal buf_pre
-        if text:
-            buf.append(text if pre_depth else re.sub(r"\s+", " ", text))
-            buf_pre = buf_pre or pre_depth > 0
-
+    reader = _SectionReader()
     for event, el in etree.iterwalk(root, events=("start", "end")):
         tag = el.tag if isinstance(el.tag, str) else ""
         if event == "start":
-            if tag in _HEADINGS and in_heading is None:
-                flush()
-                sections.append(Section(heading[0], heading[1], "\n\n".join(paras), heading[2]))
-                paras.clear()
-                in_heading = el
-            elif in_heading is not None:
-                pass  # markup inside a heading stays part of the heading text
-            elif tag == "br":
-                buf.append("\n")
-            elif tag in _BLOCK:
-                flush()
-            elif tag in ("td", "th") and buf and not buf[-1].endswith("\n"):
-                buf.append(" | ")
-            pre_depth += tag == "pre"
-            add(el.text)
-            continue
-        if el is in_heading:
-            text = " ".join("".join(buf).split())
-            buf.clear()
-            heading = (text, _heading_anchor(el), _HEADINGS[tag]) if text else (None, None, 0)
-            in_heading = None
-        elif tag in _BLOCK and in_heading is None:
-            flush()
-        pre_depth -= tag == "pre"
-        if el is not root:
-            add(el.tail)
-    flush()
-    sections.append(Section(heading[0], heading[1], "\n\n".join(paras), heading[2]))
-    return sections
+            reader.start(el, tag)
+        else:
+            reader.end(el, tag, el is not root)
+    return reader.finish()
+
+
+class _SectionReader:
+    """The text of a page, cut into sections at headings and into paragraphs at blocks."""
+
+    def __init__(self) -> None:
+        self.sections: list[Section] = []
+        self.heading: tuple[str | None, str | None, int] = (None, None, 0)
+        self.paras: list[str] = []
+        self.buf: list[str] = []
+        self.in_heading: etree._Element | None = None
+        self.pre_depth, self.buf_pre = 0, False
+        self.cell: etree._Element | None = None  # the inline cell being read
+        self.term: int | None = None  # index in paras of a <dt> waiting for its definition
+        self.dd_depth = 0
+
+    def flush(self) -> None:
+        text = "".join(self.buf)
+        lines = [ln.rstrip() if self.buf_pre else " ".join(ln.split()) for ln in text.split("\n")]
+        text = "\n".join(ln for ln in lines if ln.strip()).strip("\n")
+        self.buf.clear()
+        self.buf_pre = False
+        if not text.strip():
+            return
+        if self.term is not None and self.dd_depth and self.term == len(self.paras) - 1 and "\n" not in text:
+            # "linux-headers-version — contains the header files ...": the term stays
+            # with what it means ("Starts minimized." alone does not say which option).
+            self.paras[-1] = f"{self.paras[-1]}{TERM_JOIN}{text}"
+            self.term = None
+            return
+        self.paras.append(text)
+
+    def add(self, text: str | None) -> None:
+        if text:
+            self.buf.append(text if self.pre_depth else re.sub(r"\s+", " ", text))
+            self.buf_pre = self.buf_pre or self.pre_depth > 0
+
+    def new_section(self, el: etree._Element) -> None:
+        self.flush()
+        self.sections.append(
+            Section(self.heading[0], self.heading[1], "\n\n".join(self.paras), self.heading[2])
+        )
+        self.paras.clear()
+        self.term = None
+        self.in_heading = el
+
+    def start(self, el: etree._Element, tag: str) -> None:
+        if tag in _HEADINGS and self.in_heading is None:
+            self.new_section(el)
+        elif self.in_heading is not None:
+            pass  # markup inside a heading stays part of the heading text
+        elif self.cell is not None:
+            if tag in _BLOCK or tag == "br":
+                self.buf.append(" ")  # a paragraph or line inside a cell: part of the cell
+        elif tag == "br":
+            self.buf.append("\n")
+        elif tag in ("td", "th"):
+            if "".join(self.buf).strip() and not self.buf[-1].endswith("\n"):
+                self.buf.append(" | ")
+            if _inline_cell(el):
+                self.cell = el
+        elif tag in _BLOCK:
+            self.flush()
+            if tag == "dt":
+                self.term = None
+            self.dd_depth += tag == "dd"
+        self.pre_depth += tag == "pre"
+        self.add(el.text)
+
+    def end(self, el: etree._Element, tag: str, tail: bool) -> None:
+        if el is self.in_heading:
+            text = " ".join("".join(self.buf).split())
+            self.buf.clear()
+            self.heading = (text, _heading_anchor(el), _HEADINGS[tag]) if text else (None, None, 0)
+            self.in_heading = None
+        elif el is self.cell:
+            self.cell = None
+        elif self.cell is not None:
+            if tag in _BLOCK:
+                self.buf.append(" ")
+        elif tag in _BLOCK and self.in_heading is None:
+            self.end_block(tag)
+        self.pre_depth -= tag == "pre"
+        if tail:
+            self.add(el.tail)
+
+    def end_block(self, tag: str) -> None:
+        before = len(self.paras)
+        self.flush()
+        if tag == "dt":
+            last = self.paras[-1] if len(self.paras) > before else ""
+            fits = bool(last) and len(last) <= TERM_MAX_CHARS and "\n" not in last
+            self.term = len(self.paras) - 1 if fits else None
+        elif tag == "dd":
+            self.dd_depth -= 1
+            self.term = None
+
+    def finish(self) -> list[Section]:
+        self.flush()
+        self.sections.append(
+            Section(self.heading[0], self.heading[1], "\n\n".join(self.paras), self.heading[2])
+        )
+        return self.sections
