@@ -130,3 +130,15 @@ def test_a_definition_term_is_joined_to_its_definition():
     assert paras[2] == "and its modules."  # only the first paragraph: the term named it
     assert paras[3] == "linux-libc-dev — contains headers for user-space libraries."
     assert paras[-1] == "is left alone." and "—" not in paras[-2]
+
+
+def test_alternatives_a_script_switches_between_keep_the_default_one():
+    """LibreOffice help hides every platform's key name and lets a script show one."""
+    body = (
+        '<p>Undo it with <span class="switchinline"><span hidden="true" id="MAC1" class="MAC">Command</span>'
+        '<span hidden="true" id="default1">Ctrl</span></span>+Z.</p>'
+        '<p>Secret <span hidden="true">hiddennoise</span> stays out.</p>'
+    )
+    text = _text(_page(body))
+    assert "Undo it with Ctrl+Z." in text
+    assert "Command" not in text and "hiddennoise" not in text

@@ -121,21 +121,43 @@ def _heading_anchor(el: etree._Element) -> str | None:
     return None
 
 
+def _is_hidden(el: etree._Element) -> bool:
+    style = (el.get("style") or "").replace(" ", "").lower()
+    return (
+        el.get("hidden") is not None
+        or el.get("aria-hidden") == "true"
+        or "display:none" in style
+        or "visibility:hidden" in style
+    )
+
+
+def _unhide_switched(root: etree._Element) -> None:
+    """Alternatives a script picks from: an inline element whose every child is hidden
+    and which has no text of its own ("<span class=switchinline><span hidden id=MAC..>
+    Command</span><span hidden id=default..>Ctrl</span></span>+Z" in LibreOffice help,
+    platform tabs elsewhere). Dropping them all lost every key name ("press +Z"); the
+    one marked default (else the first) is what the page shows without the script."""
+    for el in list(root.iter("span", "div", "p", "td", "li")):
+        kids = [k for k in el if isinstance(k.tag, str)]
+        if len(kids) < 2 or (el.text or "").strip() or not all(_is_hidden(k) for k in kids):
+            continue
+        if any((k.tail or "").strip() for k in kids) or _is_hidden(el):
+            continue
+        marked = [k for k in kids if "default" in f"{k.get('id') or ''} {k.get('class') or ''}".lower()]
+        shown = (marked or kids)[0]
+        for attr in ("hidden", "aria-hidden", "style"):
+            shown.attrib.pop(attr, None)
+
+
 def _strip_boilerplate(root: etree._Element) -> None:
+    _unhide_switched(root)
     for el in list(root.iter(*_DROP)):
         if el.tag == "header" and el.xpath("ancestor::article | ancestor::main"):
             continue  # an article's own header carries its h1
         el.drop_tree()
     page_len = len(root.text_content())
     for el in list(root.iter(etree.Element)):
-        style = (el.get("style") or "").replace(" ", "").lower()
-        hidden = (
-            el.get("hidden") is not None
-            or el.get("aria-hidden") == "true"
-            or "display:none" in style
-            or "visibility:hidden" in style
-            or (el.get("role") or "").lower() in _BOILER_ROLES
-        )
+        hidden = _is_hidden(el) or (el.get("role") or "").lower() in _BOILER_ROLES
         named = _BOILER_NAME.search(f"{el.get('class') or ''} {el.get('id') or ''}")
         # Class names are a weak signal: never let one remove the page's main content.
         if (
