@@ -255,6 +255,11 @@ def extractive(
         out = Composed("", False, "fallback", confidence=conf, decline_reason="low_confidence", evidence=e)
     else:
         out = Composed(reply, True, "extractive", [passage], {passage: focus}, confidence=conf, evidence=e)
+        more = answers.second_quote(ranked, passage, reply, lambda p: top[p].source_id != h.source_id)
+        if more is not None:
+            out.reply = f"{reply}{answers.SOURCE_BREAK}{more.text}"
+            out.used.append(more.passage)
+            out.focus[more.passage] = [more.text]
     out.unit_vectors = keep
     return out
 

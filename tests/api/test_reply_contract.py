@@ -120,3 +120,28 @@ def test_every_chunk_has_its_answer_units_stored_with_vectors(env):
         assert texts == units(text) and vectors.shape == (len(texts), 384)
         assert abs(float((vectors**2).sum(axis=1).min()) - 1.0) < 1e-3  # unit length, none missing
         assert len(alone) == len(texts)  # standalone vectors: filled by the turns that shortlist them
+
+
+def test_two_sources_as_good_as_each_other_are_both_quoted_and_both_cited(env):
+    """The second source's quote follows a blank line and sits in that source's snippet."""
+    c, h, _, _ = env
+    bot = c.post("/v1/chatbots", headers=h, json={"name": "Two", "answerMode": "extractive"}).json()["id"]
+    pages = {
+        "Backups on Linux": "To back up the database on Linux, run the command hfbackup --all.",
+        "Backups on Windows": "To back up the database on Windows, run the command hfbackup.exe --all.",
+    }
+    for title, content in pages.items():
+        r = c.post(
+            f"/v1/chatbots/{bot}/sources",
+            headers=h,
+            json={"type": "text", "title": title, "content": content},
+        )
+        assert r.status_code == 202, r.text
+    c.app.state.knowledge.wait_idle(120)
+    body = _chat(c, h, bot, "how do I back up the database?")
+    assert body["answered"], body
+    quotes = body["reply"].split("\n\n")
+    assert len(quotes) == 2 and set(quotes) == set(pages.values())
+    assert {s["title"] for s in body["sources"]} == set(pages)
+    for quote, source in zip(quotes, body["sources"], strict=True):
+        assert quote in source["snippet"]  # in document order of the reply: best first

@@ -58,11 +58,12 @@ RESULTS_JSON = corpus.HERE / "results.json"
 CONFIDENT = 0.8
 # after . ! ? and whitespace, whatever follows (tech prose starts sentences with
 # lower-case names like pg_dump); over-splitting can only make the check more lenient
-_SENTENCE = re.compile(r"(?<=[.!?])\s+|\s*…\s*")  # … : the reply skips text there
+# … : the reply skips text there; a blank line: the next quote is from another source
+_SENTENCE = re.compile(r"(?<=[.!?])\s+|\s*…\s*|\s*\n\s*\n\s*")
 
 
 def sentences(text: str) -> list[str]:
-    return [s for s in (x.strip() for x in _SENTENCE.split(corpus.norm(text))) if s]
+    return [s for s in (corpus.norm(x) for x in _SENTENCE.split(text)) if s]
 
 
 def _core(snippet: str) -> str:

@@ -129,3 +129,33 @@ def test_units_that_are_not_neighbours_are_joined_by_an_ellipsis():
     assert answers.extractive_answer(near)[0] == f"{parts[1]} {parts[2]}"  # neighbours: a space
     shown = answers.snippet(passage, [parts[0], parts[2]], max_chars=200)
     assert all(piece.strip() in shown for piece in reply.split(answers.ELISION))
+
+
+def _scored(rows: list[tuple[int, int, str, float]]) -> list[answers.ScoredSentence]:
+    out = [answers.ScoredSentence(p, i, t, sc) for p, i, t, sc in rows]
+    return sorted(out, key=lambda s: -s.score)
+
+
+def test_a_nearly_as_good_unit_of_another_source_is_quoted_too():
+    ranked = _scored(
+        [
+            (0, 0, "Pivot tables summarize data.", 0.80),
+            (1, 0, "Choose Insert - Pivot Table.", 0.80 - answers.SECOND_SOURCE_GAP + 0.01),
+            (2, 0, "Charts show data.", 0.5),
+        ]
+    )
+    more = answers.second_quote(ranked, 0, "Pivot tables summarize data.", lambda p: True)
+    assert more is not None and more.passage == 1
+    assert (
+        answers.second_quote(ranked, 0, "Pivot tables summarize data.", lambda p: p != 1) is None
+    )  # same source
+
+
+def test_a_weaker_unit_of_another_source_is_not_quoted():
+    ranked = _scored(
+        [
+            (0, 0, "Pivot tables summarize data.", 0.80),
+            (1, 0, "Choose Insert - Pivot Table.", 0.80 - answers.SECOND_SOURCE_GAP - 0.01),
+        ]
+    )
+    assert answers.second_quote(ranked, 0, "Pivot tables summarize data.", lambda p: True) is None
