@@ -146,11 +146,16 @@ SHORT_PENALTY = 0.1  # a heading, a list item or a bare code line, not an answer
 _TERM = re.compile(r"[A-Za-z0-9]+(?:[-_.][A-Za-z0-9]+)+|(?<!\w)/[A-Za-z0-9._-]+|(?<!\w)--?[a-z][a-z-]*")
 
 
-# A menu path ("Choose Insert - Pivot Table.", "Tools → AutoText") is the end-user manual's
-# command: where a feature is. Dev (LibreOffice help, 69 questions): key fact 0.536 ->
-# 0.580, the Debian handbook unchanged; a bonus for imperative steps ("Click ...",
-# "Select ...") instead lost 1-2 questions (in a procedure every sentence is a step).
-_MENU = re.compile(r"\b[A-Z][\w&]*(?: [A-Z&][\w&]*){0,3} (?:-|–|→|>|▸) [A-Z][\w&]*")
+# A menu path ("Choose Insert - Pivot Table.", "Tools → AutoText") or a key combination
+# ("Shift+Ctrl+Enter") is the end-user manual's command: where a feature is, how to do it.
+# Dev (LibreOffice help, 69 questions): menu paths 0.536 -> 0.580, key combinations (after
+# the parser kept key names) 0.667 -> 0.681; the Debian handbook unchanged by both; a bonus
+# for imperative steps ("Click ...", "Select ...") instead lost 1-2 questions (in a
+# procedure every sentence is a step).
+_MENU = re.compile(
+    r"\b[A-Z][\w&]*(?: [A-Z&][\w&]*){0,3} (?:-|–|→|>|▸) [A-Z][\w&]*"
+    r"|\b(?:Ctrl|Shift|Alt|Cmd|Command|Option|Fn|Super)\s*\+\s*\w"  # a key combination
+)
 
 
 def _has_term(sentence: str) -> bool:

@@ -159,3 +159,9 @@ def test_a_weaker_unit_of_another_source_is_not_quoted():
         ]
     )
     assert answers.second_quote(ranked, 0, "Pivot tables summarize data.", lambda p: True) is None
+
+
+def test_menu_paths_and_key_combinations_count_as_terms():
+    assert answers._has_term("Choose Insert - Pivot Table.")
+    assert answers._has_term("End the input with the matrix key combination: Shift+Ctrl+Enter.")
+    assert not answers._has_term("Pivot tables summarize the data of a sheet.")
