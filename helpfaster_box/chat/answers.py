@@ -152,8 +152,13 @@ _TERM = re.compile(r"[A-Za-z0-9]+(?:[-_.][A-Za-z0-9]+)+|(?<!\w)/[A-Za-z0-9._-]+|
 # the parser kept key names) 0.667 -> 0.681; the Debian handbook unchanged by both; a bonus
 # for imperative steps ("Click ...", "Select ...") instead lost 1-2 questions (in a
 # procedure every sentence is a step).
+_CAP = "A-ZÀ-ÖØ-Þ"
 _MENU = re.compile(
-    r"\b[A-Z][\w&]*(?: [A-Z&][\w&]*){0,3} (?:-|–|→|>|▸) [A-Z][\w&]*"
+    rf"\b[{_CAP}][\w&]*(?: [\w&]+){{0,3}} (?:→|▸|›) [{_CAP}]"  # an arrow: always a menu path
+    # a dash or ">" only after a word that leads to one ("Choose Tools - Options"), not
+    # "Note - This is deprecated." or "If Size > Limit ..."
+    rf"|\b(?:[Cc]hoos\w*|[Ss]elect\w*|[Cc]lick\w*|[Oo]pen\w*|[Gg]o to|[Uu]s(?:e|ing)|via|from|in|of|under|on)"
+    rf"(?: the)? [{_CAP}][\w&]*(?: [{_CAP}&][\w&]*){{0,3}} (?:-|–|>) [{_CAP}]"
     r"|\b(?:Ctrl|Shift|Alt|Cmd|Command|Option|Fn|Super)\s*\+\s*\w"  # a key combination
 )
 
@@ -214,21 +219,25 @@ SECOND_SOURCE_GAP = 0.1
 
 def second_quote(
     ranked: list[ScoredSentence],
-    chosen: int,
     reply: str,
     other_source: Callable[[int], bool],
     max_chars: int = 450,
-) -> ScoredSentence | None:
-    """The best quotable unit of another source's passage, when it is nearly as good as
-    the best unit of passage `chosen` (whose quote is `reply`)."""
+) -> list[ScoredSentence]:
+    """The best quotable unit of another source's passage (`other_source(passage)`), with
+    the unit before it when it points back ("This is done with ..."), when it is nearly
+    as good as the best unit, the one `reply` was built on; [] otherwise."""
     usable = [s for s in ranked if not introduces(s.text)]
     if not usable:
-        return None
-    best = next((s for s in usable if s.passage == chosen), usable[0])
-    other = next((s for s in usable if s.passage != chosen and other_source(s.passage)), None)
+        return []
+    best = usable[0]
+    other = next((s for s in usable if s.passage != best.passage and other_source(s.passage)), None)
     if other is None or other.score < best.score - SECOND_SOURCE_GAP or len(other.text) > max_chars:
-        return None
-    return None if other.text in reply else other
+        return []
+    said, new = " ".join(reply.split()), " ".join(other.text.split())
+    if new in said or said in new:  # the same text on two pages, or one holding the other
+        return []
+    before = _antecedent(ranked, other, [other], max_chars)
+    return [before, other] if before is not None and " ".join(before.text.split()) not in said else [other]
 
 
 ELISION = " … "

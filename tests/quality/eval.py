@@ -67,7 +67,8 @@ def sentences(text: str) -> list[str]:
 
 
 def _core(snippet: str) -> str:
-    return corpus.norm(snippet.replace("…", " ").replace("...", " "))
+    # only the snippet's own cut marks: "..." is the documents' text ("[E=...]", "Shrink...")
+    return corpus.norm(snippet.replace("…", " "))
 
 
 def quote_in_snippets(reply: str, sources: list[dict[str, Any]]) -> bool:

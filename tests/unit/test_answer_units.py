@@ -144,11 +144,10 @@ def test_a_nearly_as_good_unit_of_another_source_is_quoted_too():
             (2, 0, "Charts show data.", 0.5),
         ]
     )
-    more = answers.second_quote(ranked, 0, "Pivot tables summarize data.", lambda p: True)
-    assert more is not None and more.passage == 1
-    assert (
-        answers.second_quote(ranked, 0, "Pivot tables summarize data.", lambda p: p != 1) is None
-    )  # same source
+    more = answers.second_quote(ranked, "Pivot tables summarize data.", lambda p: True)
+    assert [s.passage for s in more] == [1]
+    same_source = answers.second_quote(ranked, "Pivot tables summarize data.", lambda p: p != 1)
+    assert same_source == []  # the other passage is of the same source
 
 
 def test_a_weaker_unit_of_another_source_is_not_quoted():
@@ -158,7 +157,24 @@ def test_a_weaker_unit_of_another_source_is_not_quoted():
             (1, 0, "Choose Insert - Pivot Table.", 0.80 - answers.SECOND_SOURCE_GAP - 0.01),
         ]
     )
-    assert answers.second_quote(ranked, 0, "Pivot tables summarize data.", lambda p: True) is None
+    assert answers.second_quote(ranked, "Pivot tables summarize data.", lambda p: True) == []
+
+
+def test_a_second_quote_brings_what_it_points_back_to_and_never_repeats_the_first():
+    first = "Back up the database with hfbackup --all."
+    ranked = _scored(
+        [
+            (0, 0, first, 0.80),
+            (1, 0, "Backups are kept for 30 days.", 0.30),
+            (1, 1, "This is done with hfbackup --prune.", 0.78),
+        ]
+    )
+    more = answers.second_quote(ranked, first, lambda p: True)
+    assert [s.text for s in more] == ["Backups are kept for 30 days.", "This is done with hfbackup --prune."]
+    again = _scored([(0, 0, first, 0.80), (1, 0, "Back up the database\nwith hfbackup --all.", 0.79)])
+    assert answers.second_quote(again, first, lambda p: True) == []  # the same text, other spacing
+    holding = _scored([(0, 0, first, 0.80), (1, 0, f"To keep data safe: {first}", 0.79)])
+    assert answers.second_quote(holding, first, lambda p: True) == []
 
 
 def test_menu_paths_and_key_combinations_count_as_terms():

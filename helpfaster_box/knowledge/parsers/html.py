@@ -132,21 +132,26 @@ def _is_hidden(el: etree._Element) -> bool:
 
 
 def _unhide_switched(root: etree._Element) -> None:
-    """Alternatives a script picks from: an inline element whose every child is hidden
-    and which has no text of its own ("<span class=switchinline><span hidden id=MAC..>
-    Command</span><span hidden id=default..>Ctrl</span></span>+Z" in LibreOffice help,
-    platform tabs elsewhere). Dropping them all lost every key name ("press +Z"); the
-    one marked default (else the first) is what the page shows without the script."""
-    for el in list(root.iter("span", "div", "p", "td", "li")):
+    """Key names a script picks per platform: a <span> made only of hidden <span>s, one
+    of them with an id starting "default" ("<span class=switchinline><span hidden
+    id=MAC..>Command</span><span hidden id=default..>Ctrl</span></span>+Z", LibreOffice
+    help). Dropping them all lost every key name ("press +Z"); the default one is what
+    the page shows without the script. Nothing else hidden is shown: hidden text on
+    other pages is spam, dialogs, icon ligatures or text planted for a model."""
+    candidates = root.xpath(  # the shape, found by libxml2 (pages have 100,000s of spans)
+        "//span[count(*) > 1 and not(*[not(self::span)])]"
+        "[span[starts-with(translate(@id, 'DEFAULT', 'default'), 'default')]]"
+    )
+    for el in candidates:
         kids = [k for k in el if isinstance(k.tag, str)]
-        if len(kids) < 2 or (el.text or "").strip() or not all(_is_hidden(k) for k in kids):
+        if len(kids) < 2 or (el.text or "").strip() or _is_hidden(el):
             continue
-        if any((k.tail or "").strip() for k in kids) or _is_hidden(el):
+        if any(k.tag != "span" or not _is_hidden(k) or (k.tail or "").strip() for k in kids):
             continue
-        marked = [k for k in kids if "default" in f"{k.get('id') or ''} {k.get('class') or ''}".lower()]
-        shown = (marked or kids)[0]
-        for attr in ("hidden", "aria-hidden", "style"):
-            shown.attrib.pop(attr, None)
+        marked = [k for k in kids if (k.get("id") or "").lower().startswith("default")]
+        if len(marked) == 1:
+            for attr in ("hidden", "aria-hidden", "style"):
+                marked[0].attrib.pop(attr, None)
 
 
 def _strip_boilerplate(root: etree._Element) -> None:
@@ -245,7 +250,11 @@ TERM_JOIN = " — "
 
 
 def _inline_cell(el: etree._Element) -> bool:
-    if el.xpath(".//table | .//pre | .//h1 | .//h2 | .//h3 | .//h4 | .//h5 | .//h6"):
+    """Read as one piece of its row: no layout (table, heading), nothing whose lines or
+    items must stay apart (code, line breaks, lists), not long."""
+    if el.xpath(
+        ".//table | .//pre | .//br | .//ul | .//ol | .//dl | .//h1 | .//h2 | .//h3 | .//h4 | .//h5 | .//h6"
+    ):
         return False
     return _text_len(el) <= CELL_MAX_CHARS
 
@@ -257,7 +266,7 @@ def _html_sections(root: etree._Element) -> list[Section]:
         if event == "start":
             reader.start(el, tag)
         else:
-            reader.end(el, tag, el is not root)
+            reader.end(el, tag, add_tail=el is not root)
     return reader.finish()
 
 
@@ -269,6 +278,7 @@ class _SectionReader:
         self.heading: tuple[str | None, str | None, int] = (None, None, 0)
         self.paras: list[str] = []
         self.buf: list[str] = []
+        self.buf_text = False  # buf holds more than whitespace
         self.in_heading: etree._Element | None = None
         self.pre_depth, self.buf_pre = 0, False
         self.cell: etree._Element | None = None  # the inline cell being read
@@ -280,7 +290,7 @@ class _SectionReader:
         lines = [ln.rstrip() if self.buf_pre else " ".join(ln.split()) for ln in text.split("\n")]
         text = "\n".join(ln for ln in lines if ln.strip()).strip("\n")
         self.buf.clear()
-        self.buf_pre = False
+        self.buf_pre = self.buf_text = False
         if not text.strip():
             return
         if self.term is not None and self.dd_depth and self.term == len(self.paras) - 1 and "\n" not in text:
@@ -295,6 +305,7 @@ class _SectionReader:
         if text:
             self.buf.append(text if self.pre_depth else re.sub(r"\s+", " ", text))
             self.buf_pre = self.buf_pre or self.pre_depth > 0
+            self.buf_text = self.buf_text or not text.isspace()
 
     def new_section(self, el: etree._Element) -> None:
         self.flush()
@@ -316,19 +327,19 @@ class _SectionReader:
         elif tag == "br":
             self.buf.append("\n")
         elif tag in ("td", "th"):
-            if "".join(self.buf).strip() and not self.buf[-1].endswith("\n"):
+            if self.buf_text and not self.buf[-1].endswith("\n"):
                 self.buf.append(" | ")
             if _inline_cell(el):
                 self.cell = el
         elif tag in _BLOCK:
             self.flush()
-            if tag == "dt":
-                self.term = None
+            if tag == "dt" or (self.dd_depth and tag not in ("p", "div", "dd")):
+                self.term = None  # a definition that opens with a list, code or a nested list
             self.dd_depth += tag == "dd"
         self.pre_depth += tag == "pre"
         self.add(el.text)
 
-    def end(self, el: etree._Element, tag: str, tail: bool) -> None:
+    def end(self, el: etree._Element, tag: str, add_tail: bool) -> None:
         if el is self.in_heading:
             text = " ".join("".join(self.buf).split())
             self.buf.clear()
@@ -342,7 +353,7 @@ class _SectionReader:
         elif tag in _BLOCK and self.in_heading is None:
             self.end_block(tag)
         self.pre_depth -= tag == "pre"
-        if tail:
+        if add_tail:
             self.add(el.tail)
 
     def end_block(self, tag: str) -> None:
