@@ -419,7 +419,7 @@ def summary_section(all_results: dict[str, Any]) -> str:
                 ["corpus", "questions (answerable + unanswerable)"] + MODE_HEADER, rows
             ),
             "",
-            f"Ingestion (first run, this 2-core shared machine, nice 10): {ingest}.",
+            f"Ingestion (the latest, on this 2-core machine): {ingest}.",
             "",
         ]
     )
