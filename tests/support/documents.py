@@ -26,6 +26,12 @@ def make_pdf(pages: list[list[str]], title: str | None = None) -> bytes:
         objs.append(b"<< /Length %d >>\nstream\n%s\nendstream" % (len(stream), stream))
     if title:
         objs.append(f"<< /Title ({title}) >>".encode())
+    return pdf_file(objs, info=len(objs) if title else None)
+
+
+def pdf_file(objs: list[bytes], info: int | None = None) -> bytes:
+    """Objects 1..n (1 is the catalog) written out as a PDF file: header, bodies, the
+    xref table of their offsets, the trailer (with object `info` as /Info)."""
     out = bytearray(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")
     offsets = []
     for number, body in enumerate(objs, start=1):
@@ -34,8 +40,8 @@ def make_pdf(pages: list[list[str]], title: str | None = None) -> bytes:
     xref = len(out)
     out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objs) + 1)
     out += b"".join(b"%010d 00000 n \n" % off for off in offsets)
-    info = f" /Info {len(objs)} 0 R" if title else ""
-    out += f"trailer\n<< /Size {len(objs) + 1} /Root 1 0 R{info} >>\n".encode()
+    ref = f" /Info {info} 0 R" if info is not None else ""
+    out += f"trailer\n<< /Size {len(objs) + 1} /Root 1 0 R{ref} >>\n".encode()
     out += b"startxref\n%d\n%%%%EOF\n" % xref
     return bytes(out)
 

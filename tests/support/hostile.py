@@ -13,26 +13,13 @@ from __future__ import annotations
 import io
 import zipfile
 
-from support.documents import make_docx, make_pdf
-
-
-def _pdf(objects: list[bytes]) -> bytes:
-    out = bytearray(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")
-    offsets = []
-    for number, body in enumerate(objects, start=1):
-        offsets.append(len(out))
-        out += b"%d 0 obj\n%s\nendobj\n" % (number, body)
-    xref = len(out)
-    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
-    out += b"".join(b"%010d 00000 n \n" % o for o in offsets)
-    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
-    return bytes(out)
+from support.documents import make_docx, make_pdf, pdf_file
 
 
 def pdf_with_pages(pages: int) -> bytes:
     stream = b"BT /F1 12 Tf 72 720 Td (The same page again.) Tj ET"
     kids = b" ".join([b"3 0 R"] * pages)
-    return _pdf(
+    return pdf_file(
         [
             b"<< /Type /Catalog /Pages 2 0 R >>",
             b"<< /Type /Pages /Kids [%s] /Count %d >>" % (kids, pages),
