@@ -31,6 +31,8 @@ import tomllib
 from pathlib import Path
 from typing import BinaryIO
 
+from helpfaster_box.llm.registry import sha256_file  # stdlib only: runs in the build venv
+
 HEADER = 8192  # bytes of sh before the payload
 LAUNCHER = Path(__file__).with_name("launcher.sh")
 EXE = "helpfaster-box"
@@ -69,17 +71,9 @@ def entries(onedir: Path, models_dir: Path) -> list[tuple[str, Path]]:
     if not (onedir / EXE).is_file() or not (onedir / "_internal" / "models" / "manifest.toml").is_file():
         raise SystemExit(f"{onedir} is not the one-dir build (no {EXE} or _internal/models/manifest.toml)")
     for m in manifest:
-        if _sha256(models_dir / m["file"]) != m["sha256"]:
+        if sha256_file(models_dir / m["file"]) != m["sha256"]:
             raise SystemExit(f"{models_dir / m['file']} does not match its manifest: run ./install.sh")
     return sorted(found)
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _info(name: str, path: Path) -> tarfile.TarInfo:
