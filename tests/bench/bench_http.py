@@ -164,10 +164,11 @@ def wait_http(port: int, path: str, headers: dict[str, str] | None = None, timeo
     raise RuntimeError(f"port {port} never answered {path}")
 
 
-def start_app(data_dir: str, port: int) -> tuple[subprocess.Popen[str], str]:
+def start_app(data_dir: str, port: int, load_models: bool = False) -> tuple[subprocess.Popen[str], str]:
+    """`serve` as deployed, on a fresh data dir; returns it and its first-run key."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("HELPFASTER_")}
     env.update(
-        HELPFASTER_LOAD_MODELS="false",
+        HELPFASTER_LOAD_MODELS=str(load_models).lower(),
         HELPFASTER_RATE_LIMIT_SCALE="10000000",  # measure the limiter's cost, not its 429s
         PYTHONUNBUFFERED="1",
     )
@@ -190,10 +191,10 @@ def start_app(data_dir: str, port: int) -> tuple[subprocess.Popen[str], str]:
     return proc, key
 
 
-def stop(proc: subprocess.Popen) -> None:
+def stop(proc: subprocess.Popen, timeout: float = 15) -> None:
     proc.send_signal(signal.SIGTERM)
     try:
-        proc.wait(timeout=15)
+        proc.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()

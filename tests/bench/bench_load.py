@@ -26,13 +26,10 @@ from __future__ import annotations
 import argparse
 import collections
 import json
-import os
 import random
 import re
-import signal
 import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -43,8 +40,8 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_chat_extractive import QUESTIONS, corpus
+from bench_http import start_app, stop
 
-CLI = Path(sys.executable).parent / "helpfaster-box"
 MIX = [("list_chatbots", 30), ("get_chatbot", 25), ("list_conversations", 20), ("search", 15), ("chat", 10)]
 _LENGTH = re.compile(rb"\r\ncontent-length:\s*(\d+)", re.IGNORECASE)
 _CLOSE = re.compile(rb"\r\nconnection:\s*close", re.IGNORECASE)
@@ -173,24 +170,6 @@ def rss_mb(pid: int) -> float:
     raise RuntimeError("no VmRSS")
 
 
-def start_serve(data_dir: str, port: int) -> tuple[subprocess.Popen[str], str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("HELPFASTER_")}
-    env.update(HELPFASTER_LOAD_MODELS="true", HELPFASTER_RATE_LIMIT_SCALE="10000000", PYTHONUNBUFFERED="1")
-    proc = subprocess.Popen(
-        [str(CLI), "serve", "--port", str(port), "--data-dir", data_dir, "--log-level", "warning"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-        env=env,
-    )
-    assert proc.stdout is not None
-    for line in proc.stdout:
-        if match := re.search(r"hf_live_[0-9A-Za-z]{32}", line):
-            threading.Thread(target=proc.stdout.read, daemon=True).start()  # keep draining
-            return proc, match.group(0)
-    raise RuntimeError("serve printed no first-run key")
-
-
 def wait_healthy(http: httpx.Client, timeout: float = 120) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -256,7 +235,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="hf-bench-load-") as data_dir:
         with socket.create_server(("127.0.0.1", 0)) as probe:
             port = probe.getsockname()[1]
-        proc, key = start_serve(data_dir, port)
+        proc, key = start_app(data_dir, port, load_models=True)
         try:
             with httpx.Client(
                 base_url=f"http://127.0.0.1:{port}", headers={"x-api-key": key}, timeout=120
@@ -270,11 +249,7 @@ def main() -> None:
             rss_end = rss_mb(proc.pid)
             after = load.run([("health", 1)], args.clients, args.baseline_seconds)
         finally:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+            stop(proc, timeout=30)
     rates = [len(r["latencies"].get("health", [])) / r["elapsed"] for r in (before, after)]
     print(f"health floor before/after: {rates[0]:.0f} / {rates[1]:.0f} req/s", file=sys.stderr)
     out = summarize(mix, statistics.mean(rates), args.clients, (rss_start, rss_end))
