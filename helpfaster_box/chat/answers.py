@@ -208,33 +208,32 @@ def extractive_answer(ranked: list[ScoredSentence], max_chars: int = 450) -> tup
     return join_quoted(chosen), best.passage
 
 
-# A second source's best unit joins the reply when it scores within this of the chosen
-# unit: the question is then about as well answered by two pages, and the one quote
+# Another passage's best unit joins the reply when it scores within this of the chosen
+# unit: the question is then about as well answered by two passages, and the one
 # retrieval put first is often not the one with the answer. Dev (eval, extractive): key
 # fact debian-handbook 0.667 -> 0.686, libreoffice-help-en-us 0.623 -> 0.667; the same
 # from 0.1 to 0.2 (more second quotes), 0.05: 0.686 / 0.638. About half the replies get
-# one (offline replay of the shortlists). The smallest gap of the plateau.
-SECOND_SOURCE_GAP = 0.1
+# one (offline replay of the shortlists). The smallest gap of the plateau. First only
+# another source's passage; another passage of the same page too (session 5): 0.686 ->
+# 0.706 and 0.681 -> 0.710 (one page's steps split over two chunks: "Choose Table -
+# Insert Table." after "There are several ways to create a table").
+SECOND_QUOTE_GAP = 0.1
 
 
-def second_quote(
-    ranked: list[ScoredSentence],
-    reply: str,
-    other_source: Callable[[int], bool],
-    max_chars: int = 450,
-) -> list[ScoredSentence]:
-    """The best quotable unit of another source's passage (`other_source(passage)`), with
-    the unit before it when it points back ("This is done with ..."), when it is nearly
-    as good as the best unit, the one `reply` was built on; [] otherwise."""
+def second_quote(ranked: list[ScoredSentence], reply: str, max_chars: int = 450) -> list[ScoredSentence]:
+    """The best quotable unit of another passage, with the unit before it when it points
+    back ("This is done with ..."), when it is nearly as good as the best unit, the one
+    `reply` was built on; [] otherwise, and for a text the reply already holds (chunks
+    of one page overlap)."""
     usable = [s for s in ranked if not introduces(s.text)]
     if not usable:
         return []
     best = usable[0]
-    other = next((s for s in usable if s.passage != best.passage and other_source(s.passage)), None)
-    if other is None or other.score < best.score - SECOND_SOURCE_GAP or len(other.text) > max_chars:
+    other = next((s for s in usable if s.passage != best.passage), None)
+    if other is None or other.score < best.score - SECOND_QUOTE_GAP or len(other.text) > max_chars:
         return []
     said, new = " ".join(reply.split()), " ".join(other.text.split())
-    if new in said or said in new:  # the same text on two pages, or one holding the other
+    if new in said or said in new:  # the same text in two passages, or one holding the other
         return []
     before = _antecedent(ranked, other, [other], max_chars)
     return [before, other] if before is not None and " ".join(before.text.split()) not in said else [other]

@@ -256,7 +256,7 @@ def extractive(
         out = Composed("", False, "fallback", confidence=conf, decline_reason="low_confidence", evidence=e)
     else:
         out = Composed(reply, True, "extractive", [passage], {passage: focus}, confidence=conf, evidence=e)
-        more = answers.second_quote(ranked, reply, lambda p: top[p].source_id != h.source_id)
+        more = answers.second_quote(ranked, reply)
         if more:
             out.reply = f"{reply}{answers.SOURCE_BREAK}{answers.join_quoted(more)}"
             out.used.append(more[0].passage)

@@ -20,7 +20,7 @@ from helpfaster_box.chat import compose
 from helpfaster_box.chat.compose import PASSAGES_FOR_LLM, Composed
 from helpfaster_box.chat.held import store_held_turn
 from helpfaster_box.chat.schemas import ChatInput
-from helpfaster_box.chat.turn_store import HISTORY_TURNS, TurnStore
+from helpfaster_box.chat.turn_store import HISTORY_TURNS, TurnStore, sources_of
 from helpfaster_box.chatbots.schemas import Chatbot
 from helpfaster_box.conversations.schemas import SourceRef
 from helpfaster_box.errors import Busy
@@ -186,7 +186,7 @@ class ChatService:
         assert composed is not None  # _compose ends with it
         if not composed.answered:
             composed.reply = composed.reply or bot.fallback_message
-        return composed, self.turns.sources_of(relevant, composed) if composed.answered else []
+        return composed, sources_of(relevant, composed) if composed.answered else []
 
     async def _compose(
         self,

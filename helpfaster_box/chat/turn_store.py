@@ -35,6 +35,27 @@ from helpfaster_box.webhooks import outbox
 HISTORY_TURNS = 4
 
 
+def sources_of(hits: list[Hit], c: Composed) -> list[SourceRef]:
+    """The passages the reply used, one per source, most relevant first. A source two
+    of whose passages the reply quotes gets both their snippets, a blank line apart, so
+    each quote can be checked in it."""
+    parts: dict[str, list[int]] = {}
+    for i in c.used:
+        if i < len(hits):
+            parts.setdefault(hits[i].source_id, []).append(i)
+    return [
+        SourceRef(
+            title=hits[used[0]].title,
+            url=hits[used[0]].url,
+            snippet=answers.SOURCE_BREAK.join(
+                answers.snippet(hits[i].text, c.focus.get(i, [])) for i in used
+            ),
+            source_id=source_id,
+        )
+        for source_id, used in parts.items()
+    ]
+
+
 class TurnStore:
     def __init__(self, db: Database, knowledge: KnowledgeService | None) -> None:
         self.db = db
@@ -57,25 +78,6 @@ class TurnStore:
         if conv is None:
             raise NotFound.of("Conversation")
         return conv, history
-
-    def sources_of(self, hits: list[Hit], c: Composed) -> list[SourceRef]:
-        """The passages the reply used, one per source, most relevant first."""
-        out: list[SourceRef] = []
-        seen: set[str] = set()
-        for i in c.used:
-            if i >= len(hits) or hits[i].source_id in seen:
-                continue
-            h = hits[i]
-            seen.add(h.source_id)
-            out.append(
-                SourceRef(
-                    title=h.title,
-                    url=h.url,
-                    snippet=answers.snippet(h.text, c.focus.get(i, [])),
-                    source_id=h.source_id,
-                )
-            )
-        return out
 
     @staticmethod
     def _reply_fields(c: Composed, reply: str, sources: list[SourceRef], latency_ms: int) -> dict[str, Any]:
@@ -105,7 +107,7 @@ class TurnStore:
         qvec: np.ndarray | None,
     ) -> ChatReply:
         """Write the turn, its lead, its escalation and their webhook events in one transaction."""
-        sources = self.sources_of(hits, c) if c.answered else []
+        sources = sources_of(hits, c) if c.answered else []
         reply = c.reply
         details = leads.details_of(bot.lead_capture, req.visitor, req.message)
         bot_id = bot.id

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 from litestar.testing import TestClient
+from support.knowledge import upload
 
 from helpfaster_box.organizations.service import bootstrap
 from helpfaster_box.settings import load_settings
@@ -145,3 +146,25 @@ def test_two_sources_as_good_as_each_other_are_both_quoted_and_both_cited(env):
     assert {s["title"] for s in body["sources"]} == set(pages)
     for quote, source in zip(quotes, body["sources"], strict=True):
         assert quote in source["snippet"]  # in document order of the reply: best first
+
+
+def test_two_passages_of_one_page_as_good_as_each_other_are_both_quoted_under_one_source(env):
+    """A page whose two sections (two chunks) answer about equally well: both quoted,
+    the page cited once, its snippet holding both quotes."""
+    c, h, _, _ = env
+    bot = c.post("/v1/chatbots", headers=h, json={"name": "One", "answerMode": "extractive"}).json()["id"]
+    linux = "To back up the database on Linux, run the command hfbackup --all."
+    windows = "To back up the database on Windows, run the command hfbackup.exe --all."
+    page = f"# Backups\n\n## On Linux\n\n{linux}\n\n## On Windows\n\n{windows}\n"
+    assert upload(c, h, bot, "backups.md", page.encode(), "text/markdown").status_code == 202
+    c.app.state.knowledge.wait_idle(120)
+    chunks = c.app.state.db.read(
+        lambda cur: cur.execute("SELECT count(*) FROM chunks WHERE chatbot_id = ?", [bot]).fetchone()[0]
+    )
+    assert chunks == 2  # one per section
+    body = _chat(c, h, bot, "how do I back up the database?")
+    assert body["answered"], body
+    quotes = body["reply"].split("\n\n")
+    assert len(quotes) == 2 and set(quotes) == {linux, windows}
+    assert len(body["sources"]) == 1
+    assert all(q in body["sources"][0]["snippet"] for q in quotes)

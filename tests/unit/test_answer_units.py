@@ -136,28 +136,26 @@ def _scored(rows: list[tuple[int, int, str, float]]) -> list[answers.ScoredSente
     return sorted(out, key=lambda s: -s.score)
 
 
-def test_a_nearly_as_good_unit_of_another_source_is_quoted_too():
+def test_a_nearly_as_good_unit_of_another_passage_is_quoted_too():
     ranked = _scored(
         [
             (0, 0, "Pivot tables summarize data.", 0.80),
-            (1, 0, "Choose Insert - Pivot Table.", 0.80 - answers.SECOND_SOURCE_GAP + 0.01),
+            (1, 0, "Choose Insert - Pivot Table.", 0.80 - answers.SECOND_QUOTE_GAP + 0.01),
             (2, 0, "Charts show data.", 0.5),
         ]
     )
-    more = answers.second_quote(ranked, "Pivot tables summarize data.", lambda p: True)
+    more = answers.second_quote(ranked, "Pivot tables summarize data.")
     assert [s.passage for s in more] == [1]
-    same_source = answers.second_quote(ranked, "Pivot tables summarize data.", lambda p: p != 1)
-    assert same_source == []  # the other passage is of the same source
 
 
-def test_a_weaker_unit_of_another_source_is_not_quoted():
+def test_a_weaker_unit_of_another_passage_is_not_quoted():
     ranked = _scored(
         [
             (0, 0, "Pivot tables summarize data.", 0.80),
-            (1, 0, "Choose Insert - Pivot Table.", 0.80 - answers.SECOND_SOURCE_GAP - 0.01),
+            (1, 0, "Choose Insert - Pivot Table.", 0.80 - answers.SECOND_QUOTE_GAP - 0.01),
         ]
     )
-    assert answers.second_quote(ranked, "Pivot tables summarize data.", lambda p: True) == []
+    assert answers.second_quote(ranked, "Pivot tables summarize data.") == []
 
 
 def test_a_second_quote_brings_what_it_points_back_to_and_never_repeats_the_first():
@@ -169,12 +167,37 @@ def test_a_second_quote_brings_what_it_points_back_to_and_never_repeats_the_firs
             (1, 1, "This is done with hfbackup --prune.", 0.78),
         ]
     )
-    more = answers.second_quote(ranked, first, lambda p: True)
+    more = answers.second_quote(ranked, first)
     assert [s.text for s in more] == ["Backups are kept for 30 days.", "This is done with hfbackup --prune."]
     again = _scored([(0, 0, first, 0.80), (1, 0, "Back up the database\nwith hfbackup --all.", 0.79)])
-    assert answers.second_quote(again, first, lambda p: True) == []  # the same text, other spacing
+    assert answers.second_quote(again, first) == []  # the same text, other spacing
     holding = _scored([(0, 0, first, 0.80), (1, 0, f"To keep data safe: {first}", 0.79)])
-    assert answers.second_quote(holding, first, lambda p: True) == []
+    assert answers.second_quote(holding, first) == []
+
+
+def test_a_source_two_of_whose_passages_are_quoted_shows_both_snippets_once():
+    from helpfaster_box.chat.compose import Composed
+    from helpfaster_box.chat.turn_store import sources_of
+    from helpfaster_box.knowledge.ingestion import Hit
+
+    first, second = "Run hfbackup --all to back up.", "Run hfbackup --prune to drop old backups."
+    filler = " ".join(f"Line {i} says nothing." for i in range(120))
+    hits = [
+        Hit(1, "src_a", "Backups", None, None, f"{first} {filler}", 0.9, 0.8),
+        Hit(2, "src_b", "Other", None, None, "Unrelated text.", 0.8, 0.7),
+        Hit(3, "src_a", "Backups", None, None, f"{filler} {second}", 0.7, 0.6),
+    ]
+    c = Composed(
+        f"{first}{answers.SOURCE_BREAK}{second}", True, "extractive", [0, 2], {0: [first], 2: [second]}
+    )
+    refs = sources_of(hits, c)
+    assert [r.source_id for r in refs] == ["src_a"]  # one entry per source
+    snippets = refs[0].snippet.split(answers.SOURCE_BREAK)
+    assert len(snippets) == 2 and first in snippets[0] and second in snippets[1]
+    assert [r.source_id for r in sources_of(hits, Composed("x", True, "extractive", [1, 0, 2]))] == [
+        "src_b",
+        "src_a",
+    ]  # most relevant first: the reply's order
 
 
 def test_menu_paths_and_key_combinations_count_as_terms():
