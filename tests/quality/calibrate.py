@@ -1,7 +1,7 @@
 """Calibrate the extractive decline decision (chat/compose.py) on the DEV corpus only.
 
     PYTHONPATH=$PWD .venv/bin/python tests/quality/calibrate.py \
-        [--corpora debian-handbook,libreoffice-help-en-us] [--out FILE] [--fit gap,coverage,...]
+        [--corpora debian-handbook,libreoffice-help-en-us,apache2-doc] [--out FILE] [--fit gap,coverage,...]
 
 For every question: the chat's own retrieval and relevance gate, then the extractive
 composition with no decline (`decline_below=0`), recording the chosen unit's evidence
@@ -34,7 +34,7 @@ import corpus  # noqa: E402
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--corpora", default="debian-handbook,libreoffice-help-en-us")
+    ap.add_argument("--corpora", default="debian-handbook,libreoffice-help-en-us,apache2-doc")
     ap.add_argument("--out", default=None)
     ap.add_argument("--fit", default=None, help="comma-separated Evidence fields")
     ap.add_argument("--target", default="key", choices=["key", "answerable"])

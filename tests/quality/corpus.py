@@ -6,7 +6,8 @@ with `apt-get download` and unpacked with `dpkg-deb -x` into
 
 - `debian-handbook`        dev: the one settings may be calibrated on (all 127 pages)
 - `libreoffice-help-en-us` dev (test until issue 10): a seeded sample of the task ("guide") pages
-- `apache2-doc`            test: the httpd 2.4 manual's user/admin guide pages (English)
+- `apache2-doc`            dev (test until session 5 of issue 10): the httpd 2.4 manual's
+                           user/admin guide pages (English)
 - `postgresql-doc-15`      test: chosen chapters (tutorial, administration, DDL,
                            indexes, a few client programs and SQL commands)
 - `gimp-help-en`           test: a seeded sample of the GIMP 2.10 user manual's pages
@@ -416,8 +417,11 @@ CORPORA: dict[str, Corpus] = {
             f"Draw, shared) whose HTML file has >= {LO_MIN_BYTES} bytes",
         ),
         Corpus(
+            # dev since session 5 of issue 10: a third corpus to calibrate on (its 19
+            # on-topic unanswerable questions), reported as test in sessions 2-4, never
+            # tuned on before; postfix-doc took its place as a test corpus.
             "apache2-doc",
-            "test",
+            "dev",
             "Apache HTTP Server 2.4 manual",
             "usr/share/doc/apache2-doc/manual/en",
             "https://httpd.apache.org/docs/2.4/",
