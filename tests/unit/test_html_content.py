@@ -179,3 +179,49 @@ def test_a_definition_that_opens_with_a_list_or_code_keeps_its_term_apart():
     assert "Modes" in paras and "Modes — fast" not in paras
     assert "hfctl" in paras and "hfctl start --all" in paras
     assert "B — inner meaning" in paras and "B — tail text" not in paras
+
+
+def test_a_highlighted_code_block_is_kept_whatever_its_language_class():
+    """Highlighters name the language in a class ("prettyprint lang-config", "lang-js"):
+    read as a language list, it dropped every configuration example of the httpd manual."""
+    body = (
+        "<p>Add this to the beginning of your log format string:</p>"
+        '<pre class="prettyprint lang-config">LogFormat "%v %h" vhost\nCustomLog logs/vhost_log vhost</pre>'
+        '<div class="lang-js"><pre>fetch("/v1/health")</pre></div>'
+        '<p><code class="lang-shell">apachectl -t</code> checks the syntax.</p>'
+    )
+    text = _text(_page(body))
+    assert 'LogFormat "%v %h" vhost\nCustomLog logs/vhost_log vhost' in text
+    assert 'fetch("/v1/health")' in text and "apachectl -t checks the syntax." in text
+
+
+def test_a_language_switcher_is_dropped():
+    """The httpd manual's "Available Languages: en | fr | ja" (links marked hreflang, too few
+    to be dense) was quoted as an answer."""
+    langs = (
+        '<div class="choose"><p><span>Available Languages: </span><a href="../en/a.html">en</a> | '
+        '<a href="../fr/a.html" hreflang="fr">fr</a> | <a href="../ja/a.html" hreflang="ja">ja</a></p></div>'
+    )
+    text = _text(_page(langs + ARTICLE + langs))
+    assert "Available Languages" not in text and "To install the server" in text
+    prose = '<p>The guide is also in <a href="fr.html" hreflang="fr">French</a> and <a href="de.html" hreflang="de">German</a>, translated by volunteers over many years of work on it.</p>'
+    assert "translated by volunteers" in _text(_page(ARTICLE + prose))  # a sentence, not a list
+
+
+def test_a_page_header_and_footer_named_by_id_are_dropped():
+    header = '<div id="page-header"><p class="apache">Example Server Version 2.4</p></div>'
+    footer = '<div id="footer"><p>Copyright 2026 The Example Foundation.</p></div>'
+    text = _text(_page(header + ARTICLE + footer))
+    assert "Version 2.4" not in text and "Copyright" not in text and "apt install example-server" in text
+    card = '<div class="section-header"><h2>Upgrading</h2><p>Stop the server first.</p></div>'
+    assert "Stop the server first." in _text(_page(ARTICLE + card))  # not a page header
+
+
+def test_a_heading_permalink_is_not_part_of_the_heading():
+    body = (
+        '<h2 id="a">Splitting up your log files <a class="permalink" href="#a">¶</a></h2><p>Use split-logfile.</p>'
+        '<h2 id="b">Installing<a class="headerlink" href="#b">¶</a></h2><p>Run the installer.</p>'
+        '<h2 id="c">Using C#</h2><p>C# is supported.</p>'
+    )
+    headings = [s.heading for s in parse(_page(body), "html").sections if s.heading]
+    assert headings == ["Splitting up your log files", "Installing", "Using C#"]

@@ -54,10 +54,14 @@ _BOILER_ROLES = {"navigation", "banner", "contentinfo", "complementary", "search
 # Not "sidebar": DocBook and Sphinx put tips and warnings inside the text in
 # <div class="sidebar"> (26% of the Debian handbook); page sidebars are <aside>
 # or role=complementary, dropped above.
+# A page's own header and footer by name too ("page-header", "footer": the httpd manual
+# repeated "Apache HTTP Server Version 2.4" and its copyright on every page, and both
+# were quoted as answers), not a bare "header": "section-header", "card-header" hold
+# the text's own headings.
 _BOILER_NAME = re.compile(
     r"(?:^|[\s_-])(?:nav|navbar|navigation|menu|breadcrumbs?|cookies?|consent|gdpr"
     r"|skip-?link|share|sharing|social|ads?|advert\w*|sponsored|popup|modal|pagination"
-    r"|pager|newsletter|subscribe)(?:$|[\s_-])",
+    r"|pager|newsletter|subscribe|footer|page-?header|site-?header|masthead)(?:$|[\s_-])",
     re.IGNORECASE,
 )
 _BLOCK = {
@@ -163,7 +167,7 @@ def _strip_boilerplate(root: etree._Element) -> None:
     page_len = len(root.text_content())
     for el in list(root.iter(etree.Element)):
         hidden = _is_hidden(el) or (el.get("role") or "").lower() in _BOILER_ROLES
-        named = _BOILER_NAME.search(f"{el.get('class') or ''} {el.get('id') or ''}")
+        named = _BOILER_NAME.search(_names(el))
         # Class names are a weak signal: never let one remove the page's main content.
         if (
             named
@@ -184,6 +188,7 @@ _FURNITURE_NAME = re.compile(
 _LINKY = {"ul", "ol", "dl", "table", "div", "p", "td", "section", "menu"}
 LINK_DENSITY = 0.7  # share of a block's text inside links above which it is navigation
 MIN_LINKS = 3
+SWITCHER_LABEL_CHARS = 40  # text of a language switcher outside its links ("Available Languages:")
 
 
 def _text_len(el: etree._Element) -> int:
@@ -200,15 +205,32 @@ def _is_navigation(el: etree._Element) -> bool:
     links = el.xpath(".//a[@href]")
     if len(links) >= MIN_LINKS and sum(_text_len(a) for a in links) >= LINK_DENSITY * total:
         return True
+    # A language switcher: links to the same page in other languages, marked hreflang,
+    # with at most a label besides ("Available Languages: en | fr | ja | ko"): too short
+    # to be dense, and not a sentence that links two translations.
+    alternates = el.xpath(".//a[@href][@hreflang]")
+    if len(alternates) >= 2 and 2 * len(alternates) >= len(links):
+        outside = total - sum(_text_len(a) for a in links) - 3 * len(links)  # " | " between
+        if outside <= SWITCHER_LABEL_CHARS:
+            return True
     if el.tag in ("ul", "ol"):
         items = [" ".join(li.text_content().split()) for li in el.xpath("./li")]
         return len(items) >= MIN_LINKS and all(i.endswith("?") for i in items)
     return False
 
 
+def _names(el: etree._Element) -> str:
+    """The class and id an element is judged by, or "" for code: a highlighter's
+    classes ("prettyprint lang-config", "lang-js") name the code's language, and read as
+    a language list they dropped every configuration example of the httpd manual."""
+    if el.tag in ("pre", "code") or el.xpath(".//pre"):
+        return ""
+    return f"{el.get('class') or ''} {el.get('id') or ''}"
+
+
 def _strip_navigation(root: etree._Element) -> None:
     for el in list(root.iter(etree.Element)):
-        named = _FURNITURE_NAME.search(f"{el.get('class') or ''} {el.get('id') or ''}")
+        named = _FURNITURE_NAME.search(_names(el))
         if named and el.tag not in ("html", "body") and not el.xpath(".//h1 | .//main | .//article"):
             el.drop_tree()
     # Outermost first: once a block is dropped, its descendants are gone with it.
@@ -247,6 +269,9 @@ def _parse_html(data: bytes, navigation: bool = False) -> ParsedDocument:
 CELL_MAX_CHARS = 1500
 TERM_MAX_CHARS = 120  # a <dt> this short is joined to its definition's first paragraph
 TERM_JOIN = " — "
+# The permalink a generator appends to each heading (Sphinx "Title¶", the httpd manual
+# "Title ¶", GitHub "Title #"): not part of the title a citation shows.
+_PERMALINK = re.compile(r"\s*[¶§🔗]$|\s+#$")
 
 
 def _inline_cell(el: etree._Element) -> bool:
@@ -341,7 +366,7 @@ class _SectionReader:
 
     def end(self, el: etree._Element, tag: str, add_tail: bool) -> None:
         if el is self.in_heading:
-            text = " ".join("".join(self.buf).split())
+            text = _PERMALINK.sub("", " ".join("".join(self.buf).split()))
             self.buf.clear()
             self.heading = (text, _heading_anchor(el), _HEADINGS[tag]) if text else (None, None, 0)
             self.in_heading = None
