@@ -60,7 +60,9 @@ def log(msg: str) -> None:
 def app_api() -> SimpleNamespace:
     """What the harness needs from helpfaster_box (update here when modules move)."""
     from helpfaster_box.knowledge import queries as source_queries  # eval_retrieval: chunk id -> source
+    from helpfaster_box.knowledge.units import head as unit_head  # eval_maxsim
     from helpfaster_box.organizations.service import bootstrap
+    from helpfaster_box.retrieval import fusion  # eval_maxsim: the pools, BM25 rows, RRF constant
     from helpfaster_box.settings import load_settings
     from helpfaster_box.web.app import create_app
 
@@ -69,6 +71,8 @@ def app_api() -> SimpleNamespace:
         bootstrap=bootstrap,
         load_settings=load_settings,
         source_queries=source_queries,
+        unit_head=unit_head,
+        fusion=fusion,
     )
 
 
