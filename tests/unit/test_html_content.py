@@ -204,6 +204,8 @@ def test_a_language_switcher_is_dropped():
     )
     text = _text(_page(langs + ARTICLE + langs))
     assert "Available Languages" not in text and "To install the server" in text
+    two = '<p>Available Languages: <a href="a.html">en</a> | <a href="fr/a.html" hreflang="fr">fr</a></p>'
+    assert "Available Languages" not in _text(_page(two + ARTICLE))  # the page's own language has none
     prose = '<p>The guide is also in <a href="fr.html" hreflang="fr">French</a> and <a href="de.html" hreflang="de">German</a>, translated by volunteers over many years of work on it.</p>'
     assert "translated by volunteers" in _text(_page(ARTICLE + prose))  # a sentence, not a list
 
@@ -211,8 +213,10 @@ def test_a_language_switcher_is_dropped():
 def test_a_page_header_and_footer_named_by_id_are_dropped():
     header = '<div id="page-header"><p class="apache">Example Server Version 2.4</p></div>'
     footer = '<div id="footer"><p>Copyright 2026 The Example Foundation.</p></div>'
-    text = _text(_page(header + ARTICLE + footer))
-    assert "Version 2.4" not in text and "Copyright" not in text and "apt install example-server" in text
+    banner = '<div id="banner"><a href="/get/"><span class="text">Download the ebook</span></a></div>'
+    text = _text(_page(banner + header + ARTICLE + footer))
+    assert "Version 2.4" not in text and "Copyright" not in text and "ebook" not in text
+    assert "apt install example-server" in text
     card = '<div class="section-header"><h2>Upgrading</h2><p>Stop the server first.</p></div>'
     assert "Stop the server first." in _text(_page(ARTICLE + card))  # not a page header
 

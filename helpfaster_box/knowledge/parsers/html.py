@@ -54,14 +54,14 @@ _BOILER_ROLES = {"navigation", "banner", "contentinfo", "complementary", "search
 # Not "sidebar": DocBook and Sphinx put tips and warnings inside the text in
 # <div class="sidebar"> (26% of the Debian handbook); page sidebars are <aside>
 # or role=complementary, dropped above.
-# A page's own header and footer by name too ("page-header", "footer": the httpd manual
-# repeated "Apache HTTP Server Version 2.4" and its copyright on every page, and both
-# were quoted as answers), not a bare "header": "section-header", "card-header" hold
-# the text's own headings.
+# A page's own header and footer by name too ("page-header", "footer", "banner": the
+# httpd manual repeated "Apache HTTP Server Version 2.4" and its copyright on every page,
+# both quoted as answers; the Debian handbook its "Download the ebook" banner), not a
+# bare "header": "section-header", "card-header" hold the text's own headings.
 _BOILER_NAME = re.compile(
     r"(?:^|[\s_-])(?:nav|navbar|navigation|menu|breadcrumbs?|cookies?|consent|gdpr"
     r"|skip-?link|share|sharing|social|ads?|advert\w*|sponsored|popup|modal|pagination"
-    r"|pager|newsletter|subscribe|footer|page-?header|site-?header|masthead)(?:$|[\s_-])",
+    r"|pager|newsletter|subscribe|footer|page-?header|site-?header|masthead|banner)(?:$|[\s_-])",
     re.IGNORECASE,
 )
 _BLOCK = {
@@ -209,7 +209,7 @@ def _is_navigation(el: etree._Element) -> bool:
     # with at most a label besides ("Available Languages: en | fr | ja | ko"): too short
     # to be dense, and not a sentence that links two translations.
     alternates = el.xpath(".//a[@href][@hreflang]")
-    if len(alternates) >= 2 and 2 * len(alternates) >= len(links):
+    if alternates and len(links) >= 2 and 2 * len(alternates) >= len(links):
         outside = total - sum(_text_len(a) for a in links) - 3 * len(links)  # " | " between
         if outside <= SWITCHER_LABEL_CHARS:
             return True
