@@ -167,7 +167,7 @@ def _strip_boilerplate(root: etree._Element) -> None:
     page_len = len(root.text_content())
     for el in list(root.iter(etree.Element)):
         hidden = _is_hidden(el) or (el.get("role") or "").lower() in _BOILER_ROLES
-        named = _BOILER_NAME.search(_names(el))
+        named = _named(el, _BOILER_NAME)
         # Class names are a weak signal: never let one remove the page's main content.
         if (
             named
@@ -208,7 +208,7 @@ def _is_navigation(el: etree._Element) -> bool:
     # A language switcher: links to the same page in other languages, marked hreflang,
     # with at most a label besides ("Available Languages: en | fr | ja | ko"): too short
     # to be dense, and not a sentence that links two translations.
-    alternates = el.xpath(".//a[@href][@hreflang]")
+    alternates = [a for a in links if a.get("hreflang") is not None]
     if alternates and len(links) >= 2 and 2 * len(alternates) >= len(links):
         outside = total - sum(_text_len(a) for a in links) - 3 * len(links)  # " | " between
         if outside <= SWITCHER_LABEL_CHARS:
@@ -219,18 +219,20 @@ def _is_navigation(el: etree._Element) -> bool:
     return False
 
 
-def _names(el: etree._Element) -> str:
-    """The class and id an element is judged by, or "" for code: a highlighter's
-    classes ("prettyprint lang-config", "lang-js") name the code's language, and read as
-    a language list they dropped every configuration example of the httpd manual."""
-    if el.tag in ("pre", "code") or el.xpath(".//pre"):
-        return ""
-    return f"{el.get('class') or ''} {el.get('id') or ''}"
+def _named(el: etree._Element, names: re.Pattern[str]) -> bool:
+    """Whether the element's class or id is one of `names`, never for code: a
+    highlighter's classes ("prettyprint lang-config", "lang-js") name the code's
+    language, and read as a language list they dropped every configuration example of
+    the httpd manual. The name first: an xpath call on each of a page's 100,000s of
+    elements costs seconds."""
+    if not names.search(f"{el.get('class') or ''} {el.get('id') or ''}"):
+        return False
+    return el.tag not in ("pre", "code") and not el.xpath(".//pre")
 
 
 def _strip_navigation(root: etree._Element) -> None:
     for el in list(root.iter(etree.Element)):
-        named = _FURNITURE_NAME.search(_names(el))
+        named = _named(el, _FURNITURE_NAME)
         if named and el.tag not in ("html", "body") and not el.xpath(".//h1 | .//main | .//article"):
             el.drop_tree()
     # Outermost first: once a block is dropped, its descendants are gone with it.
