@@ -229,3 +229,17 @@ def test_a_heading_permalink_is_not_part_of_the_heading():
     )
     headings = [s.heading for s in parse(_page(body), "html").sections if s.heading]
     assert headings == ["Splitting up your log files", "Installing", "Using C#"]
+
+
+def test_a_heading_styled_as_a_page_header_is_kept():
+    """Bootstrap 3 styles section headings with class="page-header" (its own docs:
+    <h1 class="page-header">): the heading is the text's, not the page's header."""
+    body = (
+        '<div id="page-header"><p>Example Server Version 2.4</p></div>'
+        f'<h1 id="grid" class="page-header">Grid system</h1>{ARTICLE}'
+        '<h2 id="media" class="page-header">Media queries</h2><p>Use media queries.</p>'
+    )
+    doc = parse(_page(body), "html")
+    assert [s.heading for s in doc.sections if s.heading] == ["Grid system", "Installing", "Media queries"]
+    assert [s.anchor for s in doc.sections if s.heading][::2] == ["grid", "media"]
+    assert "Version 2.4" not in _text(_page(body))

@@ -167,8 +167,9 @@ def _strip_boilerplate(root: etree._Element) -> None:
     page_len = len(root.text_content())
     for el in list(root.iter(etree.Element)):
         hidden = _is_hidden(el) or (el.get("role") or "").lower() in _BOILER_ROLES
-        named = _named(el, _BOILER_NAME)
-        # Class names are a weak signal: never let one remove the page's main content.
+        # Class names are a weak signal: never let one remove the page's main content,
+        # nor a heading (Bootstrap 3 styles them with "page-header").
+        named = el.tag not in _HEADINGS and _named(el, _BOILER_NAME)
         if (
             named
             and not hidden
