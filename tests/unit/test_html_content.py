@@ -243,3 +243,17 @@ def test_a_heading_styled_as_a_page_header_is_kept():
     assert [s.heading for s in doc.sections if s.heading] == ["Grid system", "Installing", "Media queries"]
     assert [s.anchor for s in doc.sections if s.heading][::2] == ["grid", "media"]
     assert "Version 2.4" not in _text(_page(body))
+
+
+def test_a_heading_self_link_is_not_part_of_the_heading_whatever_its_symbol():
+    """MkDocs with permalink "#" writes "Install<a ...>#</a>" (no space), Docusaurus a
+    zero-width space in its hash link: the mark is the link's, not the title's."""
+    body = (
+        '<h2 id="a">Install<a class="headerlink" href="#a" title="Permanent link">#</a></h2><p>Run it.</p>'
+        '<h2 id="b">Upgrade<a href="#b" class="hash-link" aria-label="Direct link to Upgrade">\u200b</a></h2>'
+        "<p>Stop it.</p>"
+        '<h2 id="c"><a href="#c">Using C#</a></h2><p>C# is supported.</p>'
+        '<h2 id="d">Using F#</h2><p>F# too.</p>'
+    )
+    headings = [s.heading for s in parse(_page(body), "html").sections if s.heading]
+    assert headings == ["Install", "Upgrade", "Using C#", "Using F#"]

@@ -255,6 +255,7 @@ def _parse_html(data: bytes, navigation: bool = False) -> ParsedDocument:
         _strip_boilerplate(doc)
         if not navigation:
             _strip_navigation(doc)
+        _drop_self_links(doc)  # after: link density counts them, as it always did
         mains = doc.xpath("//main | //*[@role='main']") or doc.xpath("//article")
         root = mains[0] if len(mains) == 1 and mains[0].text_content().strip() else doc.body
         sections = _html_sections(root)
@@ -275,6 +276,26 @@ TERM_JOIN = " — "
 # The permalink a generator appends to each heading (Sphinx "Title¶", the httpd manual
 # "Title ¶", GitHub "Title #"): not part of the title a citation shows.
 _PERMALINK = re.compile(r"\s*[¶§🔗]$|\s+#$")
+
+
+_INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufe0e\ufe0f\ufeff"))
+
+
+def _drop_self_links(root: etree._Element) -> None:
+    """A heading's link to itself shown as a mark and no word (MkDocs "Title#" with no
+    space before it, Docusaurus a zero-width space): dropped, the heading's text kept.
+    _PERMALINK catches the marks that are not links."""
+    for heading in list(root.iter(*_HEADINGS)):
+        for a in list(heading.iter("a")):
+            if (
+                not (a.get("href") or "").startswith("#")
+                or a.get("id") is not None
+                or a.get("name") is not None
+            ):
+                continue
+            mark = "".join(a.text_content().translate(_INVISIBLE).split())
+            if len(mark) <= 2 and not any(ch.isalnum() for ch in mark):
+                a.drop_tree()
 
 
 def _inline_cell(el: etree._Element) -> bool:
