@@ -257,3 +257,28 @@ def test_a_heading_self_link_is_not_part_of_the_heading_whatever_its_symbol():
     )
     headings = [s.heading for s in parse(_page(body), "html").sections if s.heading]
     assert headings == ["Install", "Upgrade", "Using C#", "Using F#"]
+
+
+def test_a_section_whose_id_is_its_headings_slug_is_kept_whatever_the_words():
+    """Sphinx puts a section's anchor, the slug of its heading, on the <section>: a
+    section titled "Changing the footer" was dropped whole as a page footer."""
+    sections = "".join(
+        f'<section id="{title.lower().replace(" ", "-")}"><h2>{title}<a class="headerlink" href="#x">¶</a></h2>'
+        f"<p>{text}</p></section>"
+        for title, text in (
+            ("Changing the footer", "Open Settings - Footer and type the text."),
+            ("Adding a banner", "Choose Design - Banner to add one."),
+            ("Related settings", "Themes change the colours too."),
+        )
+    )
+    furniture = '<div id="footer"><h2 class="visually-hidden">Footer</h2><p>Copyright 2026 Example.</p></div>'
+    body = f'<div role="main"><section id="site"><h1>Site settings</h1><p>Intro.</p>{sections}</section>{furniture}</div>'
+    doc = parse(_page(body), "html")
+    assert [s.heading for s in doc.sections if s.heading] == [
+        "Site settings",
+        "Changing the footer",
+        "Adding a banner",
+        "Related settings",
+    ]
+    text = _text(_page(body))
+    assert "Choose Design - Banner to add one." in text and "Copyright" not in text

@@ -226,9 +226,24 @@ def _named(el: etree._Element, names: re.Pattern[str]) -> bool:
     language, and read as a language list they dropped every configuration example of
     the httpd manual. The name first: an xpath call on each of a page's 100,000s of
     elements costs seconds."""
-    if not names.search(f"{el.get('class') or ''} {el.get('id') or ''}"):
+    cls, ident = el.get("class") or "", el.get("id") or ""
+    if not names.search(f"{cls} {ident}"):
         return False
-    return el.tag not in ("pre", "code") and not el.xpath(".//pre")
+    if el.tag in ("pre", "code") or el.xpath(".//pre"):
+        return False
+    return bool(names.search(cls)) or not _heading_slug(el, ident)
+
+
+def _heading_slug(el: etree._Element, ident: str) -> bool:
+    """Whether `ident` is made from the text of the element's first heading, of two words
+    or more: Sphinx's <section id="changing-the-footer"> (the anchor of its heading,
+    "Changing the footer"), not <div id="footer"> with a hidden "Footer" heading."""
+    heading = el.xpath("(.//h1 | .//h2 | .//h3 | .//h4 | .//h5 | .//h6)[1]")
+    if not heading:
+        return False
+    words = heading[0].text_content().split()
+    key = re.sub(r"[\W_]+", "", "".join(words).lower())
+    return len(words) >= 2 and bool(key) and re.sub(r"[\W_]+", "", ident.lower()).endswith(key)
 
 
 def _strip_navigation(root: etree._Element) -> None:
