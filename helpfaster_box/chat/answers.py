@@ -242,6 +242,12 @@ def second_quote(ranked: list[ScoredSentence], reply: str, max_chars: int = 450)
     said, new = " ".join(reply.split()), " ".join(other.text.split())
     if new in said or said in new:  # the same text in two passages, or one holding the other
         return []
+    # Consecutive chunks of a page share their cut, a sentence too long to carry whole
+    # as its last words: the reply's passage holds the new text, or the new text a unit
+    # the reply quotes (not a few words, "hfctl start", that any text may hold).
+    own = [" ".join(s.text.split()) for s in ranked if s.passage == best.passage]
+    if any((new in u and not _fragment(new)) or (u in said and u in new and not _fragment(u)) for u in own):
+        return []
     before = _antecedent(ranked, other, [other], max_chars)
     return [before, other] if before is not None and " ".join(before.text.split()) not in said else [other]
 

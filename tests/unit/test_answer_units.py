@@ -175,6 +175,40 @@ def test_a_second_quote_brings_what_it_points_back_to_and_never_repeats_the_firs
     assert answers.second_quote(holding, first) == []
 
 
+def test_a_second_quote_from_the_overlap_of_two_chunks_of_one_page_is_not_a_second_quote():
+    """Consecutive chunks of a section share their cut: the last words of a sentence too
+    long to carry whole start the next chunk. Quoting the whole sentence after a reply
+    that holds its tail, or the tail after a reply from the chunk that holds it whole,
+    says the same thing twice."""
+    from helpfaster_box.knowledge.chunker import chunk
+    from helpfaster_box.knowledge.parsers import ParsedDocument, Section
+
+    steps = " ".join(f"Step {i} of the setup is described in the manual." for i in range(12))
+    long = (
+        "To keep the archives small, hfbackup compresses every file it stores with zstd at level 19, "
+        "which takes longer than gzip but saves about a third of the disk space on typical installations."
+    )
+    text = f"Backups are written to /var/backups every night. {steps} {long} Restores read them back with hfrestore."
+    first, second = (
+        units(c.text) for c in chunk(ParsedDocument("T", [Section("B", "b", text, 2)]), source_url=None)
+    )
+    tail = second[0]
+    assert first[-1] == long and tail != long and tail in long  # the cut, as the chunker makes it
+    restores = second.index("Restores read them back with hfrestore.")
+    # the reply is the tail and the sentence after it (chunk 2); the whole sentence (chunk 1) nearly as good
+    ranked = _scored(
+        [(1, restores, second[restores], 0.80), (1, 0, tail, 0.70), (0, len(first) - 1, long, 0.75)]
+    )
+    reply, passage = answers.extractive_answer(ranked)
+    assert passage == 1 and tail in reply
+    assert answers.second_quote(ranked, reply) == []
+    # the reply from chunk 1, which holds the sentence whole; its tail (chunk 2) nearly as good
+    ranked = _scored([(0, 0, first[0], 0.80), (0, len(first) - 1, long, 0.40), (1, 0, tail, 0.75)])
+    reply, passage = answers.extractive_answer(ranked)
+    assert passage == 0 and long not in reply
+    assert answers.second_quote(ranked, reply) == []
+
+
 def test_a_source_two_of_whose_passages_are_quoted_shows_both_snippets_once():
     from helpfaster_box.chat.compose import Composed
     from helpfaster_box.chat.turn_store import sources_of

@@ -229,3 +229,56 @@ def test_a_heading_permalink_is_not_part_of_the_heading():
     )
     headings = [s.heading for s in parse(_page(body), "html").sections if s.heading]
     assert headings == ["Splitting up your log files", "Installing", "Using C#"]
+
+
+def test_a_heading_styled_as_a_page_header_is_kept():
+    """Bootstrap 3 styles section headings with class="page-header" (its own docs:
+    <h1 class="page-header">): the heading is the text's, not the page's header."""
+    body = (
+        '<div id="page-header"><p>Example Server Version 2.4</p></div>'
+        f'<h1 id="grid" class="page-header">Grid system</h1>{ARTICLE}'
+        '<h2 id="media" class="page-header">Media queries</h2><p>Use media queries.</p>'
+    )
+    doc = parse(_page(body), "html")
+    assert [s.heading for s in doc.sections if s.heading] == ["Grid system", "Installing", "Media queries"]
+    assert [s.anchor for s in doc.sections if s.heading][::2] == ["grid", "media"]
+    assert "Version 2.4" not in _text(_page(body))
+
+
+def test_a_heading_self_link_is_not_part_of_the_heading_whatever_its_symbol():
+    """MkDocs with permalink "#" writes "Install<a ...>#</a>" (no space), Docusaurus a
+    zero-width space in its hash link: the mark is the link's, not the title's."""
+    body = (
+        '<h2 id="a">Install<a class="headerlink" href="#a" title="Permanent link">#</a></h2><p>Run it.</p>'
+        '<h2 id="b">Upgrade<a href="#b" class="hash-link" aria-label="Direct link to Upgrade">\u200b</a></h2>'
+        "<p>Stop it.</p>"
+        '<h2 id="c"><a href="#c">Using C#</a></h2><p>C# is supported.</p>'
+        '<h2 id="d">Using F#</h2><p>F# too.</p>'
+    )
+    headings = [s.heading for s in parse(_page(body), "html").sections if s.heading]
+    assert headings == ["Install", "Upgrade", "Using C#", "Using F#"]
+
+
+def test_a_section_whose_id_is_its_headings_slug_is_kept_whatever_the_words():
+    """Sphinx puts a section's anchor, the slug of its heading, on the <section>: a
+    section titled "Changing the footer" was dropped whole as a page footer."""
+    sections = "".join(
+        f'<section id="{title.lower().replace(" ", "-")}"><h2>{title}<a class="headerlink" href="#x">¶</a></h2>'
+        f"<p>{text}</p></section>"
+        for title, text in (
+            ("Changing the footer", "Open Settings - Footer and type the text."),
+            ("Adding a banner", "Choose Design - Banner to add one."),
+            ("Related settings", "Themes change the colours too."),
+        )
+    )
+    furniture = '<div id="footer"><h2 class="visually-hidden">Footer</h2><p>Copyright 2026 Example.</p></div>'
+    body = f'<div role="main"><section id="site"><h1>Site settings</h1><p>Intro.</p>{sections}</section>{furniture}</div>'
+    doc = parse(_page(body), "html")
+    assert [s.heading for s in doc.sections if s.heading] == [
+        "Site settings",
+        "Changing the footer",
+        "Adding a banner",
+        "Related settings",
+    ]
+    text = _text(_page(body))
+    assert "Choose Design - Banner to add one." in text and "Copyright" not in text

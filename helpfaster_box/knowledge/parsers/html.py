@@ -167,8 +167,9 @@ def _strip_boilerplate(root: etree._Element) -> None:
     page_len = len(root.text_content())
     for el in list(root.iter(etree.Element)):
         hidden = _is_hidden(el) or (el.get("role") or "").lower() in _BOILER_ROLES
-        named = _BOILER_NAME.search(_names(el))
-        # Class names are a weak signal: never let one remove the page's main content.
+        # Class names are a weak signal: never let one remove the page's main content,
+        # nor a heading (Bootstrap 3 styles them with "page-header").
+        named = el.tag not in _HEADINGS and _named(el, _BOILER_NAME)
         if (
             named
             and not hidden
@@ -208,7 +209,7 @@ def _is_navigation(el: etree._Element) -> bool:
     # A language switcher: links to the same page in other languages, marked hreflang,
     # with at most a label besides ("Available Languages: en | fr | ja | ko"): too short
     # to be dense, and not a sentence that links two translations.
-    alternates = el.xpath(".//a[@href][@hreflang]")
+    alternates = [a for a in links if a.get("hreflang") is not None]
     if alternates and len(links) >= 2 and 2 * len(alternates) >= len(links):
         outside = total - sum(_text_len(a) for a in links) - 3 * len(links)  # " | " between
         if outside <= SWITCHER_LABEL_CHARS:
@@ -219,18 +220,35 @@ def _is_navigation(el: etree._Element) -> bool:
     return False
 
 
-def _names(el: etree._Element) -> str:
-    """The class and id an element is judged by, or "" for code: a highlighter's
-    classes ("prettyprint lang-config", "lang-js") name the code's language, and read as
-    a language list they dropped every configuration example of the httpd manual."""
+def _named(el: etree._Element, names: re.Pattern[str]) -> bool:
+    """Whether the element's class or id is one of `names`, never for code: a
+    highlighter's classes ("prettyprint lang-config", "lang-js") name the code's
+    language, and read as a language list they dropped every configuration example of
+    the httpd manual. The name first: an xpath call on each of a page's 100,000s of
+    elements costs seconds."""
+    cls, ident = el.get("class") or "", el.get("id") or ""
+    if not names.search(f"{cls} {ident}"):
+        return False
     if el.tag in ("pre", "code") or el.xpath(".//pre"):
-        return ""
-    return f"{el.get('class') or ''} {el.get('id') or ''}"
+        return False
+    return bool(names.search(cls)) or not _heading_slug(el, ident)
+
+
+def _heading_slug(el: etree._Element, ident: str) -> bool:
+    """Whether `ident` is made from the text of the element's first heading, of two words
+    or more: Sphinx's <section id="changing-the-footer"> (the anchor of its heading,
+    "Changing the footer"), not <div id="footer"> with a hidden "Footer" heading."""
+    heading = el.xpath("(.//h1 | .//h2 | .//h3 | .//h4 | .//h5 | .//h6)[1]")
+    if not heading:
+        return False
+    words = heading[0].text_content().split()
+    key = re.sub(r"[\W_]+", "", "".join(words).lower())
+    return len(words) >= 2 and bool(key) and re.sub(r"[\W_]+", "", ident.lower()).endswith(key)
 
 
 def _strip_navigation(root: etree._Element) -> None:
     for el in list(root.iter(etree.Element)):
-        named = _FURNITURE_NAME.search(_names(el))
+        named = _named(el, _FURNITURE_NAME)
         if named and el.tag not in ("html", "body") and not el.xpath(".//h1 | .//main | .//article"):
             el.drop_tree()
     # Outermost first: once a block is dropped, its descendants are gone with it.
@@ -252,6 +270,7 @@ def _parse_html(data: bytes, navigation: bool = False) -> ParsedDocument:
         _strip_boilerplate(doc)
         if not navigation:
             _strip_navigation(doc)
+        _drop_self_links(doc)  # after: link density counts them, as it always did
         mains = doc.xpath("//main | //*[@role='main']") or doc.xpath("//article")
         root = mains[0] if len(mains) == 1 and mains[0].text_content().strip() else doc.body
         sections = _html_sections(root)
@@ -272,6 +291,26 @@ TERM_JOIN = " — "
 # The permalink a generator appends to each heading (Sphinx "Title¶", the httpd manual
 # "Title ¶", GitHub "Title #"): not part of the title a citation shows.
 _PERMALINK = re.compile(r"\s*[¶§🔗]$|\s+#$")
+
+
+_INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufe0e\ufe0f\ufeff"))
+
+
+def _drop_self_links(root: etree._Element) -> None:
+    """A heading's link to itself shown as a mark and no word (MkDocs "Title#" with no
+    space before it, Docusaurus a zero-width space): dropped, the heading's text kept.
+    _PERMALINK catches the marks that are not links."""
+    for heading in list(root.iter(*_HEADINGS)):
+        for a in list(heading.iter("a")):
+            if (
+                not (a.get("href") or "").startswith("#")
+                or a.get("id") is not None
+                or a.get("name") is not None
+            ):
+                continue
+            mark = "".join(a.text_content().translate(_INVISIBLE).split())
+            if len(mark) <= 2 and not any(ch.isalnum() for ch in mark):
+                a.drop_tree()
 
 
 def _inline_cell(el: etree._Element) -> bool:
