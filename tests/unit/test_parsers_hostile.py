@@ -74,10 +74,10 @@ def test_an_upload_name_is_stored_as_a_bare_file_name(name, stored):
     assert safe_filename(name) == stored
 
 
-def test_a_page_of_100000_elements_is_stripped_of_furniture_without_an_xpath_call_per_element():
-    """The class/id rules look at a name first: asking every element whether it holds a
-    <pre> (an xpath call each, ~7 us) took the two stripping passes of this page from
-    0.37 s to 1.35 s (the whole parse 0.75 s -> 2.2 s)."""
+def test_a_page_of_100000_plain_elements_keeps_its_text_through_the_furniture_rules():
+    """A page of 100,000 nameless elements loses nothing to the class/id rules (their
+    cost on it: tests/bench/bench_parse.py; an xpath call per element took the two
+    stripping passes from 0.37 s to 1.35 s)."""
     from lxml import html as lxml_html
 
     from helpfaster_box.knowledge.parsers import html
@@ -85,7 +85,6 @@ def test_a_page_of_100000_elements_is_stripped_of_furniture_without_an_xpath_cal
     cell = "<p>" + "<span>" * 250 + "x " * 2000 + "</span>" * 250 + "</p>"
     doc = lxml_html.document_fromstring(f"<html><body>{cell * 400}</body></html>")
     assert len(doc.xpath("//*")) > 100_000
-    started = time.perf_counter()
     html._strip_boilerplate(doc)
     html._strip_navigation(doc)
-    assert time.perf_counter() - started < 0.7
+    assert len(doc.xpath("//span")) == 100_000 and doc.text_content().count("x") == 800_000
