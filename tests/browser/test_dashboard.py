@@ -105,6 +105,9 @@ def test_the_try_it_pane_streams_an_answer_that_cites_the_document(
     assert "text/event-stream" in chat.value.headers.get("content-type", "")
     cited = dashboard.get_by_role("list", name="Cited sources").last
     expect(cited).to_contain_text("Zorblax 3000 warranty", timeout=60_000)
+    # A snippet keeps its line breaks: code lines, and the blank line between two
+    # passages of one page that the reply quotes.
+    assert cited.locator("blockquote").first.evaluate("e => getComputedStyle(e).whiteSpace") == "pre-line"
     expect(dashboard.locator(".meta").last).to_contain_text("Confidence")
     expect(dashboard.get_by_test_id("answer").last).not_to_be_empty()
     shoot(dashboard, "try-it")
