@@ -86,6 +86,22 @@ def test_long_paragraph_split_by_sentences_with_overlap():
     assert covered == set(words_of(text))
 
 
+def test_the_overlap_never_starts_a_chunk_mid_sentence():
+    """A last sentence longer than the overlap budget is not carried as its last few
+    words: a chunk that began "with a package source - a repository ..." gave replies
+    that started mid-sentence. The next chunk then starts at its own first sentence."""
+    long = "The mirror list " + " ".join(f"names host{i} and" for i in range(12)) + " more hosts."
+    short = [f"Sentence {i} is short." for i in range(12)]
+    text = " ".join([*short[:3], long, *short[3:]])  # the long one ends a chunk
+    doc = ParsedDocument("T", [Section("Mirrors", None, text, 1)])
+    chunks = chunk(doc, source_url=None, max_tokens=60, overlap_tokens=10)
+    assert len(chunks) > 1
+    for c in chunks:
+        assert re.match(r"(?:Sentence \d+|The mirror list) ", c.text), c.text  # a sentence start
+    covered = set().union(*(words_of(c.text) for c in chunks))
+    assert covered == set(words_of(text))
+
+
 def test_no_overlap_across_sections():
     doc = ParsedDocument(
         "T", [Section("A", None, sentences(20, "alpha"), 1), Section("B", None, sentences(20, "bravo"), 1)]
