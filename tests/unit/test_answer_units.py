@@ -176,24 +176,20 @@ def test_a_second_quote_brings_what_it_points_back_to_and_never_repeats_the_firs
 
 
 def test_a_second_quote_from_the_overlap_of_two_chunks_of_one_page_is_not_a_second_quote():
-    """Consecutive chunks of a section share their cut: the last words of a sentence too
-    long to carry whole start the next chunk. Quoting the whole sentence after a reply
-    that holds its tail, or the tail after a reply from the chunk that holds it whole,
-    says the same thing twice."""
-    from helpfaster_box.knowledge.chunker import chunk
-    from helpfaster_box.knowledge.parsers import ParsedDocument, Section
-
+    """Consecutive chunks of a section shared their cut: the last words of a sentence too
+    long to carry whole started the next chunk (the chunker no longer cuts so, but chunks
+    ingested before keep it). Quoting the whole sentence after a reply that holds its
+    tail, or the tail after a reply from the chunk that holds it whole, says the same
+    thing twice."""
     steps = " ".join(f"Step {i} of the setup is described in the manual." for i in range(12))
     long = (
         "To keep the archives small, hfbackup compresses every file it stores with zstd at level 19, "
         "which takes longer than gzip but saves about a third of the disk space on typical installations."
     )
-    text = f"Backups are written to /var/backups every night. {steps} {long} Restores read them back with hfrestore."
-    first, second = (
-        units(c.text) for c in chunk(ParsedDocument("T", [Section("B", "b", text, 2)]), source_url=None)
-    )
-    tail = second[0]
-    assert first[-1] == long and tail != long and tail in long  # the cut, as the chunker makes it
+    tail = " ".join(long.split()[-12:])  # the old chunker's overlap: the long sentence's last words
+    first = units(f"Backups are written to /var/backups every night. {steps} {long}")
+    second = units(f"{tail} Restores read them back with hfrestore.")
+    assert first[-1] == long and second[0] == tail and tail != long and tail in long
     restores = second.index("Restores read them back with hfrestore.")
     # the reply is the tail and the sentence after it (chunk 2); the whole sentence (chunk 1) nearly as good
     ranked = _scored(
