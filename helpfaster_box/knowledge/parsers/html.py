@@ -204,14 +204,15 @@ def _is_navigation(el: etree._Element) -> bool:
     if total == 0:
         return False
     links = el.xpath(".//a[@href]")
-    if len(links) >= MIN_LINKS and sum(_text_len(a) for a in links) >= LINK_DENSITY * total:
+    linked = sum(_text_len(a) for a in links)
+    if len(links) >= MIN_LINKS and linked >= LINK_DENSITY * total:
         return True
     # A language switcher: links to the same page in other languages, marked hreflang,
     # with at most a label besides ("Available Languages: en | fr | ja | ko"): too short
     # to be dense, and not a sentence that links two translations.
     alternates = [a for a in links if a.get("hreflang") is not None]
     if alternates and len(links) >= 2 and 2 * len(alternates) >= len(links):
-        outside = total - sum(_text_len(a) for a in links) - 3 * len(links)  # " | " between
+        outside = total - linked - 3 * len(links)  # " | " between
         if outside <= SWITCHER_LABEL_CHARS:
             return True
     if el.tag in ("ul", "ol"):
