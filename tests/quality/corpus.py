@@ -177,6 +177,21 @@ def norm(text: str) -> str:
 
 
 # -- the corpora -------------------------------------------------------------------
+# The package version each question set was written and checked against
+# (check_questions.py). Pinned: a Debian point or security release changes the pages
+# under the questions (apache2-doc 2.4.71 added a page of standards naming WebSocket,
+# HTTP/3 and Brotli, five of its unanswerable questions' topics). bookworm keeps the
+# release version beside the security one (`apt-cache madison <package>`).
+VERSIONS = {
+    "debian-handbook": "11.20220922",
+    "libreoffice-help-en-us": "4:7.4.7-1+deb12u14",
+    "apache2-doc": "2.4.68-1~deb12u1",
+    "postgresql-doc-15": "15.18-0+deb12u1",
+    "gimp-help-en": "2.10.34-2",
+    "postfix-doc": "3.7.11-0+deb12u1",
+}
+
+
 @dataclass(frozen=True, slots=True)
 class Corpus:
     name: str  # the Debian package, also the corpus's name
@@ -201,14 +216,14 @@ class Corpus:
             return target
         dl = CACHE / "deb"
         dl.mkdir(parents=True, exist_ok=True)
-        debs = sorted(dl.glob(f"{self.name}_*.deb"))
-        if not debs:
-            log(f"downloading {self.name} with apt-get download ...")
-            subprocess.run(["apt-get", "download", self.name], cwd=dl, check=True)
-            debs = sorted(dl.glob(f"{self.name}_*.deb"))
-        log(f"unpacking {debs[-1].name} ...")
+        version = VERSIONS[self.name]
+        deb = dl / f"{self.name}_{version.replace(':', '%3a')}_all.deb"
+        if not deb.exists():
+            log(f"downloading {self.name}={version} with apt-get download ...")
+            subprocess.run(["apt-get", "download", f"{self.name}={version}"], cwd=dl, check=True)
+        log(f"unpacking {deb.name} ...")
         (self.dir / "pkg").mkdir(parents=True, exist_ok=True)
-        subprocess.run(["dpkg-deb", "-x", str(debs[-1]), str(self.dir / "pkg")], check=True)
+        subprocess.run(["dpkg-deb", "-x", str(deb), str(self.dir / "pkg")], check=True)
         return target
 
     def pages(self) -> list[str]:
