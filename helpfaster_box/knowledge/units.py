@@ -112,6 +112,13 @@ def introduces(unit: str) -> bool:
     return unit.rstrip().endswith(":")
 
 
+def is_code(unit: str) -> bool:
+    """A preformatted block (a command, a configuration, a transcript): its first
+    paragraph is broken into lines, where prose, an intro sentence and a list item are
+    one line each."""
+    return "\n" in unit.strip().split("\n\n", 1)[0]
+
+
 def head(unit: str) -> str:
     """What a unit is ranked by: its first line, the sentence that says what it is (an
     intro sentence, not the output it carries; the command line of a code block). Ranking

@@ -111,6 +111,40 @@ def test_a_unit_that_points_back_comes_with_the_unit_before_it():
     assert answers.extractive_answer(ranked)[0] == parts[1]  # nothing points back: quoted alone
 
 
+def test_the_unit_after_the_quote_comes_with_it_when_it_points_back_or_is_its_code():
+    """The handbook's "This set can be changed at any time by running dpkg-reconfigure
+    locales" and the httpd manual's "Listen" block after the sentence describing it:
+    the reply is about the best unit, and these say what to do about it."""
+    passage = (
+        "During installation, this package will ask you to select a set of supported languages. "
+        "This set can be changed at any time by running dpkg-reconfigure locales as root. "
+        "The first question invites you to select locales to support."
+    )
+    parts = units(passage)
+    ranked = _scored([(0, 0, parts[0], 0.9), (0, 1, parts[1], 0.2), (0, 2, parts[2], 0.1)])
+    assert answers.extractive_answer(ranked)[0] == f"{parts[0]} {parts[1]}"
+    plain = passage.replace("This set can be", "A set is")  # no longer points back
+    parts = units(plain)
+    ranked = _scored([(0, 0, parts[0], 0.9), (0, 1, parts[1], 0.2), (0, 2, parts[2], 0.1)])
+    assert answers.extractive_answer(ranked)[0] == parts[0]
+
+    code = (
+        "In each case, we want to run hosts on ports 80 and 8080.\n\n"
+        "Listen 172.20.30.40:80\nListen 172.20.30.40:8080\n\n"
+        "The server machine has two IP addresses."
+    )
+    parts = units(code)
+    assert len(parts) == 3 and "\n" in parts[1]
+    ranked = _scored([(0, 0, parts[0], 0.9), (0, 1, parts[1], 0.1), (0, 2, parts[2], 0.2)])
+    reply = answers.extractive_answer(ranked)[0]
+    assert reply == f"{parts[0]}\n{parts[1]}"  # the code block on a line of its own
+    assert answers.is_code(parts[1]) and not answers.is_code(parts[0])
+    wordy = passage.replace("as root.", "as root, " + "and so on " * 40 + "again.")
+    parts = units(wordy)
+    ranked = _scored([(0, 0, parts[0], 0.9), (0, 1, parts[1], 0.2), (0, 2, parts[2], 0.1)])
+    assert answers.extractive_answer(ranked)[0] == parts[0]  # pointing back, but too long to carry
+
+
 def test_units_that_are_not_neighbours_are_joined_by_an_ellipsis():
     """A unit without a full stop ("back-ups;") must not run into a later one: the reader
     has to find each quoted piece in the snippet (dev corpus: 4 replies could not be)."""
