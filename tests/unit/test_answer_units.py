@@ -139,6 +139,11 @@ def test_the_unit_after_the_quote_comes_with_it_when_it_points_back_or_is_its_co
     reply = answers.extractive_answer(ranked)[0]
     assert reply == f"{parts[0]}\n{parts[1]}"  # the code block on a line of its own
     assert answers.is_code(parts[1]) and not answers.is_code(parts[0])
+    huge = code.replace("Listen 172.20.30.40:80\n", "Listen 172.20.30.40:80 " + "x" * 1000 + "\n")
+    parts = units(huge)
+    assert answers.is_code(parts[1]) and len(parts[1]) > 1000
+    ranked = _scored([(0, 0, parts[0], 0.9), (0, 1, parts[1], 0.1), (0, 2, parts[2], 0.2)])
+    assert answers.extractive_answer(ranked)[0] == parts[0]  # a block with a huge line stays out
     wordy = passage.replace("as root.", "as root, " + "and so on " * 40 + "again.")
     parts = units(wordy)
     ranked = _scored([(0, 0, parts[0], 0.9), (0, 1, parts[1], 0.2), (0, 2, parts[2], 0.1)])
