@@ -286,12 +286,17 @@ _POINTS_BACK = re.compile(
 )
 
 
+def _beside(ranked: list[ScoredSentence], unit: ScoredSentence, step: int) -> ScoredSentence | None:
+    """The unit `step` places from `unit` in its passage (-1: the one before it)."""
+    return next((s for s in ranked if s.passage == unit.passage and s.position == unit.position + step), None)
+
+
 def _antecedent(
     ranked: list[ScoredSentence], best: ScoredSentence, chosen: list[ScoredSentence], max_chars: int
 ) -> ScoredSentence | None:
     if not _POINTS_BACK.match(best.text):
         return None
-    prev = next((s for s in ranked if s.passage == best.passage and s.position == best.position - 1), None)
+    prev = _beside(ranked, best, -1)
     if prev is None or prev in chosen or len(prev.text) > max_chars:
         return None
     return prev
@@ -310,7 +315,7 @@ def _antecedent(
 def _follower(
     ranked: list[ScoredSentence], best: ScoredSentence, chosen: list[ScoredSentence], max_chars: int
 ) -> ScoredSentence | None:
-    nxt = next((s for s in ranked if s.passage == best.passage and s.position == best.position + 1), None)
+    nxt = _beside(ranked, best, +1)
     if nxt is None or nxt in chosen or introduces(nxt.text):
         return None
     if is_code(nxt.text) and not is_code(best.text):
