@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
+
 from helpfaster_box.chat import answers
 from helpfaster_box.knowledge.units import head, unit_pieces, units
 
@@ -273,3 +275,26 @@ def test_menu_paths_and_key_combinations_count_as_terms():
     assert answers._has_term("Choose Insert - Pivot Table.")
     assert answers._has_term("End the input with the matrix key combination: Shift+Ctrl+Enter.")
     assert not answers._has_term("Pivot tables summarize the data of a sheet.")
+
+
+def test_a_question_asking_for_a_configuration_prefers_the_unit_that_shows_it():
+    passage = (
+        "HTTPS protects the traffic between the browser and the server.\n\n"
+        "These can be used as follows in your configuration file:\n\n"
+        'SSLCertificateFile "/path/to/server.crt"\n'
+        'SSLCertificateKeyFile "/path/to/server.key"'
+    )
+    found = units(passage)
+    assert len(found) == 2 and answers.shows_code(found[1]) and not answers.shows_code(found[0])
+    # Vectors as stored at ingestion: the prose unit is closer in meaning to the
+    # question (0.65) than the intro that only says "as follows" (0.45).
+    q = np.array([1.0, 0.0])
+    vectors = [np.array([[0.65, np.sqrt(1 - 0.65**2)], [0.45, np.sqrt(1 - 0.45**2)]])]
+    plain = answers.rank_sentences("why is https safer", [passage], None, q, vectors)
+    assert plain[0].text == found[0]
+    asked = "What do I put in the config to switch on https?"
+    assert answers.asks_for_code(asked) and not answers.asks_for_code("why is https safer")
+    ranked = answers.rank_sentences(asked, [passage], None, q, vectors)
+    assert ranked[0].text == found[1]
+    reply, _ = answers.extractive_answer(ranked)
+    assert "SSLCertificateFile" in reply
