@@ -47,13 +47,15 @@ def rank_sentences(
     embed: Embed | None,
     query_vec: np.ndarray | None = None,
     vectors: Sequence[np.ndarray | None] | None = None,
+    penalties: Sequence[float] | None = None,
 ) -> list[ScoredSentence]:
     """Every answer unit of the passages scored against the question, best first.
 
     Meaning (embedding cosine) carries most of the weight; shared rare words break ties
     and rescue exact terms the embedding blurs. `vectors[p]`, when given, holds the
     vectors of `units(passages[p])` computed at ingestion; passages without them are
-    embedded here (needs `embed`).
+    embedded here (needs `embed`). `penalties[p]` is taken off every unit of passage p
+    (default 0.03 per rank: retrieval already ordered the passages by relevance).
     """
     found = [
         ScoredSentence(p, i, u, 0.0) for p, text in enumerate(passages) for i, u in enumerate(units(text))
@@ -70,8 +72,8 @@ def rank_sentences(
             cos = _unit_vectors(found, passages, embed, vectors) @ q
     for s, c in zip(found, cos, strict=False):
         s.cosine = float(c)
-        # Later passages rank lower: retrieval already ordered them by relevance.
-        s.score = float(c) + OVERLAP_WEIGHT * _overlap(qwords, head(s.text)) - 0.03 * s.passage
+        penalty = penalties[s.passage] if penalties is not None else RANK_PENALTY * s.passage
+        s.score = float(c) + OVERLAP_WEIGHT * _overlap(qwords, head(s.text)) - penalty
         if scoring:  # answering a question (not matching a reply to its passages)
             s.score += TERM_BONUS * _has_term(s.text) - SHORT_PENALTY * _fragment(s.text)
             if wants_code and shows_code(s.text):
@@ -149,6 +151,7 @@ def _unit_vectors(
 # 0.2 38 / 50 / 34, 0.25 37 / 50 / 34, 0.3 37 / 49 / 34, 0.4 36 / 48 / 30. 0.2: the best
 # of those that keep every decline, no corpus worse than at 0.3.
 OVERLAP_WEIGHT = 0.2
+RANK_PENALTY = 0.03  # per passage rank: later passages rank lower
 TERM_BONUS = 0.2  # the sentence names a command, path, option, file or menu path
 SHORT_PENALTY = 0.1  # a heading, a list item or a bare code line, not an answer
 _TERM = re.compile(r"[A-Za-z0-9]+(?:[-_.][A-Za-z0-9]+)+|(?<!\w)/[A-Za-z0-9._-]+|(?<!\w)--?[a-z][a-z-]*")

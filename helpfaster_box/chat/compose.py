@@ -32,6 +32,16 @@ PASSAGES_FOR_LLM = 3
 # possible p50 regression.
 EXTRACTIVE_PASSAGES = PASSAGES_FOR_LLM
 RERANK = 8  # units re-scored with standalone vectors (answers.rerank); dev numbers there
+# The chunks right before and after each of those passages in their page are read too,
+# their units ranked with this much off (on top of their passage's rank): a page's
+# answer often continues past the chunk that matched, the configuration example after
+# the sentence that describes it, the steps after the sentence naming the task. Dev,
+# session 7 (key fact of 51 / 69 / 63, handbook / LibreOffice / apache2-doc; a replay
+# of the selection over every question's ranked units, then eval.py): 42 / 50 / 38
+# without them; with them, 0.0 44 / 51 / 36, 0.05 44 / 53 / 38, 0.1 44 / 52 / 39, 0.2
+# 42 / 50 / 38; only the chunk after: 0.1 44 / 50 / 38; only around the first
+# passage: 0.1 44 / 51 / 36. None: no neighbours.
+NEIGHBOUR_PENALTY: float | None = 0.1
 
 
 @dataclass(slots=True)
@@ -49,6 +59,9 @@ class Composed:
     evidence: Evidence | None = None  # of an extractive answer: what its confidence is from
     # standalone unit vectors this turn computed, to keep: (chunk_id, position, vector)
     unit_vectors: list[tuple[int, int, np.ndarray]] = field(default_factory=list)
+    # what `used` indexes into when it is not the turn's relevant hits: an extractive
+    # reply's passages, the hits it was given plus their neighbour chunks
+    passages: list[Hit] | None = None
 
 
 @dataclass(slots=True)
@@ -222,10 +235,15 @@ def extractive(
     """`context`: the turn before a follow-up ("and how much is that?"), whose words
     count for the coverage of the question."""
     top = hits[:EXTRACTIVE_PASSAGES]
+    penalties = [answers.RANK_PENALTY * i for i in range(len(top))]
+    if NEIGHBOUR_PENALTY is not None and top:
+        for parent, hit in knowledge.neighbours(top):
+            top.append(hit)
+            penalties.append(answers.RANK_PENALTY * parent + NEIGHBOUR_PENALTY)
     texts = [h.text for h in top]
     vectors, alones = _stored_units(knowledge, top)
     embed = knowledge.embedder.embed
-    ranked = answers.rank_sentences(message, texts, embed, qvec, vectors)
+    ranked = answers.rank_sentences(message, texts, embed, qvec, vectors, penalties)
     computed: list[tuple[answers.ScoredSentence, np.ndarray]] = []
     if RERANK and qvec is not None and any(v is not None for v in vectors):
         ranked, computed = answers.rerank(
@@ -266,6 +284,7 @@ def extractive(
         out = Composed("", False, "fallback", confidence=conf, decline_reason="low_confidence", evidence=e)
     else:
         out = Composed(reply, True, "extractive", [passage], {passage: focus}, confidence=conf, evidence=e)
+        out.passages = top
         more = answers.second_quote(ranked, reply)
         if more:
             out.reply = f"{reply}{answers.SOURCE_BREAK}{answers.join_quoted(more)}"

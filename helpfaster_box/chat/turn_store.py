@@ -39,6 +39,7 @@ def sources_of(hits: list[Hit], c: Composed) -> list[SourceRef]:
     """The passages the reply used, one per source, most relevant first. A source two
     of whose passages the reply quotes gets both their snippets, a blank line apart, so
     each quote can be checked in it."""
+    hits = c.passages if c.passages is not None else hits
     parts: dict[str, list[int]] = {}
     for i in c.used:
         if i < len(hits):

@@ -347,6 +347,37 @@ class KnowledgeService:
         before migration 010 have none: chat embeds theirs on the fly)."""
         return self.unit_cache.get(chunk_ids, functools.partial(self.db.read, src_q.units_of_chunks))
 
+    def neighbours(self, hits: list[Hit]) -> list[tuple[int, Hit]]:
+        """The chunks right before and after each hit in its source that are not hits
+        themselves, as (index of the hit they neighbour, passage), in the hits' order:
+        where a page's answer continues past the chunk that matched (the configuration
+        example after the sentence that describes it). A neighbour carries its hit's
+        cosine (it was not ranked itself)."""
+        found = self.db.read(src_q.chunk_neighbours, [h.chunk_id for h in hits])
+        seen = {h.chunk_id for h in hits}
+        out: list[tuple[int, Hit]] = []
+        for i, h in enumerate(hits):
+            for row in found.get(h.chunk_id, []):
+                if row["id"] in seen:
+                    continue
+                seen.add(row["id"])
+                out.append(
+                    (
+                        i,
+                        Hit(
+                            row["id"],
+                            row["source_id"],
+                            row["title"],
+                            row["section"],
+                            row["url"],
+                            row["text"],
+                            0.0,
+                            h.dense,
+                        ),
+                    )
+                )
+        return out
+
     def search(self, chatbot_id: str, query: str, k: int, qvec: np.ndarray | None = None) -> list[Hit]:
         """Hybrid search; runs in a worker thread (embedding is CPU work). Pass the query's
         vector when it is already known."""

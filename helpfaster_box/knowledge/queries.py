@@ -262,6 +262,26 @@ def delete_source(cur: duckdb.DuckDBPyConnection, source_id: str) -> list[int]:
     return ids
 
 
+def chunk_neighbours(cur: duckdb.DuckDBPyConnection, ids: list[int]) -> dict[int, list[dict[str, Any]]]:
+    """Per chunk id: the chunks right before and after it in its source (position -1 and
+    +1), in document order; a first or last chunk has one, a one-chunk source none."""
+    if not ids:
+        return {}
+    rows = rows_as_dicts(
+        cur.execute(
+            "SELECT p.id AS of, c.id, c.source_id, c.position, c.title, c.section, c.url, c.text "
+            "FROM chunks p JOIN chunks c ON c.source_id = p.source_id "
+            "AND c.position IN (p.position - 1, p.position + 1) "
+            "WHERE p.id IN ? ORDER BY p.id, c.position",
+            [list(ids)],
+        )
+    )
+    out: dict[int, list[dict[str, Any]]] = {}
+    for r in rows:
+        out.setdefault(r.pop("of"), []).append(r)
+    return out
+
+
 def chunks_by_ids(cur: duckdb.DuckDBPyConnection, ids: list[int]) -> dict[int, dict[str, Any]]:
     if not ids:
         return {}
