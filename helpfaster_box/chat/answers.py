@@ -10,6 +10,7 @@ What a word and a sentence are: lexicon.py. The guards on a generated reply
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -26,10 +27,17 @@ Embed = Callable[[list[str]], np.ndarray]
 
 
 def _overlap(query_words: set[str], sentence: str) -> float:
-    words = set(content_words(sentence))
+    words = _words(sentence)
     if not words or not query_words:
         return 0.0
     return len(words & query_words) / len(query_words)
+
+
+# What ranking reads of a unit depends on its text alone, and the same chunks come back
+# turn after turn (with their neighbours, ~45 units a turn): kept per text.
+@functools.lru_cache(maxsize=8192)
+def _words(sentence: str) -> frozenset[str]:
+    return frozenset(content_words(sentence))
 
 
 @dataclass(slots=True)
@@ -200,6 +208,7 @@ def shows_code(unit: str) -> bool:
     return is_code(unit) or (first.rstrip().endswith(":") and len(unit.strip()) > len(first) + 2)
 
 
+@functools.lru_cache(maxsize=8192)
 def _has_term(sentence: str) -> bool:
     if _MENU.search(head(sentence)):
         return True

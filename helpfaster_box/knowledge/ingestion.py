@@ -52,6 +52,7 @@ class Hit:
     score: float
     dense: float | None  # cosine similarity of the passage to the query
     exact: bool = False  # holds a rare identifier of the query (error code, path, command)
+    position: int = -1  # of the chunk in its source (-1: not known)
 
 
 class KnowledgeService:
@@ -353,26 +354,30 @@ class KnowledgeService:
         where a page's answer continues past the chunk that matched (the configuration
         example after the sentence that describes it). A neighbour carries its hit's
         cosine (it was not ranked itself)."""
-        found = self.db.read(src_q.chunk_neighbours, [h.chunk_id for h in hits])
+        wanted = [(h.source_id, h.position + d) for h in hits if h.position >= 0 for d in (-1, 1)]
+        found = {(r["source_id"], r["position"]): r for r in self.db.read(src_q.chunks_at, wanted)}
         seen = {h.chunk_id for h in hits}
         out: list[tuple[int, Hit]] = []
         for i, h in enumerate(hits):
-            for row in found.get(h.chunk_id, []):
-                if row["id"] in seen:
+            for d in (-1, 1):
+                row = found.get((h.source_id, h.position + d))
+                if row is None or h.position < 0 or row["id"] in seen:
                     continue
                 seen.add(row["id"])
+                r = row
                 out.append(
                     (
                         i,
                         Hit(
-                            row["id"],
-                            row["source_id"],
-                            row["title"],
-                            row["section"],
-                            row["url"],
-                            row["text"],
+                            r["id"],
+                            r["source_id"],
+                            r["title"],
+                            r["section"],
+                            r["url"],
+                            r["text"],
                             0.0,
                             h.dense,
+                            position=r["position"],
                         ),
                     )
                 )
@@ -410,6 +415,7 @@ class KnowledgeService:
                     float(r.score),
                     None if r.dense is None else float(r.dense),
                     r.exact,
+                    row["position"],
                 )
             )
         return hits

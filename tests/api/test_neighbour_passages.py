@@ -11,7 +11,6 @@ import pytest
 from litestar.testing import TestClient
 
 from helpfaster_box.chat import compose
-from helpfaster_box.knowledge import queries as src_q
 from helpfaster_box.organizations.service import bootstrap
 from helpfaster_box.settings import load_settings
 from helpfaster_box.web.app import create_app
@@ -79,9 +78,13 @@ def test_the_guide_is_two_chunks_and_only_the_first_passes_the_relevance_gate(en
     relevant = chat._relevant(hits)
     assert [h.title for h in relevant] == ["Web server"]
     assert "SSLCertificateFile" not in relevant[0].text
-    around = knowledge.db.read(src_q.chunk_neighbours, [relevant[0].chunk_id])[relevant[0].chunk_id]
-    assert len(around) == 1 and "SSLCertificateFile" in around[0]["text"]
-    assert around[0]["source_id"] == relevant[0].source_id
+    assert relevant[0].position == 0
+    around = knowledge.neighbours(relevant)
+    assert [(i, h.position, h.source_id) for i, h in around] == [(0, 1, relevant[0].source_id)]
+    assert "SSLCertificateFile" in around[0][1].text and around[0][1].dense == relevant[0].dense
+    # a hit's neighbour that is a hit itself is not read twice
+    both = [relevant[0], around[0][1]]
+    assert knowledge.neighbours(both) == []
 
 
 def test_the_reply_quotes_the_example_in_the_next_chunk_and_its_snippet_holds_it(env):
