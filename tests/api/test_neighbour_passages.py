@@ -9,6 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 from litestar.testing import TestClient
+from support.knowledge import add_json, ingested
 
 from helpfaster_box.chat import compose
 from helpfaster_box.organizations.service import bootstrap
@@ -55,13 +56,9 @@ def env(tmp_path_factory) -> Iterator[tuple[TestClient, dict[str, str], str]]:
         h = {"x-api-key": key}
         bot = c.post("/v1/chatbots", headers=h, json={"name": "Ops", "answerMode": "extractive"}).json()["id"]
         for title, text in {"Web server": GUIDE, **OTHER}.items():
-            r = c.post(
-                f"/v1/chatbots/{bot}/sources",
-                headers=h,
-                json={"type": "text", "title": title, "content": text},
-            )
+            r = add_json(c, h, bot, {"type": "text", "title": title, "content": text})
             assert r.status_code == 202, r.text
-        c.app.state.knowledge.wait_idle(120)
+        ingested(c)
         yield c, h, bot
 
 
