@@ -126,6 +126,20 @@ def rerank(
     return sorted(ranked, key=lambda s: s.score, reverse=True), computed
 
 
+def without_repeats(
+    ranked: list[ScoredSentence], passages: Sequence[str], parents: Sequence[int], retrieved: int
+) -> list[ScoredSentence]:
+    """`ranked` without the units of an added passage (index >= `retrieved`: a chunk
+    next to retrieved passage `parents[i]`) that its retrieved passage holds too.
+    Consecutive chunks share their cut, whole sentences: the copy would otherwise stand
+    for "another passage" just under the original, and push a second source's unit out
+    of the reply."""
+    own = [" ".join(passages[p].split()) for p in range(retrieved)]
+    return [
+        s for s in ranked if s.passage < retrieved or " ".join(s.text.split()) not in own[parents[s.passage]]
+    ]
+
+
 def _unit_vectors(
     found: list[ScoredSentence],
     passages: Sequence[str],

@@ -235,15 +235,20 @@ def extractive(
     """`context`: the turn before a follow-up ("and how much is that?"), whose words
     count for the coverage of the question."""
     top = hits[:EXTRACTIVE_PASSAGES]
-    penalties = [answers.RANK_PENALTY * i for i in range(len(top))]
+    retrieved = len(top)
+    parents = list(range(retrieved))  # the retrieved passage each passage is, or neighbours
+    penalties = [answers.RANK_PENALTY * i for i in range(retrieved)]
     if NEIGHBOUR_PENALTY is not None and top:
         for parent, hit in knowledge.neighbours(top):
             top.append(hit)
+            parents.append(parent)
             penalties.append(answers.RANK_PENALTY * parent + NEIGHBOUR_PENALTY)
     texts = [h.text for h in top]
     vectors, alones = _stored_units(knowledge, top)
     embed = knowledge.embedder.embed
     ranked = answers.rank_sentences(message, texts, embed, qvec, vectors, penalties)
+    if len(top) > retrieved:
+        ranked = answers.without_repeats(ranked, texts, parents, retrieved)
     computed: list[tuple[answers.ScoredSentence, np.ndarray]] = []
     if RERANK and qvec is not None and any(v is not None for v in vectors):
         ranked, computed = answers.rerank(
@@ -261,14 +266,16 @@ def extractive(
     focus = [s.text for s in ranked if s.passage == passage and s.text in reply]
     best = next(s for s in ranked if s.passage == passage and s.text in reply)
     other = next((s.score for s in ranked if s.passage != passage), best.score - 0.3)
-    h = top[passage]
+    # A neighbour was not retrieved for the question: its evidence is read with the
+    # passage it neighbours (the question's words are often there, the answer here).
+    h = top[parents[passage]]
+    where = f"{h.title or ''} {h.section or ''} {h.text}"
+    if passage >= retrieved:
+        where = f"{where} {top[passage].text}"
     e = Evidence(
         cosine=best.cosine,
         dense=max((x.dense or 0.0) for x in top),
-        coverage=max(
-            coverage(q, f"{h.title or ''} {h.section or ''} {h.text}")
-            for q in {message, f"{context} {message}"}
-        ),
+        coverage=max(coverage(q, where) for q in {message, f"{context} {message}"}),
         margin=max(0.0, min(0.3, best.score - other)),
         gap=max(0.0, min(0.3, best.score - next((s.score for s in ranked if s.text not in reply), 0.0))),
         head_coverage=coverage(message, reply),
@@ -276,9 +283,7 @@ def extractive(
     if bot_id:
         e.unknown, e.unknown_share = unknown_terms(knowledge, bot_id, message)
         e.rare = rare_words(knowledge.embedder, e.unknown)
-        e.salient = salient_coverage(
-            salient_terms(knowledge, bot_id, message), f"{h.title or ''} {h.section or ''} {h.text}"
-        )
+        e.salient = salient_coverage(salient_terms(knowledge, bot_id, message), where)
     conf = confidence_of(e)
     if answerable_of(e) < decline_below and not h.exact:
         out = Composed("", False, "fallback", confidence=conf, decline_reason="low_confidence", evidence=e)

@@ -298,3 +298,17 @@ def test_a_question_asking_for_a_configuration_prefers_the_unit_that_shows_it():
     assert ranked[0].text == found[1]
     reply, _ = answers.extractive_answer(ranked)
     assert "SSLCertificateFile" in reply
+
+
+def test_a_neighbour_chunks_copy_of_the_shared_cut_is_not_another_passage():
+    first = "Install the server package first. The service starts at boot."
+    after = "The service starts at boot. Its configuration lives in /etc/srv.conf."
+    other = "On Windows the service is started from the control panel."
+    ranked = answers.rank_sentences("does the service start at boot", [first, other, after], None)
+    assert sum(s.text == "The service starts at boot." for s in ranked) == 2
+    kept = answers.without_repeats(ranked, [first, other, after], [0, 1, 0], retrieved=2)
+    assert [(s.passage, s.text) for s in kept if s.text == "The service starts at boot."] == [
+        (0, "The service starts at boot.")
+    ]
+    assert any(s.passage == 2 and "/etc/srv.conf" in s.text for s in kept)  # its own unit stays
+    assert any(s.passage == 1 for s in kept)
