@@ -219,7 +219,7 @@ def asks_for_code(question: str) -> bool:
 def shows_code(unit: str) -> bool:
     """A code block, or an intro sentence ending on a colon with what it introduces."""
     first = head(unit)
-    return is_code(unit) or (first.rstrip().endswith(":") and len(unit.strip()) > len(first) + 2)
+    return is_code(unit) or (introduces(first) and len(unit.strip()) > len(first) + 2)
 
 
 @functools.lru_cache(maxsize=8192)

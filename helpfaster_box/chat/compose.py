@@ -237,12 +237,14 @@ def extractive(
     top = hits[:EXTRACTIVE_PASSAGES]
     retrieved = len(top)
     parents = list(range(retrieved))  # the retrieved passage each passage is, or neighbours
-    penalties = [answers.RANK_PENALTY * i for i in range(retrieved)]
     if NEIGHBOUR_PENALTY is not None and top:
         for parent, hit in knowledge.neighbours(top):
             top.append(hit)
             parents.append(parent)
-            penalties.append(answers.RANK_PENALTY * parent + NEIGHBOUR_PENALTY)
+    penalties = [
+        answers.RANK_PENALTY * p + (NEIGHBOUR_PENALTY or 0.0) * (i >= retrieved)
+        for i, p in enumerate(parents)
+    ]
     texts = [h.text for h in top]
     vectors, alones = _stored_units(knowledge, top)
     embed = knowledge.embedder.embed

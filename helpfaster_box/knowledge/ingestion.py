@@ -55,6 +55,22 @@ class Hit:
     position: int = -1  # of the chunk in its source (-1: not known)
 
 
+def _hit(row: dict[str, Any], score: float, dense: float | None, exact: bool = False) -> Hit:
+    """A passage from its chunk row (`queries.chunks_by_ids` / `chunks_at`)."""
+    return Hit(
+        row["id"],
+        row["source_id"],
+        row["title"],
+        row["section"],
+        row["url"],
+        row["text"],
+        score,
+        dense,
+        exact,
+        row["position"],
+    )
+
+
 class KnowledgeService:
     def __init__(
         self, settings: Settings, db: Database, embedder: Any, metrics: Metrics | None = None
@@ -364,23 +380,7 @@ class KnowledgeService:
                 if row is None or h.position < 0 or row["id"] in seen:
                     continue
                 seen.add(row["id"])
-                r = row
-                out.append(
-                    (
-                        i,
-                        Hit(
-                            r["id"],
-                            r["source_id"],
-                            r["title"],
-                            r["section"],
-                            r["url"],
-                            r["text"],
-                            0.0,
-                            h.dense,
-                            position=r["position"],
-                        ),
-                    )
-                )
+                out.append((i, _hit(row, 0.0, h.dense)))
         return out
 
     def search(self, chatbot_id: str, query: str, k: int, qvec: np.ndarray | None = None) -> list[Hit]:
@@ -404,20 +404,7 @@ class KnowledgeService:
             row = rows.get(r.id)
             if row is None:  # removed between index and DB read
                 continue
-            hits.append(
-                Hit(
-                    r.id,
-                    row["source_id"],
-                    row["title"],
-                    row["section"],
-                    row["url"],
-                    row["text"],
-                    float(r.score),
-                    None if r.dense is None else float(r.dense),
-                    r.exact,
-                    row["position"],
-                )
-            )
+            hits.append(_hit(row, float(r.score), None if r.dense is None else float(r.dense), r.exact))
         return hits
 
 
