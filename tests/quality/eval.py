@@ -33,6 +33,12 @@ per `relevance_threshold` the share of answerable questions kept and unanswerabl
 ones declined (hits holding a rare exact term of the query pass at any threshold,
 as in chat.py); "n/a" if the chat service no longer exposes `_retrieve`.
 
+And per mode, where each answerable question's key fact goes: into the reply; into
+the passages the reply is chosen from (the first 3 past the gate and the chunks beside
+them) but not quoted, or quoted nowhere because the reply was declined; or into none of
+those passages (retrieval), with how many are in none of the 8 retrieved chunks either.
+The share found in the passages is what a perfect choice of sentence could reach.
+
 Writes one section per corpus plus the summary table into results.md (unless
 --no-save), keeps the latest numbers per corpus in results.json (so a run over some
 corpora leaves the others' rows), and prints one JSON line with this run's numbers.
@@ -137,6 +143,7 @@ def run_corpus(c: corpus.Corpus, modes: list[str], args: argparse.Namespace) -> 
 
         # -- what the relevance gate sees -------------------------------------------
         gate = gate_sweep(h, qs)
+        reach = key_reach(h, ans)
 
         # -- chat, per mode -----------------------------------------------------------
         per_mode: dict[str, Any] = {}
@@ -192,6 +199,8 @@ def run_corpus(c: corpus.Corpus, modes: list[str], args: argparse.Namespace) -> 
         "questions": {"answerable": n_ans, "unanswerable": len(qs) - n_ans},
         "retrieval": retrieval,
         "gate": gate,
+        "reach": reach,
+        "losses": {m: key_losses(records, m, reach) for m in per_mode} if reach else None,
         "modes": per_mode,
         "settings": {
             "relevance_threshold": settings.relevance_threshold,
@@ -284,6 +293,71 @@ def gate_sweep(h: corpus.Harness, qs: list[corpus.Question]) -> dict[str, Any] |
     }
 
 
+def key_reach(h: corpus.Harness, ans: list[corpus.Question]) -> dict[str, dict[str, bool]] | None:
+    """Per answerable question: is its key fact in a passage an extractive reply picks
+    from (the first 3 past the relevance gate, plus the chunks beside them), and in any
+    of the 8 chunks retrieval returns. What no choice of sentence can win back."""
+    chat = getattr(h.app.state, "chat", None)
+    knowledge = getattr(h.app.state, "knowledge", None)
+    try:
+        from helpfaster_box.chat import compose
+
+        out = {}
+        for q in ans:
+            hits, _ = chat._retrieve(h.bot_id, q.question, [])  # type: ignore[union-attr]
+            top = chat._relevant(hits)[: compose.EXTRACTIVE_PASSAGES]  # type: ignore[union-attr]
+            passages = top + [n for _, n in knowledge.neighbours(top)] if top else []  # type: ignore[union-attr]
+            out[q.id] = {
+                "passages": any(q.has_key(x.text) for x in passages),
+                "retrieved": any(q.has_key(x.text) for x in hits),
+            }
+        return out
+    except (AttributeError, TypeError, ImportError) as exc:  # the chat service changed shape
+        corpus.log(f"key reach skipped: {exc!r}")
+        return None
+
+
+def key_losses(
+    records: list[dict[str, Any]], mode: str, reach: dict[str, dict[str, bool]]
+) -> dict[str, int]:
+    """Where each answerable question's key fact ends up in one mode's replies."""
+    out = {
+        "n": 0,
+        "reply": 0,
+        "not_quoted": 0,
+        "declined": 0,
+        "not_in_passages": 0,
+        "not_retrieved": 0,
+    }
+    for x in records:
+        if x["mode"] != mode or not x["answerable"] or x["id"] not in reach:
+            continue
+        r = reach[x["id"]]
+        out["n"] += 1
+        if x["key"]:
+            out["reply"] += 1
+        elif not r["passages"]:
+            out["not_in_passages"] += 1
+            out["not_retrieved"] += not r["retrieved"]
+        elif not x["answered"]:
+            out["declined"] += 1
+        else:
+            out["not_quoted"] += 1
+    return out
+
+
+def losses_line(mode: str, m: dict[str, int]) -> str:
+    n = m["n"] or 1
+    found = m["reply"] + m["not_quoted"] + m["declined"]
+    return (
+        f"Where the key fact goes ({mode}, {m['n']} answerable): in the reply {m['reply']}; "
+        f"in the passages the reply is chosen from but not quoted {m['not_quoted']}, or declined "
+        f"{m['declined']}; in none of them {m['not_in_passages']} (of which in none of the 8 "
+        f"retrieved chunks {m['not_retrieved']}). A perfect choice among those passages would "
+        f"reach {found / n:.3f}."
+    )
+
+
 # -- report ---------------------------------------------------------------------------
 MODE_HEADER = [
     "mode",
@@ -343,6 +417,8 @@ def corpus_section(name: str, r: dict[str, Any]) -> str:
     for mode, m in r["modes"].items():
         if m.get("decline_reasons"):
             out.append(f"Decline reasons ({mode}): {m['decline_reasons']}.")
+    for mode, losses in (r.get("losses") or {}).items():
+        out.append(losses_line(mode, losses))
     out.append("")
     if g:
         caveat = (
@@ -461,7 +537,10 @@ def main() -> None:
                 fh.writelines(json.dumps(rec, ensure_ascii=False) + "\n" for rec in r["records"])
     line = {
         "eval_s": round(time.perf_counter() - t0, 1),
-        "corpora": {n: {k: v for k, v in r.items() if k != "records"} for n, r in results.items()},
+        "corpora": {
+            n: {k: v for k, v in r.items() if k not in ("records", "reach")}
+            for n, r in results.items()
+        },
     }
     for r in line["corpora"].values():
         r["retrieval"] = {k: v for k, v in r["retrieval"].items() if k != "misses"}
@@ -472,7 +551,7 @@ def main() -> None:
     if not args.no_save and not args.limit:
         stored = json.loads(RESULTS_JSON.read_text()) if RESULTS_JSON.exists() else {}
         for n, r in results.items():
-            stored[n] = {k: v for k, v in r.items() if k != "records"}
+            stored[n] = {k: v for k, v in r.items() if k not in ("records", "reach")}
             corpus.write_section(f"corpus:{n}", corpus_section(n, r))
         stored = {n: stored[n] for n in corpus.CORPORA if n in stored}
         RESULTS_JSON.write_text(json.dumps(stored, indent=1, ensure_ascii=False) + "\n")
