@@ -60,6 +60,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import corpus
 
 MODES = ["extractive", "grounded", "generative"]
+UNSAVED = ("records", "reach")  # per-question detail: in --dump, not in results.json
 RESULTS_JSON = corpus.HERE / "results.json"
 CONFIDENT = 0.8
 # after . ! ? and whitespace, whatever follows (tech prose starts sentences with
@@ -142,8 +143,9 @@ def run_corpus(c: corpus.Corpus, modes: list[str], args: argparse.Namespace) -> 
         }
 
         # -- what the relevance gate sees -------------------------------------------
-        gate = gate_sweep(h, qs)
-        reach = key_reach(h, ans)
+        retrieved = chat_hits(h, qs)
+        gate = gate_sweep(qs, retrieved) if retrieved is not None else None
+        reach = key_reach(h, ans, retrieved) if retrieved is not None else None
 
         # -- chat, per mode -----------------------------------------------------------
         per_mode: dict[str, Any] = {}
@@ -242,19 +244,29 @@ def mode_numbers(rows: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def gate_sweep(h: corpus.Harness, qs: list[corpus.Question]) -> dict[str, Any] | None:
+def chat_hits(h: corpus.Harness, qs: list[corpus.Question]) -> dict[str, list[Any]] | None:
+    """Per question, the passages the chat's own retrieval returns
+    (`app.state.chat._retrieve`); None if the chat service no longer exposes it."""
     chat = getattr(h.app.state, "chat", None)
     retrieve = getattr(chat, "_retrieve", None)
     if retrieve is None:
         return None
+    try:
+        return {q.id: retrieve(h.bot_id, q.question, [])[0] for q in qs}
+    except (AttributeError, TypeError) as exc:  # the chat service changed shape
+        corpus.log(f"chat retrieval skipped: {exc!r}")
+        return None
+
+
+def gate_sweep(qs: list[corpus.Question], retrieved: dict[str, list[Any]]) -> dict[str, Any] | None:
     best: dict[str, float] = {}
     exact: dict[str, bool] = {}
     try:
         for q in qs:
-            hits, _ = retrieve(h.bot_id, q.question, [])
+            hits = retrieved[q.id]
             best[q.id] = max((x.dense or 0.0 for x in hits), default=0.0)
             exact[q.id] = any(getattr(x, "exact", False) for x in hits)
-    except (AttributeError, TypeError) as exc:  # the chat service changed shape
+    except (AttributeError, TypeError) as exc:  # the passages changed shape
         corpus.log(f"gate sweep skipped: {exc!r}")
         return None
     ans = [q for q in qs if q.answerable]
@@ -293,7 +305,9 @@ def gate_sweep(h: corpus.Harness, qs: list[corpus.Question]) -> dict[str, Any] |
     }
 
 
-def key_reach(h: corpus.Harness, ans: list[corpus.Question]) -> dict[str, dict[str, bool]] | None:
+def key_reach(
+    h: corpus.Harness, ans: list[corpus.Question], retrieved: dict[str, list[Any]]
+) -> dict[str, dict[str, bool]] | None:
     """Per answerable question: is its key fact in a passage an extractive reply picks
     from (the first 3 past the relevance gate, plus the chunks beside them), and in any
     of the 8 chunks retrieval returns. What no choice of sentence can win back."""
@@ -304,7 +318,7 @@ def key_reach(h: corpus.Harness, ans: list[corpus.Question]) -> dict[str, dict[s
 
         out = {}
         for q in ans:
-            hits, _ = chat._retrieve(h.bot_id, q.question, [])  # type: ignore[union-attr]
+            hits = retrieved[q.id]
             top = chat._relevant(hits)[: compose.EXTRACTIVE_PASSAGES]  # type: ignore[union-attr]
             passages = top + [n for _, n in knowledge.neighbours(top)] if top else []  # type: ignore[union-attr]
             out[q.id] = {
@@ -538,8 +552,7 @@ def main() -> None:
     line = {
         "eval_s": round(time.perf_counter() - t0, 1),
         "corpora": {
-            n: {k: v for k, v in r.items() if k not in ("records", "reach")}
-            for n, r in results.items()
+            n: {k: v for k, v in r.items() if k not in UNSAVED} for n, r in results.items()
         },
     }
     for r in line["corpora"].values():
@@ -551,7 +564,7 @@ def main() -> None:
     if not args.no_save and not args.limit:
         stored = json.loads(RESULTS_JSON.read_text()) if RESULTS_JSON.exists() else {}
         for n, r in results.items():
-            stored[n] = {k: v for k, v in r.items() if k not in ("records", "reach")}
+            stored[n] = {k: v for k, v in r.items() if k not in UNSAVED}
             corpus.write_section(f"corpus:{n}", corpus_section(n, r))
         stored = {n: stored[n] for n in corpus.CORPORA if n in stored}
         RESULTS_JSON.write_text(json.dumps(stored, indent=1, ensure_ascii=False) + "\n")
